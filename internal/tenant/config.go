@@ -1,0 +1,176 @@
+package tenant
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Config is one tenant's configuration, decoded from tenants/<id>/tenant.jsonc
+// after it has passed schema/tenant.schema.json. Field documentation lives in
+// the schema and in docs/tenants.md.
+type Config struct {
+	Schema    string              `json:"$schema,omitempty"`
+	ID        string              `json:"id"`
+	Name      string              `json:"name"`
+	Hosts     []string            `json:"hosts,omitempty"`
+	Public    []string            `json:"public,omitempty"`
+	Keys      []Key               `json:"keys"`
+	Providers map[string]Provider `json:"providers,omitempty"`
+	Models    Models              `json:"models,omitzero"`
+	Limits    Limits              `json:"limits,omitzero"`
+	Sessions  Sessions            `json:"sessions,omitzero"`
+	Cache     Cache               `json:"cache,omitzero"`
+	RAG       RAG                 `json:"rag,omitzero"`
+	Tools     Tools               `json:"tools,omitzero"`
+	TTS       TTS                 `json:"tts,omitzero"`
+	Safety    Safety              `json:"safety,omitzero"`
+}
+
+// Key is an API key, known only by its hash.
+type Key struct {
+	ID          string  `json:"id"`
+	Hash        string  `json:"hash"`
+	Scopes      []Scope `json:"scopes"`
+	Dev         bool    `json:"dev,omitempty"`
+	Description string  `json:"description,omitempty"`
+}
+
+// Provider configures a remote model provider.
+type Provider struct {
+	Type      string            `json:"type"`
+	BaseURL   string            `json:"baseUrl,omitempty"`
+	APIKeyEnv string            `json:"apiKeyEnv,omitempty"`
+	AccountID string            `json:"accountId,omitempty"`
+	Gateway   *Gateway          `json:"gateway,omitempty"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	HeaderEnv map[string]string `json:"headerEnv,omitempty"`
+	Timeout   Duration          `json:"timeout,omitzero"`
+}
+
+// Gateway configures Cloudflare AI Gateway for a workersai provider.
+type Gateway struct {
+	ID        string   `json:"id"`
+	TokenEnv  string   `json:"tokenEnv,omitempty"`
+	CacheTTL  Duration `json:"cacheTtl,omitzero"`
+	SkipCache bool     `json:"skipCache,omitempty"`
+}
+
+// Models chooses models per use and per route.
+type Models struct {
+	Chat      *ModelChoice           `json:"chat,omitempty"`
+	Embedding *ModelChoice           `json:"embedding,omitempty"`
+	Routes    map[string]ModelChoice `json:"routes,omitempty"`
+	Aliases   map[string]string      `json:"aliases,omitempty"`
+	Allow     []string               `json:"allow,omitempty"`
+}
+
+// ModelChoice is a primary model and its ordered fallbacks.
+type ModelChoice struct {
+	Model     string   `json:"model"`
+	Fallbacks []string `json:"fallbacks,omitempty"`
+}
+
+// Limits holds rate limits, budgets and request size limits.
+type Limits struct {
+	Rate         RateLimits `json:"rate,omitzero"`
+	Budget       Budget     `json:"budget,omitzero"`
+	MaxBodyBytes int64      `json:"maxBodyBytes,omitempty"`
+}
+
+// RateLimits are the tenant's request rate limits.
+type RateLimits struct {
+	Tenant            *Rate `json:"tenant,omitempty"`
+	Key               *Rate `json:"key,omitempty"`
+	IP                *Rate `json:"ip,omitempty"`
+	ConcurrentStreams int   `json:"concurrentStreams,omitempty"`
+}
+
+// Rate admits Requests per Per, with bursts of up to Burst.
+type Rate struct {
+	Requests int      `json:"requests"`
+	Per      Duration `json:"per"`
+	Burst    int      `json:"burst,omitempty"`
+}
+
+// Budget caps spending; zero means no cap.
+type Budget struct {
+	TokensPerDay   int64   `json:"tokensPerDay,omitempty"`
+	TokensPerMonth int64   `json:"tokensPerMonth,omitempty"`
+	USDPerDay      float64 `json:"usdPerDay,omitempty"`
+	USDPerMonth    float64 `json:"usdPerMonth,omitempty"`
+	TTSCharsPerDay int64   `json:"ttsCharsPerDay,omitempty"`
+}
+
+// Sessions holds chat session retention.
+type Sessions struct {
+	MaxMessages int      `json:"maxMessages,omitempty"`
+	MaxAge      Duration `json:"maxAge,omitzero"`
+}
+
+// Cache configures the tenant's answer cache.
+type Cache struct {
+	Enabled   bool     `json:"enabled,omitempty"`
+	TTL       Duration `json:"ttl,omitzero"`
+	SearchTTL Duration `json:"searchTtl,omitzero"`
+}
+
+// RAG configures chunking, retrieval and answer assembly.
+type RAG struct {
+	ChunkTokens   int     `json:"chunkTokens,omitempty"`
+	OverlapTokens int     `json:"overlapTokens,omitempty"`
+	TopK          int     `json:"topK,omitempty"`
+	MaxTopK       int     `json:"maxTopK,omitempty"`
+	Template      string  `json:"template,omitempty"`
+	MinConfidence float64 `json:"minConfidence,omitempty"`
+}
+
+// Tools configures which builtin tools the tenant exposes.
+type Tools struct {
+	Enabled   []string `json:"enabled,omitempty"`
+	MaxRounds int      `json:"maxRounds,omitempty"`
+	Intents   []string `json:"intents,omitempty"`
+}
+
+// TTS configures text to speech.
+type TTS struct {
+	Adapter  string `json:"adapter,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	Model    string `json:"model,omitempty"`
+	Voice    string `json:"voice,omitempty"`
+	MaxChars int    `json:"maxChars,omitempty"`
+}
+
+// Safety holds input checks applied before any model call.
+type Safety struct {
+	MaxInputChars int      `json:"maxInputChars,omitempty"`
+	BlockedTerms  []string `json:"blockedTerms,omitempty"`
+}
+
+// Duration is a time.Duration written as text ("30s", "24h") in config.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string such as "1h30m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", s)
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,211 @@
+package tenant
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/tailscale/hujson"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/crispy-enigma/crispy/schema"
+)
+
+// FileName is the name of a tenant's config file inside its folder.
+const FileName = "tenant.jsonc"
+
+// MaxFileBytes bounds the size of a tenant config file.
+const MaxFileBytes = 1 << 20
+
+// Problem is one thing wrong with a tenant config: the file, the JSON Pointer
+// of the offending value ("/" for the whole document) and what is wrong.
+type Problem struct {
+	File    string
+	Path    string
+	Message string
+}
+
+// String formats p as "file: /json/path: message".
+func (p Problem) String() string {
+	return fmt.Sprintf("%s: %s: %s", p.File, p.Path, p.Message)
+}
+
+// Problems is the error returned when config is invalid: every problem found,
+// not only the first.
+type Problems []Problem
+
+// Error lists the problems, one per line.
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Options tune validation to the environment the server runs in.
+type Options struct {
+	// AllowDevKeys permits keys marked "dev": true. Only --env dev sets it.
+	AllowDevKeys bool
+}
+
+// Load reads every <dir>/<id>/tenant.jsonc, validates each file against the
+// schema and the semantic rules, then validates the set as a whole (unique
+// hosts and keys across tenants). It returns the tenants sorted by ID, or a
+// Problems error listing everything wrong. Folders without a tenant.jsonc are
+// skipped; a dir with no tenants at all is an error.
+func Load(dir string, opts Options) ([]*Config, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read tenants folder: %w", err)
+	}
+	var (
+		cfgs  []*Config
+		files []string
+		probs Problems
+	)
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		file := filepath.Join(dir, e.Name(), FileName)
+		data, err := readFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			probs = append(probs, Problem{file, "/", err.Error()})
+			continue
+		}
+		cfg, ps := Parse(file, data, opts)
+		probs = append(probs, ps...)
+		if cfg == nil {
+			continue
+		}
+		if cfg.ID != e.Name() {
+			probs = append(probs, Problem{file, "/id", fmt.Sprintf("id %q must equal the folder name %q", cfg.ID, e.Name())})
+		}
+		cfgs = append(cfgs, cfg)
+		files = append(files, file)
+	}
+	if len(cfgs) == 0 && len(probs) == 0 {
+		return nil, fmt.Errorf("no tenants in %s: expected folders with a %s", dir, FileName)
+	}
+	probs = append(probs, checkSet(cfgs, files)...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return cfgs, nil
+}
+
+func readFile(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("file is larger than %d bytes", MaxFileBytes)
+	}
+	return data, nil
+}
+
+// printer renders schema errors in English.
+var printer = message.NewPrinter(language.English)
+
+var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.Tenant))
+	if err != nil {
+		return nil, fmt.Errorf("tenant schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	const url = "tenant.schema.json"
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, fmt.Errorf("tenant schema: %w", err)
+	}
+	return c.Compile(url)
+})
+
+// Parse parses one tenant file (JSONC), validates it against the schema and
+// the rules that concern a single tenant, and decodes it. It returns every
+// problem found. The Config is nil when the file fails the schema; it is
+// returned beside semantic problems so that Load can check the set, but only
+// a Config without problems may be used.
+func Parse(file string, data []byte, opts Options) (*Config, Problems) {
+	std, err := hujson.Standardize(slices.Clone(data))
+	if err != nil {
+		return nil, Problems{{file, "/", "invalid JSONC: " + strings.TrimPrefix(err.Error(), "hujson: ")}}
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(std))
+	if err != nil {
+		return nil, Problems{{file, "/", "invalid JSON: " + err.Error()}}
+	}
+	sch, err := compiledSchema()
+	if err != nil {
+		return nil, Problems{{file, "/", err.Error()}}
+	}
+	if err := sch.Validate(inst); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, Problems{{file, "/", err.Error()}}
+		}
+		return nil, schemaProblems(file, ve)
+	}
+	var cfg Config
+	dec := json.NewDecoder(bytes.NewReader(std))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		// The schema and the Go types disagree: a bug, reported plainly.
+		return nil, Problems{{file, "/", "decode: " + err.Error()}}
+	}
+	return &cfg, check(file, &cfg, opts)
+}
+
+// schemaProblems flattens a validation error into one problem per failing
+// leaf, sorted by path so that output is stable.
+func schemaProblems(file string, ve *jsonschema.ValidationError) Problems {
+	var ps Problems
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			ps = append(ps, Problem{file, pointer(e.InstanceLocation), e.ErrorKind.LocalizedString(printer)})
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		return strings.Compare(a.Path, b.Path)
+	})
+	return slices.Compact(ps)
+}
+
+// pointer renders a location as a JSON Pointer (RFC 6901).
+func pointer(loc []string) string {
+	if len(loc) == 0 {
+		return "/"
+	}
+	var b strings.Builder
+	for _, tok := range loc {
+		b.WriteByte('/')
+		tok = strings.ReplaceAll(tok, "~", "~0")
+		b.WriteString(strings.ReplaceAll(tok, "/", "~1"))
+	}
+	return b.String()
+}

@@ -1,0 +1,77 @@
+package tenant
+
+import (
+	"errors"
+	"strings"
+)
+
+// Resolution errors. Resolve wraps them with a reason fit to show the caller;
+// the HTTP layer maps ErrUnauthenticated to 401 and ErrForbidden to 403.
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+)
+
+// Request is what resolution looks at: the credentials and hints a request
+// carries, and what the route it targets requires.
+type Request struct {
+	Authorization string // the Authorization header, verbatim
+	TenantHeader  string // the X-Tenant-ID header, if any
+	Host          string // the Host header
+	Route         string // the route family, as used in a tenant's "public" list
+	Scope         Scope  // the scope the route requires; "" for none
+}
+
+// Identity is who a request acts as: exactly one tenant, and the key (if any)
+// with its scopes. Anonymous callers of a public route have no key.
+type Identity struct {
+	Tenant *Tenant
+	KeyID  string // "" for anonymous access to a public route
+	Scopes ScopeSet
+}
+
+// resolveError carries the sentinel and a reason.
+type resolveError struct {
+	kind   error
+	reason string
+}
+
+func (e *resolveError) Error() string { return e.reason }
+func (e *resolveError) Unwrap() error { return e.kind }
+
+func deny(kind error, reason string) error { return &resolveError{kind, reason} }
+
+// Resolve maps a request to exactly one tenant or rejects it. It fails
+// closed: no credentials and no public route is 401; a key that is not known
+// is 401; a known key used against another tenant (by X-Tenant-ID or by a host
+// of another tenant) or without the route's scope is 403.
+func (r *Registry) Resolve(req Request) (Identity, error) {
+	if req.Authorization != "" {
+		scheme, key, ok := strings.Cut(req.Authorization, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || strings.ContainsAny(key, " \t") {
+			return Identity{}, deny(ErrUnauthenticated, "Authorization must be \"Bearer <key>\"")
+		}
+		t, k, ok := r.Authenticate(key)
+		if !ok {
+			return Identity{}, deny(ErrUnauthenticated, "invalid API key")
+		}
+		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
+			return Identity{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of the API key")
+		}
+		if ht, ok := r.ByHost(req.Host); ok && ht != t {
+			return Identity{}, deny(ErrForbidden, "the API key does not belong to the tenant of this host")
+		}
+		scopes := ScopeSet(k.Scopes)
+		if !scopes.Has(req.Scope) {
+			return Identity{}, deny(ErrForbidden, "the API key lacks the scope \""+string(req.Scope)+"\"")
+		}
+		return Identity{Tenant: t, KeyID: k.ID, Scopes: scopes}, nil
+	}
+	if t, ok := r.ByHost(req.Host); ok && t.IsPublic(req.Route) {
+		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
+			return Identity{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of this host")
+		}
+		return Identity{Tenant: t}, nil
+	}
+	return Identity{}, deny(ErrUnauthenticated, "missing API key: send Authorization: Bearer <key>")
+}
