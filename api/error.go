@@ -1,0 +1,84 @@
+// Package api holds the public wire types of Crispy Enigma, the error codes of
+// its envelope, and a small Go client. The server decodes into and encodes
+// from these same types; the CLI and the tests use the client.
+package api
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorCode is a machine-readable error code. The list is closed: every code
+// the server can send is declared here and documented in docs/errors.md.
+type ErrorCode string
+
+// The error codes of the envelope, with the HTTP status each maps to.
+const (
+	CodeInvalidRequest       ErrorCode = "invalid_request"        // 400: malformed, unknown field, wrong type, failed validation
+	CodeUnauthenticated      ErrorCode = "unauthenticated"        // 401: missing, malformed or unknown credentials
+	CodeForbidden            ErrorCode = "forbidden"              // 403: known key used outside its tenant or scopes
+	CodeNotFound             ErrorCode = "not_found"              // 404: no such route or resource in this tenant
+	CodeMethodNotAllowed     ErrorCode = "method_not_allowed"     // 405: the route exists with other methods
+	CodePayloadTooLarge      ErrorCode = "payload_too_large"      // 413: body over the route's limit
+	CodeUnsupportedMediaType ErrorCode = "unsupported_media_type" // 415: body is not of an accepted content type
+	CodeRateLimited          ErrorCode = "rate_limited"           // 429: a rate limit was hit
+	CodeInternal             ErrorCode = "internal"               // 500: a bug or an unexpected failure; details are logged, not sent
+	CodeUnavailable          ErrorCode = "unavailable"            // 503: the server is starting, draining or a dependency is down
+)
+
+// Codes lists every ErrorCode, in the order of docs/errors.md.
+var Codes = []ErrorCode{
+	CodeInvalidRequest, CodeUnauthenticated, CodeForbidden, CodeNotFound,
+	CodeMethodNotAllowed, CodePayloadTooLarge, CodeUnsupportedMediaType,
+	CodeRateLimited, CodeInternal, CodeUnavailable,
+}
+
+// Error is the error object of the envelope. It is also the error type used
+// inside the server: a handler returns an *Error and the HTTP layer maps its
+// code to a status. The wrapped cause, if any, is logged and never sent.
+type Error struct {
+	Code    ErrorCode      `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+
+	cause error
+}
+
+// Errorf returns an *Error with code and a formatted message.
+func Errorf(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Internal returns an *Error with CodeInternal that keeps cause for the log
+// and shows the caller only "internal error".
+func Internal(cause error) *Error {
+	return &Error{Code: CodeInternal, Message: "internal error", cause: cause}
+}
+
+// WithDetails returns a copy of e with details set.
+func (e *Error) WithDetails(details map[string]any) *Error {
+	c := *e
+	c.Details = details
+	return &c
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.cause)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
+// AsError returns err as an *Error: err itself if it is or wraps one,
+// otherwise an internal error that keeps err as its cause.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(err)
+}

@@ -1,0 +1,176 @@
+// Package app is the composition root of the server: it builds the stores,
+// the tenant registry and the HTTP server from configuration, runs them, and
+// shuts them down in order. cmd/crispy and the end-to-end tests share it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crispy-enigma/crispy/internal/config"
+	"github.com/crispy-enigma/crispy/internal/httpapi"
+	"github.com/crispy-enigma/crispy/internal/obs"
+	"github.com/crispy-enigma/crispy/internal/store/sqlite"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/internal/version"
+)
+
+// DBFile is the name of the embedded database inside the data folder.
+const DBFile = "crispy.db"
+
+// App is a configured server: stores, tenants and the HTTP API.
+type App struct {
+	cfg     config.Serve
+	log     *slog.Logger
+	metrics *obs.Metrics
+	tracing *obs.Tracing
+	db      *sqlite.DB
+	api     *httpapi.Server
+	http    *http.Server
+
+	reloadMu sync.Mutex // one reload at a time
+	registry atomic.Pointer[tenant.Registry]
+}
+
+// New validates cfg, loads and validates every tenant and opens storage. It
+// returns an error, and opens nothing, when a tenant is invalid: a
+// tenant.Problems error lists every problem.
+func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, metrics: obs.NewMetrics(), tracing: obs.NewTracing()}
+	reg, err := a.loadTenants()
+	if err != nil {
+		return nil, err
+	}
+	a.registry.Store(reg)
+
+	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	a.api = httpapi.New(httpapi.Options{
+		Registry:   a.registry.Load,
+		Storage:    a.db,
+		Version:    version.Get().Version,
+		Logger:     log,
+		Metrics:    a.metrics,
+		Tracer:     a.tracing.Tracer("crispy"),
+		Propagator: a.tracing.Propagator,
+	})
+	a.http = &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// loadTenants reads and validates the tenants folder and indexes it.
+func (a *App) loadTenants() (*tenant.Registry, error) {
+	opts := tenant.Options{AllowDevKeys: a.cfg.Env == config.Dev}
+	cfgs, err := tenant.Load(a.cfg.TenantsDir, opts)
+	if err != nil {
+		return nil, err
+	}
+	return tenant.NewRegistry(cfgs, opts)
+}
+
+// Handler returns the HTTP API, for tests that drive it without a listener.
+func (a *App) Handler() http.Handler { return a.api }
+
+// Registry returns the tenant registry in force.
+func (a *App) Registry() *tenant.Registry { return a.registry.Load() }
+
+// Reload reads the tenants folder again. A valid config replaces the old one
+// atomically: requests in flight finish with the registry they started with,
+// later ones see the new one. An invalid config is rejected and logged, and
+// the old one keeps serving.
+func (a *App) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	reg, err := a.loadTenants()
+	if err != nil {
+		a.metrics.ConfigReloads.WithLabelValues("rejected").Inc()
+		a.log.Error("tenant config rejected; the previous config keeps serving", "error", err)
+		return err
+	}
+	a.registry.Store(reg)
+	a.metrics.ConfigReloads.WithLabelValues("ok").Inc()
+	a.log.Info("tenant config reloaded", "tenants", tenantIDs(reg))
+	return nil
+}
+
+// Serve accepts connections on l until ctx is cancelled, then drains: it
+// reports not ready, lets in-flight requests finish within the shutdown
+// timeout, and returns. It does not close the stores; Close does.
+func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Serve(l) }()
+	a.api.SetReady(true)
+	a.log.Info("serving", "addr", l.Addr().String(), "env", a.cfg.Env, "tenants", tenantIDs(a.Registry()), "version", version.Get().Version)
+	if a.cfg.Env == config.Dev {
+		a.log.Warn("development keys are honoured (--env dev); never expose this server")
+	}
+
+	select {
+	case err := <-errc:
+		a.api.SetReady(false)
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.api.SetReady(false)
+	a.log.Info("draining", "timeout", a.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := a.http.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.log.Info("drained")
+	return nil
+}
+
+// ListenAndServe listens on the configured address and serves until ctx is
+// cancelled. started, if not nil, receives the bound address once listening.
+func (a *App) ListenAndServe(ctx context.Context, started func(addr net.Addr)) error {
+	l, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if started != nil {
+		started(l.Addr())
+	}
+	return a.Serve(ctx, l)
+}
+
+// Close closes the stores and flushes tracing. Call it after Serve returns.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(a.db.Close(), a.tracing.Shutdown(ctx))
+}
+
+func tenantIDs(r *tenant.Registry) []string {
+	var ids []string
+	for _, t := range r.Tenants() {
+		ids = append(ids, t.ID.String())
+	}
+	return ids
+}

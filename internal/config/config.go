@@ -1,0 +1,147 @@
+// Package config holds the server's own configuration (as opposed to tenant
+// configuration): flags, their CRISPY_* environment variables, defaults and
+// validation. It is read only at the edge, by cmd/crispy.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Env is the environment a server runs in.
+type Env string
+
+// The environments. Development keys are honoured only in Dev.
+const (
+	Dev   Env = "dev"
+	Stage Env = "stage"
+	Prod  Env = "prod"
+)
+
+// Set implements pflag.Value.
+func (e *Env) Set(s string) error {
+	switch Env(s) {
+	case Dev, Stage, Prod:
+		*e = Env(s)
+		return nil
+	}
+	return fmt.Errorf("must be dev, stage or prod")
+}
+
+// String implements pflag.Value.
+func (e *Env) String() string { return string(*e) }
+
+// Type implements pflag.Value.
+func (e *Env) Type() string { return "env" }
+
+// Serve is the configuration of `crispy serve`.
+type Serve struct {
+	Addr       string
+	DataDir    string
+	TenantsDir string
+	Env        Env
+	LogLevel   string
+
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+}
+
+// Defaults returns the configuration used when nothing is set: the example
+// tenants on embedded storage, listening on localhost.
+func Defaults() Serve {
+	return Serve{
+		Addr:              "127.0.0.1:8080",
+		DataDir:           "./data",
+		TenantsDir:        "./tenants",
+		Env:               Dev,
+		LogLevel:          "info",
+		ShutdownTimeout:   30 * time.Second,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      10 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// Bind registers c's fields as flags on fs, with c's current values as defaults.
+func (c *Serve) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", c.Addr, "address to listen on (host:port)")
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "folder for embedded storage (created if missing)")
+	fs.StringVar(&c.TenantsDir, "tenants", c.TenantsDir, "folder of tenant configs, one <id>/tenant.jsonc each")
+	fs.Var(&c.Env, "env", "environment: dev, stage or prod (development keys work only in dev)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on SIGINT/SIGTERM")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "time allowed to read request headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed to write a response, streams included")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
+}
+
+// EnvName is the environment variable that sets the flag name: CRISPY_ and
+// the flag in upper case with '-' as '_' (--log-level: CRISPY_LOG_LEVEL).
+func EnvName(flag string) string {
+	return "CRISPY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// ApplyEnv sets every flag of fs that was not given on the command line from
+// its environment variable, if set. Flags win over the environment, which
+// wins over defaults.
+func ApplyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := EnvName(f.Name)
+		if v, ok := lookup(name); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Validate reports what is wrong with c.
+func (c Serve) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data must not be empty"))
+	}
+	if c.TenantsDir == "" {
+		errs = append(errs, errors.New("--tenants must not be empty"))
+	}
+	switch c.Env {
+	case Dev, Stage, Prod:
+	default:
+		errs = append(errs, fmt.Errorf("--env %q: want dev, stage or prod", c.Env))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"--shutdown-timeout", c.ShutdownTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout},
+		{"--read-timeout", c.ReadTimeout}, {"--write-timeout", c.WriteTimeout}, {"--idle-timeout", c.IdleTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be greater than zero", d.flag))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,45 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/crispy-enigma/crispy/internal/obs"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// meta is the per-request state shared by the middleware: filled in as the
+// request goes down the chain and read by the access log on the way out.
+type meta struct {
+	requestID string
+	traceID   string
+	route     *route // nil when no route matched
+	identity  tenant.Identity
+	log       *slog.Logger // the server's logger, for errors found deep in a request
+}
+
+type metaKey struct{}
+
+func withMeta(ctx context.Context, m *meta) context.Context {
+	return context.WithValue(ctx, metaKey{}, m)
+}
+
+// metaOf returns the request's meta; requests that did not pass through the
+// server's middleware (direct handler tests) get an empty one.
+func metaOf(r *http.Request) *meta {
+	if m, ok := r.Context().Value(metaKey{}).(*meta); ok {
+		return m
+	}
+	return &meta{log: obs.Discard}
+}
+
+// Identity returns the tenant identity a request resolved to. It is set for
+// every route that is not open; handlers can rely on Tenant being non-nil.
+func Identity(r *http.Request) tenant.Identity { return metaOf(r).identity }
+
+// RequestID returns the request's ID, as sent back in X-Request-ID.
+func RequestID(r *http.Request) string { return metaOf(r).requestID }
+
+// TraceID returns the request's W3C trace ID.
+func TraceID(r *http.Request) string { return metaOf(r).traceID }

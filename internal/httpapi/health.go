@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/crispy-enigma/crispy/api"
+)
+
+// storagePingTimeout bounds how long GET /health waits for storage.
+const storagePingTimeout = 2 * time.Second
+
+// health answers GET /health for the caller's tenant: the tenant ID, the
+// server version and whether storage answers. It is 503 when storage does not.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	h := api.Health{
+		Tenant:  Identity(r).Tenant.ID.String(),
+		Version: s.opts.Version,
+		Storage: api.Status{OK: true},
+	}
+	if s.opts.Storage != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), storagePingTimeout)
+		defer cancel()
+		if err := s.opts.Storage.Ping(ctx); err != nil {
+			m := metaOf(r)
+			m.log.WarnContext(r.Context(), "storage ping failed", "error", err, "request_id", m.requestID)
+			h.Storage = api.Status{OK: false, Error: "storage is not answering"}
+			return api.Errorf(api.CodeUnavailable, "storage is not answering").WithDetails(map[string]any{"health": h})
+		}
+	}
+	return writeData(w, r, http.StatusOK, h)
+}
+
+// livez answers GET /livez: the process is up.
+func (s *Server) livez(w http.ResponseWriter, r *http.Request) error {
+	return writeData(w, r, http.StatusOK, map[string]bool{"live": true})
+}
+
+// readyz answers GET /readyz: 200 once started, 503 while starting or draining.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if !s.ready.Load() {
+		return api.Errorf(api.CodeUnavailable, "not ready: the server is starting or draining")
+	}
+	return writeData(w, r, http.StatusOK, map[string]bool{"ready": true})
+}
+
+// metrics answers GET /metrics in the Prometheus exposition format.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	s.metricsHandler.ServeHTTP(w, r)
+	return nil
+}

@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/crispy-enigma/crispy/api"
+)
+
+// statusOf maps an error code to its HTTP status. It is the one place where
+// that mapping lives; docs/errors.md lists the same table.
+func statusOf(code api.ErrorCode) int {
+	switch code {
+	case api.CodeInvalidRequest:
+		return http.StatusBadRequest
+	case api.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case api.CodeForbidden:
+		return http.StatusForbidden
+	case api.CodeNotFound:
+		return http.StatusNotFound
+	case api.CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case api.CodePayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case api.CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
+	case api.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case api.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// writeData writes a success envelope with data.
+func writeData(w http.ResponseWriter, r *http.Request, status int, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return api.Internal(err)
+	}
+	writeEnvelope(w, status, api.Envelope{OK: true, Data: raw, TraceID: TraceID(r)})
+	return nil
+}
+
+// writeError writes err as an error envelope. Internal errors are logged
+// here, once, with their cause; the caller sees only "internal error".
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := api.AsError(err)
+	status := statusOf(e.Code)
+	if status >= 500 && e.Unwrap() != nil {
+		m := metaOf(r)
+		m.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("code", string(e.Code)),
+			slog.String("error", e.Error()),
+			slog.String("request_id", m.requestID),
+			slog.String("trace_id", m.traceID),
+		)
+	}
+	writeEnvelope(w, status, api.Envelope{Error: e, TraceID: TraceID(r)})
+}
+
+func writeEnvelope(w http.ResponseWriter, status int, env api.Envelope) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(env)
+}

@@ -1,0 +1,37 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// handlerFunc is a handler that returns its error instead of writing it; the
+// route turns the error into the envelope.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one API endpoint and what it requires of a request.
+type route struct {
+	pattern string       // ServeMux pattern, also the "route" label of logs and metrics
+	family  string       // route family, as named in a tenant's "public" list
+	scope   tenant.Scope // scope the key must hold; "" for any key of the tenant
+	open    bool         // served without tenant resolution (probes, metrics)
+	h       handlerFunc
+}
+
+// ServeHTTP runs the handler and writes its error, if any, as the envelope.
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := rt.h(w, r); err != nil {
+		writeError(w, r, err)
+	}
+}
+
+// routes lists every endpoint of the API.
+func (s *Server) routes() []*route {
+	return []*route{
+		{pattern: "GET /livez", open: true, h: s.livez},
+		{pattern: "GET /readyz", open: true, h: s.readyz},
+		{pattern: "GET /metrics", open: true, h: s.metrics},
+		{pattern: "GET /health", family: "health", h: s.health},
+	}
+}

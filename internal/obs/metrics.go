@@ -1,0 +1,56 @@
+package obs
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the server's Prometheus registry and the collectors shared by
+// its packages. Each server gets its own registry, so tests can run servers
+// side by side.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// HTTPRequests counts requests by route pattern, tenant and status code.
+	HTTPRequests *prometheus.CounterVec
+	// HTTPDuration observes request latency by route pattern, tenant and status code.
+	HTTPDuration *prometheus.HistogramVec
+	// ConfigReloads counts tenant config reloads by result (ok, rejected).
+	ConfigReloads *prometheus.CounterVec
+}
+
+// NewMetrics creates the registry with Go runtime and process collectors and
+// the server's own metrics.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_http_requests_total",
+			Help: "HTTP requests by route pattern, tenant and status code.",
+		}, []string{"route", "tenant", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "crispy_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern, tenant and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "tenant", "code"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_config_reloads_total",
+			Help: "Tenant config reloads by result: ok or rejected.",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.HTTPRequests, m.HTTPDuration, m.ConfigReloads,
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
