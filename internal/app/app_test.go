@@ -1,0 +1,250 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/app"
+	"github.com/crispy-enigma/crispy/internal/config"
+	"github.com/crispy-enigma/crispy/internal/obs"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// copyTenants copies the example tenants into a temporary folder that the
+// test may edit.
+func copyTenants(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, id := range []string{"acme", "globex"} {
+		b, err := os.ReadFile(filepath.Join("../../tenants", id, tenant.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeTenant(t, dir, id, string(b))
+	}
+	return dir
+}
+
+func writeTenant(t *testing.T, dir, id, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, id), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, id, tenant.FileName), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testConfig(t *testing.T, tenants string) config.Serve {
+	cfg := config.Defaults()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.TenantsDir = tenants
+	cfg.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+// started is a running App and its base URL.
+type started struct {
+	app    *app.App
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg config.Serve) *started {
+	t.Helper()
+	a, err := app.New(context.Background(), cfg, obs.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &started{app: a, cancel: cancel, done: make(chan error, 1)}
+	addr := make(chan net.Addr, 1)
+	go func() { s.done <- a.ListenAndServe(ctx, func(x net.Addr) { addr <- x }) }()
+	select {
+	case x := <-addr:
+		s.url = "http://" + x.String()
+	case err := <-s.done:
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() {
+		s.cancel()
+		<-s.done
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func get(t *testing.T, url, key string) (int, api.Envelope) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var env api.Envelope
+	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, env
+}
+
+func TestServeExampleTenants(t *testing.T) {
+	s := start(t, testConfig(t, "../../tenants"))
+	for _, tt := range []struct {
+		key    string
+		status int
+		tenant string
+	}{
+		{"ck_dev_acme", 200, "acme"},
+		{"ck_dev_globex", 200, "globex"},
+		{"", 401, ""},
+		{"ck_dev_initech", 401, ""},
+	} {
+		status, env := get(t, s.url+"/health", tt.key)
+		if status != tt.status {
+			t.Errorf("key %q: status %d, want %d", tt.key, status, tt.status)
+			continue
+		}
+		if tt.tenant != "" {
+			var h api.Health
+			_ = json.Unmarshal(env.Data, &h)
+			if h.Tenant != tt.tenant || !h.Storage.OK {
+				t.Errorf("key %q: health %+v", tt.key, h)
+			}
+		}
+	}
+	if status, _ := get(t, s.url+"/readyz", ""); status != 200 {
+		t.Errorf("readyz = %d, want 200", status)
+	}
+}
+
+func TestDevKeysRefusedOutsideDev(t *testing.T) {
+	for _, env := range []config.Env{config.Stage, config.Prod} {
+		cfg := testConfig(t, "../../tenants")
+		cfg.Env = env
+		_, err := app.New(context.Background(), cfg, obs.Discard)
+		var ps tenant.Problems
+		if !errors.As(err, &ps) || !strings.Contains(err.Error(), "--env dev") {
+			t.Errorf("env %s: err = %v, want dev-key problems", env, err)
+		}
+	}
+}
+
+func TestInvalidTenantRefusesToStart(t *testing.T) {
+	dir := copyTenants(t)
+	writeTenant(t, dir, "broken", `{"id":"broken","name":"x","keys":[],"color":1}`)
+	cfg := testConfig(t, dir)
+	_, err := app.New(context.Background(), cfg, obs.Discard)
+	var ps tenant.Problems
+	if !errors.As(err, &ps) || len(ps) < 2 {
+		t.Fatalf("err = %v, want problems for /keys and /color", err)
+	}
+	if entries, _ := os.ReadDir(cfg.DataDir); len(entries) != 0 {
+		t.Errorf("a server that refused to start created %d file(s) in its data folder", len(entries))
+	}
+}
+
+func TestReload(t *testing.T) {
+	dir := copyTenants(t)
+	s := start(t, testConfig(t, dir))
+
+	// A valid change: a new tenant with a new key is served after reload.
+	newKey := tenant.NewKey()
+	initech := `{"id":"initech","name":"Initech","keys":[{"id":"main","hash":"` + tenant.HashKey(newKey) + `","scopes":["chat"]}]}`
+	writeTenant(t, dir, "initech", initech)
+	if status, _ := get(t, s.url+"/health", newKey); status != 401 {
+		t.Fatalf("new key before reload: status %d, want 401", status)
+	}
+	if err := s.app.Reload(); err != nil {
+		t.Fatalf("valid reload: %v", err)
+	}
+	if status, _ := get(t, s.url+"/health", newKey); status != 200 {
+		t.Fatalf("new key after reload: status %d, want 200", status)
+	}
+
+	// An invalid change is rejected whole: the old config keeps serving,
+	// including the part of the change that was valid on its own.
+	otherKey := tenant.NewKey()
+	writeTenant(t, dir, "hooli", `{"id":"hooli","name":"Hooli","keys":[{"id":"main","hash":"`+tenant.HashKey(otherKey)+`","scopes":["chat"]}]}`)
+	writeTenant(t, dir, "initech", strings.Replace(initech, `"chat"`, `"superuser"`, 1))
+	err := s.app.Reload()
+	var ps tenant.Problems
+	if !errors.As(err, &ps) || ps[0].Path != "/keys/0/scopes/0" {
+		t.Fatalf("invalid reload: err = %v, want a problem at /keys/0/scopes/0", err)
+	}
+	for key, want := range map[string]int{newKey: 200, "ck_dev_acme": 200, otherKey: 401} {
+		if status, _ := get(t, s.url+"/health", key); status != want {
+			t.Errorf("after rejected reload, key %.12s…: status %d, want %d", key, status, want)
+		}
+	}
+
+	// Removing a tenant and reloading revokes its keys.
+	if err := os.RemoveAll(filepath.Join(dir, "initech")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "hooli")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := get(t, s.url+"/health", newKey); status != 401 {
+		t.Errorf("key of a removed tenant: status %d, want 401", status)
+	}
+}
+
+// TestReloadUnderLoad swaps the registry while requests are in flight: every
+// request sees either the old or the new registry, never a mix or nothing.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := copyTenants(t)
+	s := start(t, testConfig(t, dir))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if status, _ := get(t, s.url+"/health", "ck_dev_acme"); status != 200 {
+					errs <- "status " + http.StatusText(status)
+					return
+				}
+			}
+		}()
+	}
+	for range 20 {
+		if err := s.app.Reload(); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
