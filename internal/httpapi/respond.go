@@ -8,31 +8,27 @@ import (
 	"github.com/crispy-enigma/crispy/api"
 )
 
-// statusOf maps an error code to its HTTP status. It is the one place where
-// that mapping lives; docs/errors.md lists the same table.
+// statuses maps each error code to its HTTP status. It is the one place
+// where that mapping lives; docs/errors.md lists the same table.
+var statuses = map[api.ErrorCode]int{
+	api.CodeInvalidRequest:       http.StatusBadRequest,
+	api.CodeUnauthenticated:      http.StatusUnauthorized,
+	api.CodeForbidden:            http.StatusForbidden,
+	api.CodeNotFound:             http.StatusNotFound,
+	api.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	api.CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
+	api.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	api.CodeRateLimited:          http.StatusTooManyRequests,
+	api.CodeInternal:             http.StatusInternalServerError,
+	api.CodeUnavailable:          http.StatusServiceUnavailable,
+}
+
+// statusOf returns the HTTP status of code; an unknown code is a 500.
 func statusOf(code api.ErrorCode) int {
-	switch code {
-	case api.CodeInvalidRequest:
-		return http.StatusBadRequest
-	case api.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case api.CodeForbidden:
-		return http.StatusForbidden
-	case api.CodeNotFound:
-		return http.StatusNotFound
-	case api.CodeMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case api.CodePayloadTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case api.CodeUnsupportedMediaType:
-		return http.StatusUnsupportedMediaType
-	case api.CodeRateLimited:
-		return http.StatusTooManyRequests
-	case api.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
+	if s, ok := statuses[code]; ok {
+		return s
 	}
+	return http.StatusInternalServerError
 }
 
 // writeData writes a success envelope with data.

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Client is a small Go client of the Crispy Enigma API. It sends the API key
+// of one tenant with every request and returns failures as *Error.
+type Client struct {
+	base *url.URL
+	key  string
+	http *http.Client
+}
+
+// NewClient returns a client of the server at baseURL (for example
+// "http://127.0.0.1:8080") using key. A nil hc means http.DefaultClient.
+func NewClient(baseURL, key string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("api: base URL %q: want http(s)://host[:port]", baseURL)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: u, key: key, http: hc}, nil
+}
+
+// Health returns the health of the key's tenant (GET /health).
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	var h Health
+	if err := c.do(ctx, http.MethodGet, "/health", nil, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// do sends a request with an optional JSON body and decodes the envelope's
+// data into out. A failure envelope comes back as *Error.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("api: encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("api: %s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	var env Envelope
+	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<20)).Decode(&env); err != nil {
+		return fmt.Errorf("api: %s %s: status %d: response is not an envelope: %w", method, path, res.StatusCode, err)
+	}
+	if !env.OK {
+		if env.Error == nil {
+			return fmt.Errorf("api: %s %s: status %d without an error", method, path, res.StatusCode)
+		}
+		return env.Error
+	}
+	if out != nil {
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			return fmt.Errorf("api: %s %s: decode data: %w", method, path, err)
+		}
+	}
+	return nil
+}
