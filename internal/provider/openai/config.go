@@ -1,0 +1,161 @@
+package openai
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultName is the provider name used when Config.Name is empty.
+const DefaultName = "openai"
+
+const redacted = "[redacted]"
+
+// Config configures a Client. The API key is a value: the caller resolves
+// the environment variable a tenant config names. Config implements
+// slog.LogValuer and fmt.Stringer so that a logged or printed Config never
+// shows the key or a header value.
+type Config struct {
+	// Name is the provider name from the tenant config, used in errors and
+	// logs; default "openai".
+	Name string
+	// BaseURL is the API root, with the version: "https://api.openai.com/v1",
+	// "http://localhost:11434/v1".
+	BaseURL string
+	// APIKey, when set, is sent as "Authorization: Bearer <APIKey>".
+	APIKey string
+	// Headers are extra request headers. They may not set Content-Type,
+	// Accept, Content-Length or Host, nor Authorization when APIKey is set.
+	Headers map[string]string
+	// Timeout bounds one attempt until the response headers arrive (and an
+	// Embed call as a whole); 0 means no bound but the caller's context.
+	Timeout time.Duration
+	// HTTPClient makes the requests; default a client with a shared pooled
+	// transport and no total timeout. Its redirect policy is replaced:
+	// redirects are never followed.
+	HTTPClient *http.Client
+}
+
+// managedHeaders are set by the client and may not appear in Config.Headers.
+var managedHeaders = []string{"Content-Type", "Accept", "Content-Length", "Host"}
+
+// Validate reports what is wrong with c, or nil.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BaseURL == "" {
+		errs = append(errs, errors.New("baseUrl is required"))
+	} else if err := checkBaseURL(c.BaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("baseUrl: %w", err))
+	}
+	if !validHeaderValue(c.APIKey) {
+		errs = append(errs, errors.New("the API key contains characters not allowed in a header"))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, errors.New("timeout must not be negative"))
+	}
+	for _, name := range sortedKeys(c.Headers) {
+		canon := http.CanonicalHeaderKey(name)
+		switch {
+		case !validHeaderName(name):
+			errs = append(errs, fmt.Errorf("header %q: not a valid header name", name))
+		case slices.Contains(managedHeaders, canon):
+			errs = append(errs, fmt.Errorf("header %q is set by the client and cannot be configured", name))
+		case canon == "Authorization" && c.APIKey != "":
+			errs = append(errs, fmt.Errorf("header %q conflicts with the API key", name))
+		case !validHeaderValue(c.Headers[name]):
+			errs = append(errs, fmt.Errorf("header %q: value contains characters not allowed in a header", name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		name := c.Name
+		if name == "" {
+			name = DefaultName
+		}
+		return fmt.Errorf("openai provider %q: %w", name, err)
+	}
+	return nil
+}
+
+// LogValue implements slog.LogValuer: the key is shown only as set or not,
+// header values not at all.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", c.Name),
+		slog.String("baseUrl", c.BaseURL),
+		slog.String("apiKey", secret(c.APIKey)),
+		slog.Any("headers", sortedKeys(c.Headers)),
+		slog.Duration("timeout", c.Timeout),
+	)
+}
+
+// String implements fmt.Stringer with the same redactions as LogValue.
+func (c Config) String() string { return c.LogValue().String() }
+
+// GoString keeps %#v from printing the key.
+func (c Config) GoString() string { return "openai.Config" + c.String() }
+
+func secret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: no host", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: must not have a query, fragment or user info", s)
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than tab, which could
+// end a header early.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

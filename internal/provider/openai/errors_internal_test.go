@@ -1,0 +1,120 @@
+package openai
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/crispy-enigma/crispy/internal/provider"
+)
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		retryAfter, ms string
+		want           time.Duration
+	}{
+		{"", "", 0},
+		{"3", "", 3 * time.Second},
+		{" 3 ", "", 3 * time.Second},
+		{"1.5", "", 1500 * time.Millisecond},
+		{"0", "", 0},
+		{"-4", "", 0},
+		{"soon", "", 0},
+		{"", "250", 250 * time.Millisecond},
+		{"", "12.5", 12500 * time.Microsecond},
+		{"9", "250", 250 * time.Millisecond},
+		{"9", "bad", 9 * time.Second},
+		{"9", "-1", 9 * time.Second},
+		{"Fri, 02 Jan 2026 03:04:35 GMT", "", 30 * time.Second},
+		{"Friday, 02-Jan-26 03:04:35 GMT", "", 30 * time.Second},
+		{"Fri, 02 Jan 2026 03:00:00 GMT", "", 0},
+		{"1e300", "", maxRetryAfter},
+		{"", "1e300", maxRetryAfter},
+		{"NaN", "", 0},
+		{"+Inf", "", 0},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if tt.retryAfter != "" {
+			h.Set("Retry-After", tt.retryAfter)
+		}
+		if tt.ms != "" {
+			h.Set("retry-after-ms", tt.ms)
+		}
+		if got := retryAfter(h, now); got != tt.want {
+			t.Errorf("Retry-After %q, retry-after-ms %q: %v, want %v", tt.retryAfter, tt.ms, got, tt.want)
+		}
+	}
+}
+
+func TestParseError(t *testing.T) {
+	tests := []struct {
+		body          string
+		msg, typ, cod string
+		status        int
+	}{
+		{`{"error":{"message":"m","type":"t","param":null,"code":"c"}}`, "m", "t", "c", 0},
+		{`{"error":{"message":"m","type":"t","param":"p","code":null}}`, "m", "t", "", 0},
+		{`{"error":{"message":"m","code":429}}`, "m", "", "", 429},
+		{`{"error":"plain"}`, "plain", "", "", 0},
+		{`{"object":"error","message":"v","type":"BadRequestError","code":400}`, "v", "BadRequestError", "", 400},
+		{`{"detail":"fastapi"}`, "fastapi", "", "", 0},
+		{`{"error":{"message":{"nested":1}}}`, "", "", "", 0},
+		{`not json`, "", "", "", 0},
+		{``, "", "", "", 0},
+	}
+	for _, tt := range tests {
+		e := parseError([]byte(tt.body))
+		if e.message != tt.msg || e.typ != tt.typ || e.code != tt.cod || e.status != tt.status {
+			t.Errorf("%s: %+v", tt.body, e)
+		}
+	}
+}
+
+func TestStatusKind(t *testing.T) {
+	tests := []struct {
+		status int
+		code   string
+		want   provider.Kind
+	}{
+		{400, "", provider.KindBadRequest},
+		{413, "", provider.KindBadRequest},
+		{422, "", provider.KindBadRequest},
+		{409, "", provider.KindBadRequest},
+		{401, "", provider.KindAuth},
+		{403, "", provider.KindAuth},
+		{404, "", provider.KindNotFound},
+		{408, "", provider.KindTimeout},
+		{429, "", provider.KindRateLimited},
+		{429, "rate_limit_exceeded", provider.KindRateLimited},
+		{429, "insufficient_quota", provider.KindAuth},
+		{500, "", provider.KindOverloaded},
+		{502, "", provider.KindOverloaded},
+		{503, "", provider.KindOverloaded},
+		{504, "", provider.KindOverloaded},
+		{529, "", provider.KindOverloaded},
+		{599, "", provider.KindOverloaded},
+		{302, "", provider.KindProtocol},
+		{204, "", provider.KindProtocol},
+	}
+	for _, tt := range tests {
+		if got := statusKind(tt.status, tt.code, ""); got != tt.want {
+			t.Errorf("%d %q: %v, want %v", tt.status, tt.code, got, tt.want)
+		}
+	}
+}
+
+func TestBound(t *testing.T) {
+	long := make([]byte, 3000)
+	for i := range long {
+		long[i] = "é"[i%2]
+	}
+	got := bound(string(long))
+	if len(got) > maxMessageBytes+len("…") {
+		t.Errorf("bound kept %d bytes", len(got))
+	}
+	if got := bound("a\n\tb  \x00c\xff"); got != "a b \x00c\uFFFD" {
+		t.Errorf("bound = %q", got)
+	}
+}
