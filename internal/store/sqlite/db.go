@@ -7,7 +7,8 @@
 // lock upgrade, and a pool of read-only connections that read alongside it.
 // Open creates or upgrades the schema with the migrations embedded in the
 // package, and a sweeper goroutine owned by the DB deletes expired KV rows
-// until Close.
+// until Close. The DB holds a tenant-scoped KV store (KV) and the usage
+// ledger with its daily rollup (Usage).
 package sqlite
 
 import (
@@ -60,11 +61,12 @@ type Options struct {
 // DB is an open SQLite database. It is safe for concurrent use.
 type DB struct {
 	writer *sql.DB // one connection: every write goes through it
-	reader *sql.DB // read-only connections for Get
+	reader *sql.DB // read-only connections for Get and the usage queries
 	now    func() time.Time
 	logger *slog.Logger
 	stmts  statements
 	kv     *KV
+	usage  *Usage
 
 	closed    atomic.Bool
 	stopSweep context.CancelFunc // nil when the sweeper is disabled
@@ -97,6 +99,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.logger = slog.New(slog.DiscardHandler)
 	}
 	db.kv = &KV{db: db}
+	db.usage = &Usage{db: db}
 
 	// The writer goes first: it turns on WAL mode and migrates the schema
 	// before any reader connects.
@@ -168,6 +171,8 @@ func openPool(ctx context.Context, dsn string, size int) (*sql.DB, error) {
 // them: database/sql prepares each again on every connection it uses.
 type statements struct {
 	kvGet, kvSet, kvDelete, kvSweep *sql.Stmt
+
+	usageInsert, usageAdd, usageRollup, usageRecords *sql.Stmt
 }
 
 // prepare prepares the statements, leaving those it has prepared in place
@@ -182,6 +187,10 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.kvSet, writer, kvSet},
 		{&s.kvDelete, writer, kvDelete},
 		{&s.kvSweep, writer, kvSweep},
+		{&s.usageInsert, writer, usageInsert},
+		{&s.usageAdd, writer, usageAdd},
+		{&s.usageRollup, reader, usageRollup},
+		{&s.usageRecords, reader, usageRecords},
 	}
 	for _, l := range list {
 		stmt, err := l.pool.PrepareContext(ctx, l.query)
@@ -196,7 +205,11 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 // close closes the statements that have been prepared.
 func (s *statements) close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{s.kvGet, s.kvSet, s.kvDelete, s.kvSweep} {
+	all := []*sql.Stmt{
+		s.kvGet, s.kvSet, s.kvDelete, s.kvSweep,
+		s.usageInsert, s.usageAdd, s.usageRollup, s.usageRecords,
+	}
+	for _, stmt := range all {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -206,6 +219,9 @@ func (s *statements) close() error {
 
 // KV returns the tenant-scoped key/value store kept in the database.
 func (db *DB) KV() *KV { return db.kv }
+
+// Usage returns the usage ledger and its daily rollup kept in the database.
+func (db *DB) Usage() *Usage { return db.usage }
 
 // Ping reports whether both the writer and a reader connection answer.
 func (db *DB) Ping(ctx context.Context) error {
@@ -222,7 +238,8 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close stops the sweeper and closes the database, waiting for the calls in
-// progress to finish. Later calls on the DB or its KV return ErrClosed.
+// progress to finish. Later calls on the DB, its KV or its Usage return
+// ErrClosed.
 // Closing a closed DB does nothing and returns nil.
 func (db *DB) Close() error {
 	if !db.closed.CompareAndSwap(false, true) {

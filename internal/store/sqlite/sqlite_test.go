@@ -28,6 +28,12 @@ func TestKV(t *testing.T) {
 	})
 }
 
+func TestUsage(t *testing.T) {
+	storetest.TestUsage(t, func(t *testing.T) store.Usage {
+		return openDB(t, dbPath(t), sqlite.Options{}).Usage()
+	})
+}
+
 func TestDurability(t *testing.T) {
 	ctx := t.Context()
 	path := dbPath(t)
@@ -247,6 +253,9 @@ func TestClosed(t *testing.T) {
 
 	_, getErr := kv.Get(ctx, acme, "k")
 	_, sweepErr := db.Sweep(ctx)
+	usage := db.Usage()
+	_, rollupErr := usage.UsageRollup(ctx, acme, store.UsageFilter{})
+	_, recordsErr := usage.UsageRecords(ctx, acme, store.UsageFilter{}, 10)
 	tests := []struct {
 		name string
 		err  error
@@ -256,6 +265,9 @@ func TestClosed(t *testing.T) {
 		{"Delete", kv.Delete(ctx, acme, "k")},
 		{"Ping", db.Ping(ctx)},
 		{"Sweep", sweepErr},
+		{"AppendUsage", usage.AppendUsage(ctx, []store.UsageRecord{{Tenant: acme}})},
+		{"UsageRollup", rollupErr},
+		{"UsageRecords", recordsErr},
 	}
 	for _, tt := range tests {
 		if !errors.Is(tt.err, store.ErrClosed) {
