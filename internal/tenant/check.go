@@ -155,6 +155,14 @@ func checkModels(file string, c *Config) Problems {
 	for i, a := range m.Allow {
 		ref(fmt.Sprintf("/models/allow/%d", i), a)
 	}
+	for _, name := range slices.Sorted(maps.Keys(m.Pricing)) {
+		path := "/models/pricing/" + strings.ReplaceAll(strings.ReplaceAll(name, "~", "~0"), "/", "~1")
+		if !strings.Contains(name, "/") {
+			ps = append(ps, Problem{file, path, fmt.Sprintf("pricing key %q must be provider/model", name)})
+			continue
+		}
+		ref(path, name)
+	}
 	return ps
 }
 

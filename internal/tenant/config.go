@@ -34,6 +34,7 @@ type Key struct {
 	Scopes      []Scope `json:"scopes"`
 	Dev         bool    `json:"dev,omitempty"`
 	Description string  `json:"description,omitempty"`
+	Budget      Budget  `json:"budget,omitzero"`
 }
 
 // Provider configures a remote model provider.
@@ -63,6 +64,14 @@ type Models struct {
 	Routes    map[string]ModelChoice `json:"routes,omitempty"`
 	Aliases   map[string]string      `json:"aliases,omitempty"`
 	Allow     []string               `json:"allow,omitempty"`
+	Retries   *int                   `json:"retries,omitempty"`
+	Pricing   map[string]Price       `json:"pricing,omitempty"`
+}
+
+// Price is what a model costs, in US dollars per million tokens.
+type Price struct {
+	InputPerMTok  float64 `json:"inputPerMTok"`
+	OutputPerMTok float64 `json:"outputPerMTok"`
 }
 
 // ModelChoice is a primary model and its ordered fallbacks.
@@ -73,9 +82,11 @@ type ModelChoice struct {
 
 // Limits holds rate limits, budgets and request size limits.
 type Limits struct {
-	Rate         RateLimits `json:"rate,omitzero"`
-	Budget       Budget     `json:"budget,omitzero"`
-	MaxBodyBytes int64      `json:"maxBodyBytes,omitempty"`
+	Rate            RateLimits `json:"rate,omitzero"`
+	Budget          Budget     `json:"budget,omitzero"`
+	MaxBodyBytes    int64      `json:"maxBodyBytes,omitempty"`
+	MaxOutputTokens int        `json:"maxOutputTokens,omitempty"`
+	RequestTimeout  Duration   `json:"requestTimeout,omitzero"`
 }
 
 // RateLimits are the tenant's request rate limits.
@@ -93,7 +104,7 @@ type Rate struct {
 	Burst    int      `json:"burst,omitempty"`
 }
 
-// Budget caps spending; zero means no cap.
+// Budget caps spending per UTC day and month; zero means no cap.
 type Budget struct {
 	TokensPerDay   int64   `json:"tokensPerDay,omitempty"`
 	TokensPerMonth int64   `json:"tokensPerMonth,omitempty"`

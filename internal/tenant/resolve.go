@@ -26,6 +26,7 @@ type Request struct {
 // with its scopes. Anonymous callers of a public route have no key.
 type Identity struct {
 	Tenant *Tenant
+	Key    *Key   // nil for anonymous access to a public route
 	KeyID  string // "" for anonymous access to a public route
 	Scopes ScopeSet
 }
@@ -65,7 +66,7 @@ func (r *Registry) Resolve(req Request) (Identity, error) {
 		if !scopes.Has(req.Scope) {
 			return Identity{}, deny(ErrForbidden, "the API key lacks the scope \""+string(req.Scope)+"\"")
 		}
-		return Identity{Tenant: t, KeyID: k.ID, Scopes: scopes}, nil
+		return Identity{Tenant: t, Key: k, KeyID: k.ID, Scopes: scopes}, nil
 	}
 	if t, ok := r.ByHost(req.Host); ok && t.IsPublic(req.Route) {
 		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
