@@ -25,3 +25,27 @@ type Status struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 }
+
+// UsageReport is the data of GET /usage: the tenant's usage over a range of
+// UTC days, in total, by day and by model.
+type UsageReport struct {
+	From    string        `json:"from"` // YYYY-MM-DD, inclusive
+	To      string        `json:"to"`   // YYYY-MM-DD, inclusive
+	KeyID   string        `json:"key,omitempty"`
+	Totals  UsageTotals   `json:"totals"`
+	ByDay   []UsageTotals `json:"byDay"`
+	ByModel []UsageTotals `json:"byModel"`
+}
+
+// UsageTotals sums usage over a day, a model or the whole range.
+type UsageTotals struct {
+	Day       string  `json:"day,omitempty"`
+	Model     string  `json:"model,omitempty"` // provider/model
+	Requests  int64   `json:"requests"`
+	Errors    int64   `json:"errors"`
+	Fallbacks int64   `json:"fallbacks"`
+	CacheHits int64   `json:"cacheHits"`
+	TokensIn  int64   `json:"tokensIn"`
+	TokensOut int64   `json:"tokensOut"`
+	CostUSD   float64 `json:"costUsd"`
+}

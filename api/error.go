@@ -15,7 +15,9 @@ type ErrorCode string
 // The error codes of the envelope, with the HTTP status each maps to.
 const (
 	CodeInvalidRequest       ErrorCode = "invalid_request"        // 400: malformed, unknown field, wrong type, failed validation
+	CodeModelNotAllowed      ErrorCode = "model_not_allowed"      // 400: the request names a model the tenant does not allow
 	CodeUnauthenticated      ErrorCode = "unauthenticated"        // 401: missing, malformed or unknown credentials
+	CodeBudgetExceeded       ErrorCode = "budget_exceeded"        // 402: the call does not fit the tenant's or key's budget
 	CodeForbidden            ErrorCode = "forbidden"              // 403: known key used outside its tenant or scopes
 	CodeNotFound             ErrorCode = "not_found"              // 404: no such route or resource in this tenant
 	CodeMethodNotAllowed     ErrorCode = "method_not_allowed"     // 405: the route exists with other methods
@@ -24,13 +26,16 @@ const (
 	CodeRateLimited          ErrorCode = "rate_limited"           // 429: a rate limit was hit
 	CodeInternal             ErrorCode = "internal"               // 500: a bug or an unexpected failure; details are logged, not sent
 	CodeUnavailable          ErrorCode = "unavailable"            // 503: the server is starting, draining or a dependency is down
+	CodeUpstreamError        ErrorCode = "upstream_error"         // 502: every model provider tried failed
+	CodeUpstreamTimeout      ErrorCode = "upstream_timeout"       // 504: no model answered within the deadline
 )
 
 // Codes lists every ErrorCode, in the order of docs/errors.md.
 var Codes = []ErrorCode{
-	CodeInvalidRequest, CodeUnauthenticated, CodeForbidden, CodeNotFound,
-	CodeMethodNotAllowed, CodePayloadTooLarge, CodeUnsupportedMediaType,
-	CodeRateLimited, CodeInternal, CodeUnavailable,
+	CodeInvalidRequest, CodeModelNotAllowed, CodeUnauthenticated, CodeBudgetExceeded,
+	CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodePayloadTooLarge,
+	CodeUnsupportedMediaType, CodeRateLimited, CodeInternal, CodeUpstreamError,
+	CodeUnavailable, CodeUpstreamTimeout,
 }
 
 // Error is the error object of the envelope. It is also the error type used
