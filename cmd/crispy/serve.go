@@ -61,7 +61,7 @@ func serve(ctx context.Context, e *env, cfg config.Serve) error {
 	}
 	log := obs.NewLogger(e.stderr, level)
 
-	a, err := app.New(ctx, cfg, log)
+	a, err := app.New(ctx, cfg, app.Deps{Logger: log, LookupEnv: e.lookup})
 	if err != nil {
 		var ps tenant.Problems
 		if errors.As(err, &ps) {

@@ -20,6 +20,10 @@ func newTenant(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tenant",
 		Short: "Manage tenants",
+		// Without Args and RunE, cobra prints the help and exits 0 on an
+		// unknown subcommand ('crispy tenant nwe acme'): make it a usage error.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newTenantNew(e))
 	return cmd

@@ -16,8 +16,11 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/config"
+	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/httpapi"
 	"github.com/crispy-enigma/crispy/internal/obs"
+	"github.com/crispy-enigma/crispy/internal/provider/builtin"
+	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/store/sqlite"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/version"
@@ -26,40 +29,79 @@ import (
 // DBFile is the name of the embedded database inside the data folder.
 const DBFile = "crispy.db"
 
-// App is a configured server: stores, tenants and the HTTP API.
+// App is a configured server: stores, tenants, the gateway and the HTTP API.
 type App struct {
-	cfg     config.Serve
-	log     *slog.Logger
-	metrics *obs.Metrics
-	tracing *obs.Tracing
-	db      *sqlite.DB
-	api     *httpapi.Server
-	http    *http.Server
+	cfg       config.Serve
+	log       *slog.Logger
+	lookupEnv func(string) (string, bool)
+	metrics   *obs.Metrics
+	tracing   *obs.Tracing
+	db        *sqlite.DB
+	transport *http.Transport
+	ledger    *gateway.Ledger
+	gateway   *gateway.Gateway
+	api       *httpapi.Server
+	http      *http.Server
 
 	reloadMu sync.Mutex // one reload at a time
 	registry atomic.Pointer[tenant.Registry]
+	catalog  atomic.Pointer[gateway.Catalog]
+	builtin  gateway.Adapter
+}
+
+// Deps are what an App takes from its environment. The zero value discards
+// logs and reads no environment variables.
+type Deps struct {
+	Logger *slog.Logger
+	// LookupEnv resolves the environment variables that tenant configs name
+	// for provider credentials (os.LookupEnv in production).
+	LookupEnv func(string) (string, bool)
 }
 
 // New validates cfg, loads and validates every tenant and opens storage. It
 // returns an error, and opens nothing, when a tenant is invalid: a
 // tenant.Problems error lists every problem.
-func New(ctx context.Context, cfg config.Serve, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, metrics: obs.NewMetrics(), tracing: obs.NewTracing()}
+	if deps.Logger == nil {
+		deps.Logger = obs.Discard
+	}
+	if deps.LookupEnv == nil {
+		deps.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	log := deps.Logger
+	a := &App{cfg: cfg, log: log, lookupEnv: deps.LookupEnv, metrics: obs.NewMetrics(), tracing: obs.NewTracing(), transport: newTransport()}
+	bp := builtin.New()
+	a.builtin = gateway.Adapter{Chat: bp, Embed: bp}
 	reg, err := a.loadTenants()
 	if err != nil {
 		return nil, err
 	}
-	a.registry.Store(reg)
 
 	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
+	a.swap(reg)
+	budgets := gateway.NewBudgets(nil)
+	if err := a.seedBudgets(ctx, budgets, reg); err != nil {
+		a.db.Close()
+		return nil, fmt.Errorf("read usage ledger: %w", err)
+	}
+	a.ledger = gateway.NewLedger(a.db.Usage(), log)
+	a.gateway = gateway.New(gateway.Options{
+		Catalog: a.catalog.Load,
+		Budgets: budgets,
+		Ledger:  a.ledger,
+		Metrics: gateway.NewMetrics(a.metrics.Registry),
+		Logger:  log,
+	})
 	a.api = httpapi.New(httpapi.Options{
 		Registry:   a.registry.Load,
+		Gateway:    a.gateway,
+		Usage:      a.db.Usage(),
 		Storage:    a.db,
 		Version:    version.Get().Version,
 		Logger:     log,
@@ -89,6 +131,35 @@ func (a *App) loadTenants() (*tenant.Registry, error) {
 	return tenant.NewRegistry(cfgs, opts)
 }
 
+// swap puts a new registry in force, with the provider adapters of its
+// tenants built first, so that a request that sees a tenant finds its
+// providers.
+func (a *App) swap(reg *tenant.Registry) {
+	a.catalog.Store(gateway.NewCatalog(reg, a.builtin, a.buildAdapter))
+	a.registry.Store(reg)
+}
+
+// seedBudgets loads this month's usage from the ledger into the budgets, so
+// that a restart does not reset what tenants have spent.
+func (a *App) seedBudgets(ctx context.Context, b *gateway.Budgets, reg *tenant.Registry) error {
+	now := time.Now().UTC()
+	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	for _, t := range reg.Tenants() {
+		rows, err := a.db.Usage().UsageRollup(ctx, t.ID, store.UsageFilter{From: monthStart})
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			day, err := time.Parse(time.DateOnly, row.Day)
+			if err != nil {
+				return err
+			}
+			b.Seed(t.ID.String(), row.KeyID, day, row.TokensIn+row.TokensOut, row.CostMicros)
+		}
+	}
+	return nil
+}
+
 // Handler returns the HTTP API, for tests that drive it without a listener.
 func (a *App) Handler() http.Handler { return a.api }
 
@@ -108,7 +179,7 @@ func (a *App) Reload() error {
 		a.log.Error("tenant config rejected; the previous config keeps serving", "error", err)
 		return err
 	}
-	a.registry.Store(reg)
+	a.swap(reg)
 	a.metrics.ConfigReloads.WithLabelValues("ok").Inc()
 	a.log.Info("tenant config reloaded", "tenants", tenantIDs(reg))
 	return nil
@@ -160,12 +231,21 @@ func (a *App) ListenAndServe(ctx context.Context, started func(addr net.Addr)) e
 	return a.Serve(ctx, l)
 }
 
-// Close closes the stores and flushes tracing. Call it after Serve returns.
+// Close flushes the usage ledger, closes the stores and flushes tracing.
+// Call it after Serve returns.
 func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	a.ledger.Close()
+	a.transport.CloseIdleConnections()
 	return errors.Join(a.db.Close(), a.tracing.Shutdown(ctx))
 }
+
+// Gateway returns the model gateway, for tests.
+func (a *App) Gateway() *gateway.Gateway { return a.gateway }
+
+// FlushUsage writes every queued usage record, for tests.
+func (a *App) FlushUsage() { a.ledger.Flush() }
 
 func tenantIDs(r *tenant.Registry) []string {
 	var ids []string

@@ -16,7 +16,6 @@ import (
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/app"
 	"github.com/crispy-enigma/crispy/internal/config"
-	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
@@ -64,7 +63,7 @@ type started struct {
 
 func start(t *testing.T, cfg config.Serve) *started {
 	t.Helper()
-	a, err := app.New(context.Background(), cfg, obs.Discard)
+	a, err := app.New(context.Background(), cfg, app.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +139,7 @@ func TestDevKeysRefusedOutsideDev(t *testing.T) {
 	for _, env := range []config.Env{config.Stage, config.Prod} {
 		cfg := testConfig(t, "../../tenants")
 		cfg.Env = env
-		_, err := app.New(context.Background(), cfg, obs.Discard)
+		_, err := app.New(context.Background(), cfg, app.Deps{})
 		var ps tenant.Problems
 		if !errors.As(err, &ps) || !strings.Contains(err.Error(), "--env dev") {
 			t.Errorf("env %s: err = %v, want dev-key problems", env, err)
@@ -152,7 +151,7 @@ func TestInvalidTenantRefusesToStart(t *testing.T) {
 	dir := copyTenants(t)
 	writeTenant(t, dir, "broken", `{"id":"broken","name":"x","keys":[],"color":1}`)
 	cfg := testConfig(t, dir)
-	_, err := app.New(context.Background(), cfg, obs.Discard)
+	_, err := app.New(context.Background(), cfg, app.Deps{})
 	var ps tenant.Problems
 	if !errors.As(err, &ps) || len(ps) < 2 {
 		t.Fatalf("err = %v, want problems for /keys and /color", err)

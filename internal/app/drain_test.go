@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/config"
-	"github.com/crispy-enigma/crispy/internal/obs"
 )
 
 // TestShutdownDrainsInFlight starts a slow request, cancels the server's
@@ -19,7 +18,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Addr, cfg.DataDir, cfg.TenantsDir = "127.0.0.1:0", t.TempDir(), "../../tenants"
 	cfg.ShutdownTimeout = 5 * time.Second
-	a, err := New(context.Background(), cfg, obs.Discard)
+	a, err := New(context.Background(), cfg, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,10 @@ import (
 // where that mapping lives; docs/errors.md lists the same table.
 var statuses = map[api.ErrorCode]int{
 	api.CodeInvalidRequest:       http.StatusBadRequest,
+	api.CodeModelNotAllowed:      http.StatusBadRequest,
+	api.CodeBudgetExceeded:       http.StatusPaymentRequired,
+	api.CodeUpstreamError:        http.StatusBadGateway,
+	api.CodeUpstreamTimeout:      http.StatusGatewayTimeout,
 	api.CodeUnauthenticated:      http.StatusUnauthorized,
 	api.CodeForbidden:            http.StatusForbidden,
 	api.CodeNotFound:             http.StatusNotFound,
@@ -54,6 +58,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("request_id", m.requestID),
 			slog.String("trace_id", m.traceID),
 		)
+	}
+	if rt := metaOf(r).route; rt != nil && rt.openai {
+		status, body := openAIError(e)
+		_ = writeJSON(w, status, body)
+		return
 	}
 	writeEnvelope(w, status, api.Envelope{Error: e, TraceID: TraceID(r)})
 }

@@ -16,6 +16,7 @@ type route struct {
 	family  string       // route family, as named in a tenant's "public" list
 	scope   tenant.Scope // scope the key must hold; "" for any key of the tenant
 	open    bool         // served without tenant resolution (probes, metrics)
+	openai  bool         // errors in OpenAI's format instead of the envelope
 	h       handlerFunc
 }
 
@@ -33,5 +34,11 @@ func (s *Server) routes() []*route {
 		{pattern: "GET /readyz", open: true, h: s.readyz},
 		{pattern: "GET /metrics", open: true, h: s.metrics},
 		{pattern: "GET /health", family: "health", h: s.health},
+		{pattern: "GET /usage", family: "usage", scope: tenant.ScopeUsageRead, h: s.usage},
+
+		{pattern: "POST /v1/chat/completions", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.chatCompletions},
+		{pattern: "POST /v1/embeddings", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.embeddings},
+		{pattern: "GET /v1/models", family: "chat", openai: true, h: s.models},
+		{pattern: "GET /v1/models/{model...}", family: "chat", openai: true, h: s.model},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
@@ -29,6 +30,10 @@ type Options struct {
 	Registry func() *tenant.Registry
 	// Storage reports the health of the storage backend for GET /health.
 	Storage store.Pinger
+	// Gateway makes model calls (/v1/chat/completions, /v1/embeddings).
+	Gateway *gateway.Gateway
+	// Usage reads the usage ledger for GET /usage.
+	Usage store.Usage
 	// Version is reported by GET /health.
 	Version string
 	// Logger receives access and error logs. Default: discard.

@@ -1,0 +1,90 @@
+package app
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/provider/openai"
+	"github.com/crispy-enigma/crispy/internal/provider/workersai"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// newTransport returns the HTTP transport shared by every provider adapter:
+// keep-alive pools sized for many concurrent streams to few hosts.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// buildAdapter makes the adapter of one configured provider of a tenant,
+// resolving the environment variables the config names. A provider whose
+// credentials are missing becomes an adapter that fails every call with the
+// reason, and the server says so at start.
+func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gateway.Adapter {
+	secret := func(env string) (string, error) {
+		if env == "" {
+			return "", nil
+		}
+		v, ok := a.lookupEnv(env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", env)
+		}
+		return v, nil
+	}
+	fail := func(err error) gateway.Adapter {
+		a.log.Warn("provider unavailable", "tenant", t.ID.String(), "provider", name, "error", err)
+		return gateway.Adapter{Err: fmt.Errorf("provider %s: %w", name, err)}
+	}
+	headers := maps.Clone(p.Headers)
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	for _, h := range slices.Sorted(maps.Keys(p.HeaderEnv)) {
+		v, err := secret(p.HeaderEnv[h])
+		if err != nil {
+			return fail(err)
+		}
+		headers[h] = v
+	}
+	key, err := secret(p.APIKeyEnv)
+	if err != nil {
+		return fail(err)
+	}
+	client := &http.Client{Transport: a.transport}
+	switch p.Type {
+	case "openai":
+		c, err := openai.New(openai.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: headers, Timeout: p.Timeout.D(), HTTPClient: client})
+		if err != nil {
+			return fail(err)
+		}
+		return gateway.Adapter{Chat: c, Embed: c}
+	case "workersai":
+		cfg := workersai.Config{Name: name, AccountID: p.AccountID, APIToken: key, BaseURL: p.BaseURL, Headers: headers, Timeout: p.Timeout.D(), HTTPClient: client}
+		if g := p.Gateway; g != nil {
+			token, err := secret(g.TokenEnv)
+			if err != nil {
+				return fail(err)
+			}
+			cfg.Gateway = &workersai.GatewayConfig{ID: g.ID, Token: token, CacheTTL: g.CacheTTL.D(), SkipCache: g.SkipCache}
+		}
+		c, err := workersai.New(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		return gateway.Adapter{Chat: c, Embed: c}
+	}
+	return fail(fmt.Errorf("unknown provider type %q", p.Type))
+}
