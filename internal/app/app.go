@@ -23,6 +23,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/store/sqlite"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/internal/tokens"
 	"github.com/crispy-enigma/crispy/internal/version"
 )
 
@@ -73,6 +74,11 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	}
 	log := deps.Logger
 	a := &App{cfg: cfg, log: log, lookupEnv: deps.LookupEnv, metrics: obs.NewMetrics(), tracing: obs.NewTracing(), transport: newTransport()}
+	// Build the tokenizer's vocabulary now (about 10 ms) rather than in the
+	// first request that counts tokens.
+	if err := tokens.Load(); err != nil {
+		log.Warn("tokenizer unavailable; token counts are estimated at four bytes a token", "error", err)
+	}
 	bp := builtin.New()
 	a.builtin = gateway.Adapter{Chat: bp, Embed: bp}
 	reg, err := a.loadTenants()

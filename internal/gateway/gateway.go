@@ -228,7 +228,13 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 		}
 		r := req
 		r.Model = t.Model
-		resp, err := ad.Embed.Embed(ctx, &r)
+		var resp *provider.EmbedResponse
+		var err error
+		if c, ok := ad.Embed.(cacheEmbedder); ok {
+			resp, rec.CacheHit, err = c.EmbedWithCache(ctx, &r)
+		} else {
+			resp, err = ad.Embed.Embed(ctx, &r)
+		}
 		if err == nil && len(resp.Vectors) != len(req.Input) {
 			err = &provider.Error{Provider: t.Provider, Kind: provider.KindProtocol, Message: fmt.Sprintf("%d vectors for %d inputs", len(resp.Vectors), len(req.Input))}
 		}
@@ -249,6 +255,12 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	cost := g.finish(rec, cfg, int64(usage.PromptTokens), 0, usage.Estimated)
 	res.Settle(int64(usage.Total()), cost)
 	return &EmbedResult{Model: rec.Provider + "/" + rec.Model, Vectors: out.Vectors, Usage: usage}, nil
+}
+
+// cacheEmbedder is an embedder that can say whether a cache in front of
+// the provider (AI Gateway's) answered.
+type cacheEmbedder interface {
+	EmbedWithCache(ctx context.Context, req *provider.EmbedRequest) (*provider.EmbedResponse, bool, error)
 }
 
 // attempt runs try against each target in order, with retries and backoff

@@ -125,6 +125,9 @@ func (s *Stream) end(status string) {
 		}
 		s.final = u
 		s.rec.Status = status
+		if c, ok := s.up.(interface{ CacheHit() bool }); ok {
+			s.rec.CacheHit = c.CacheHit()
+		}
 		cost := s.g.finish(s.rec, s.call.Tenant.Config, int64(u.PromptTokens), int64(u.CompletionTokens), u.Estimated)
 		s.res.Settle(int64(u.Total()), cost)
 	})
