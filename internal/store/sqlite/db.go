@@ -7,8 +7,8 @@
 // lock upgrade, and a pool of read-only connections that read alongside it.
 // Open creates or upgrades the schema with the migrations embedded in the
 // package, and a sweeper goroutine owned by the DB deletes expired KV rows
-// until Close. The DB holds a tenant-scoped KV store (KV) and the usage
-// ledger with its daily rollup (Usage).
+// until Close. The DB holds a tenant-scoped KV store (KV), the usage
+// ledger with its daily rollup (Usage) and the chat sessions (Sessions).
 package sqlite
 
 import (
@@ -223,6 +223,10 @@ func (db *DB) KV() *KV { return db.kv }
 // Usage returns the usage ledger and its daily rollup kept in the database.
 func (db *DB) Usage() *Usage { return db.usage }
 
+// Sessions returns the chat sessions kept in the database. It holds no state
+// of its own: every Sessions of a DB is the same store.
+func (db *DB) Sessions() *Sessions { return &Sessions{db: db} }
+
 // Ping reports whether both the writer and a reader connection answer.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.ready(ctx); err != nil {
@@ -238,8 +242,8 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close stops the sweeper and closes the database, waiting for the calls in
-// progress to finish. Later calls on the DB, its KV or its Usage return
-// ErrClosed.
+// progress to finish. Later calls on the DB, its KV, its Usage or its
+// Sessions return ErrClosed.
 // Closing a closed DB does nothing and returns nil.
 func (db *DB) Close() error {
 	if !db.closed.CompareAndSwap(false, true) {

@@ -1,0 +1,315 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// Queries on the sessions and messages tables. Every one is filtered by
+// tenant; times are in unix milliseconds.
+const (
+	// sessionTouch creates a session or marks it updated, and returns the
+	// Seq of its newest message and the number of messages it keeps.
+	sessionTouch = `INSERT INTO sessions (tenant, id, created, updated, last_seq, count)
+VALUES (?1, ?2, ?3, ?3, 0, 0)
+ON CONFLICT (tenant, id) DO UPDATE SET updated = excluded.updated
+RETURNING last_seq, count`
+	sessionSetSeq = `UPDATE sessions SET last_seq = ?, count = ? WHERE tenant = ? AND id = ?`
+	sessionGet    = `SELECT created, updated, last_seq, count FROM sessions WHERE tenant = ? AND id = ?`
+	sessionDelete = `DELETE FROM sessions WHERE tenant = ? AND id = ?`
+
+	messageInsert = `INSERT INTO messages (tenant, session, seq, role, content, incomplete,
+	model, request_id, tokens_in, tokens_out, time)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// messagesTrim deletes the messages up to a Seq, for retention.
+	messagesTrim = `DELETE FROM messages WHERE tenant = ? AND session = ? AND seq <= ?`
+	messagesPage = `SELECT seq, role, content, incomplete, model, request_id, tokens_in, tokens_out, time
+FROM messages
+WHERE tenant = ? AND session = ? AND seq > ?
+ORDER BY seq
+LIMIT ?`
+	messagesDelete = `DELETE FROM messages WHERE tenant = ? AND session = ?`
+
+	// idleSessions selects a batch of a tenant's sessions not updated since
+	// a time, oldest first. Both deletes of a batch run it in the same
+	// transaction, so they select the same sessions.
+	idleSessions       = `SELECT id FROM sessions WHERE tenant = ?1 AND updated < ?2 ORDER BY updated, id LIMIT ?3`
+	idleMessagesDelete = `DELETE FROM messages WHERE tenant = ?1 AND session IN (` + idleSessions + `)`
+	idleSessionsDelete = `DELETE FROM sessions WHERE tenant = ?1 AND id IN (` + idleSessions + `)`
+)
+
+const (
+	// defaultMessagesPerPage is the number of messages Messages returns at
+	// most when its limit is zero or negative.
+	defaultMessagesPerPage = 100
+	// idleSweepBatch bounds the sessions one transaction of
+	// DeleteIdleSessions deletes, so that a large backlog never holds the
+	// write lock for long.
+	idleSweepBatch = 100
+)
+
+// Sessions is the store.Sessions kept in a DB, in the tables sessions and
+// messages. Its writes are transactions of the writer connection, which
+// serialises them: concurrent appends to one session get distinct,
+// consecutive Seqs. Its reads go through the reader pool.
+//
+// Times are kept at millisecond precision and come back in UTC.
+type Sessions struct {
+	db *DB
+}
+
+var _ store.Sessions = (*Sessions)(nil)
+
+// AppendMessages appends msgs to the session, creating it when it does not
+// exist, in one transaction that is durable when it returns. Each message
+// gets the next Seq and the DB's clock (Options.Now), truncated to the
+// millisecond, as Time; the Seq and Time the caller set are ignored. When
+// keep > 0 the oldest messages beyond the newest keep are deleted, some of
+// msgs among them when keep < len(msgs); keep <= 0 keeps every message. It
+// returns a copy of msgs with Seq and Time set, and leaves msgs alone.
+// Invalid arguments (see store.CheckSession and store.CheckMessages) return
+// store.ErrInvalid and write nothing.
+func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session string, msgs []store.Message, keep int) ([]store.Message, error) {
+	if err := store.CheckSession(t, session); err != nil {
+		return nil, fmt.Errorf("sqlite: append messages: %w", err)
+	}
+	if err := store.CheckMessages(msgs); err != nil {
+		return nil, fmt.Errorf("sqlite: append messages: %w", err)
+	}
+	if err := s.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: append messages: %w", err)
+	}
+	now := s.db.now().UnixMilli()
+	at := time.UnixMilli(now).UTC()
+	tenantID := t.String()
+
+	tx, err := s.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return nil, s.db.fail(ctx, "append messages", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+
+	var last, count int64
+	if err := tx.QueryRowContext(ctx, sessionTouch, tenantID, session, now).Scan(&last, &count); err != nil {
+		return nil, s.db.fail(ctx, "append messages: session", err)
+	}
+	insert, err := tx.PrepareContext(ctx, messageInsert)
+	if err != nil {
+		return nil, s.db.fail(ctx, "append messages", err)
+	}
+	defer insert.Close()
+	out := slices.Clone(msgs)
+	for i := range out {
+		m := &out[i]
+		last++
+		m.Seq, m.Time = last, at
+		_, err := insert.ExecContext(ctx, tenantID, session, m.Seq, m.Role, m.Content, m.Incomplete,
+			m.Model, m.RequestID, m.TokensIn, m.TokensOut, now)
+		if err != nil {
+			return nil, s.db.fail(ctx, fmt.Sprintf("append messages: message %d", i), err)
+		}
+	}
+	count += int64(len(out))
+	if keep > 0 && count > int64(keep) {
+		// The kept messages are the Seqs last-count+1 to last: dropping the
+		// oldest is a range delete on the primary key.
+		if _, err := tx.ExecContext(ctx, messagesTrim, tenantID, session, last-int64(keep)); err != nil {
+			return nil, s.db.fail(ctx, "append messages: retention", err)
+		}
+		count = int64(keep)
+	}
+	if _, err := tx.ExecContext(ctx, sessionSetSeq, last, count, tenantID, session); err != nil {
+		return nil, s.db.fail(ctx, "append messages: session", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.db.fail(ctx, "append messages: commit", err)
+	}
+	return out, nil
+}
+
+// Session returns the description of a session of tenant t, or
+// store.ErrNotFound when t has no such session.
+func (s *Sessions) Session(ctx context.Context, t tenant.ID, session string) (store.SessionInfo, error) {
+	if err := store.CheckSession(t, session); err != nil {
+		return store.SessionInfo{}, fmt.Errorf("sqlite: session: %w", err)
+	}
+	if err := s.db.ready(ctx); err != nil {
+		return store.SessionInfo{}, fmt.Errorf("sqlite: session: %w", err)
+	}
+	info, err := sessionInfo(ctx, s.db.reader, t, session)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.SessionInfo{}, store.ErrNotFound
+	case err != nil:
+		return store.SessionInfo{}, s.db.fail(ctx, "session", err)
+	}
+	return info, nil
+}
+
+// Messages returns up to limit messages of a session with Seq > after,
+// oldest first, or store.ErrNotFound when tenant t has no such session. A
+// limit of zero or less means 100, and one above store.MaxMessagesPerPage
+// means store.MaxMessagesPerPage. The session and its messages are read in
+// one transaction, so a page never mixes two states of the session.
+func (s *Sessions) Messages(ctx context.Context, t tenant.ID, session string, after int64, limit int) ([]store.Message, error) {
+	if err := store.CheckSession(t, session); err != nil {
+		return nil, fmt.Errorf("sqlite: messages: %w", err)
+	}
+	if err := s.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: messages: %w", err)
+	}
+	switch {
+	case limit <= 0:
+		limit = defaultMessagesPerPage
+	case limit > store.MaxMessagesPerPage:
+		limit = store.MaxMessagesPerPage
+	}
+
+	tx, err := s.db.reader.BeginTx(ctx, nil) // a deferred BEGIN: a read snapshot
+	if err != nil {
+		return nil, s.db.fail(ctx, "messages", err)
+	}
+	defer tx.Rollback() // it wrote nothing: there is nothing to commit
+	info, err := sessionInfo(ctx, tx, t, session)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, store.ErrNotFound
+	case err != nil:
+		return nil, s.db.fail(ctx, "messages", err)
+	case after >= info.LastSeq:
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, messagesPage, t.String(), session, after, limit)
+	if err != nil {
+		return nil, s.db.fail(ctx, "messages", err)
+	}
+	defer rows.Close()
+	out := make([]store.Message, 0, max(0, min(int64(limit), info.Messages)))
+	for rows.Next() {
+		var m store.Message
+		var ms int64
+		err := rows.Scan(&m.Seq, &m.Role, &m.Content, &m.Incomplete, &m.Model, &m.RequestID, &m.TokensIn, &m.TokensOut, &ms)
+		if err != nil {
+			return nil, s.db.fail(ctx, "messages", err)
+		}
+		m.Time = time.UnixMilli(ms).UTC()
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.db.fail(ctx, "messages", err)
+	}
+	return out, nil
+}
+
+// DeleteSession deletes a session of tenant t and its messages, or returns
+// store.ErrNotFound when t has no such session.
+func (s *Sessions) DeleteSession(ctx context.Context, t tenant.ID, session string) error {
+	if err := store.CheckSession(t, session); err != nil {
+		return fmt.Errorf("sqlite: delete session: %w", err)
+	}
+	if err := s.db.ready(ctx); err != nil {
+		return fmt.Errorf("sqlite: delete session: %w", err)
+	}
+	tx, err := s.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return s.db.fail(ctx, "delete session", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+	res, err := tx.ExecContext(ctx, sessionDelete, t.String(), session)
+	if err != nil {
+		return s.db.fail(ctx, "delete session", err)
+	}
+	n, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return s.db.fail(ctx, "delete session", err)
+	case n == 0:
+		return store.ErrNotFound
+	}
+	if _, err := tx.ExecContext(ctx, messagesDelete, t.String(), session); err != nil {
+		return s.db.fail(ctx, "delete session: messages", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.db.fail(ctx, "delete session: commit", err)
+	}
+	return nil
+}
+
+// DeleteIdleSessions deletes the sessions of tenant t last updated before
+// before, with their messages, and returns how many it deleted. It deletes
+// them in batches of 100, oldest first, one transaction each, so that a
+// large sweep does not hold up the other writers; when it fails, the batches
+// already committed stay deleted and are counted in the number returned. A
+// zero before deletes nothing.
+func (s *Sessions) DeleteIdleSessions(ctx context.Context, t tenant.ID, before time.Time) (int64, error) {
+	if t.IsZero() {
+		return 0, fmt.Errorf("sqlite: delete idle sessions: %w: tenant id is required", store.ErrInvalid)
+	}
+	if err := s.db.ready(ctx); err != nil {
+		return 0, fmt.Errorf("sqlite: delete idle sessions: %w", err)
+	}
+	// updated < bound holds exactly when the stored time is before before.
+	bound := milliBound(before, math.MinInt64)
+	var total int64
+	for {
+		n, err := s.deleteIdleBatch(ctx, t.String(), bound)
+		total += n
+		if err != nil {
+			return total, s.db.fail(ctx, "delete idle sessions", err)
+		}
+		if n < idleSweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// deleteIdleBatch deletes up to idleSweepBatch sessions of tenant whose
+// updated is before bound, with their messages, in one transaction.
+func (s *Sessions) deleteIdleBatch(ctx context.Context, tenantID string, bound int64) (int64, error) {
+	tx, err := s.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() // a no-op once committed
+	if _, err := tx.ExecContext(ctx, idleMessagesDelete, tenantID, bound, idleSweepBatch); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, idleSessionsDelete, tenantID, bound, idleSweepBatch)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// queryer is a *sql.DB or a *sql.Tx.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// sessionInfo reads the row of a session, or returns sql.ErrNoRows.
+func sessionInfo(ctx context.Context, q queryer, t tenant.ID, session string) (store.SessionInfo, error) {
+	info := store.SessionInfo{ID: session}
+	var created, updated int64
+	err := q.QueryRowContext(ctx, sessionGet, t.String(), session).Scan(&created, &updated, &info.LastSeq, &info.Messages)
+	if err != nil {
+		return store.SessionInfo{}, err
+	}
+	info.Created = time.UnixMilli(created).UTC()
+	info.Updated = time.UnixMilli(updated).UTC()
+	return info, nil
+}
