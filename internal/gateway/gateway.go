@@ -86,6 +86,12 @@ type Call struct {
 	Route     string      // RouteChat, RouteCompletions, RouteEmbedding, ...
 	Model     string      // the model the caller named, "" for the route's
 	RequestID string
+	// OnStart, when set, is called once the call has passed routing and
+	// budget checks, just before the first provider attempt: an error
+	// returned before it is the caller's (a 4xx), one after it is the
+	// provider's. Streaming handlers use it to commit their headers and
+	// start heartbeats.
+	OnStart func()
 }
 
 func (c Call) keyID() string {
@@ -143,6 +149,9 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	rec := g.newRecord(call, start)
+	if call.OnStart != nil {
+		call.OnStart()
+	}
 	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst}
 
 	err = g.attempt(ctx, call, targets, retries(cfg), rec, func(ctx context.Context, ad Adapter, t Target) error {

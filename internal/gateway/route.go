@@ -114,3 +114,27 @@ func AllowedModels(cfg *tenant.Config, route string) []string {
 	}
 	return out
 }
+
+// DefaultContextWindow is the context size of a model whose tenant lists none.
+const DefaultContextWindow = 8192
+
+// ContextWindow returns the smallest context window, in tokens, of the
+// models a call on route naming model may reach, so that a prompt sized for
+// it fits whichever model answers.
+func ContextWindow(cfg *tenant.Config, route, model string) (int, error) {
+	targets, err := resolve(cfg, route, model)
+	if err != nil {
+		return 0, err
+	}
+	window := 0
+	for _, t := range targets {
+		w, ok := cfg.Models.ContextWindows[t.Ref]
+		if !ok {
+			w = DefaultContextWindow
+		}
+		if window == 0 || w < window {
+			window = w
+		}
+	}
+	return window, nil
+}

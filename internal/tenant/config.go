@@ -66,6 +66,8 @@ type Models struct {
 	Allow     []string               `json:"allow,omitempty"`
 	Retries   *int                   `json:"retries,omitempty"`
 	Pricing   map[string]Price       `json:"pricing,omitempty"`
+	// ContextWindows are models' context sizes in tokens, by reference.
+	ContextWindows map[string]int `json:"contextWindows,omitempty"`
 }
 
 // Price is what a model costs, in US dollars per million tokens.
