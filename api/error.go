@@ -21,6 +21,7 @@ const (
 	CodeForbidden            ErrorCode = "forbidden"              // 403: known key used outside its tenant or scopes
 	CodeNotFound             ErrorCode = "not_found"              // 404: no such route or resource in this tenant
 	CodeMethodNotAllowed     ErrorCode = "method_not_allowed"     // 405: the route exists with other methods
+	CodeConflict             ErrorCode = "conflict"               // 409: an Idempotency-Key reused for a different request
 	CodePayloadTooLarge      ErrorCode = "payload_too_large"      // 413: body over the route's limit
 	CodeUnsupportedMediaType ErrorCode = "unsupported_media_type" // 415: body is not of an accepted content type
 	CodeRateLimited          ErrorCode = "rate_limited"           // 429: a rate limit was hit
@@ -33,7 +34,7 @@ const (
 // Codes lists every ErrorCode, in the order of docs/errors.md.
 var Codes = []ErrorCode{
 	CodeInvalidRequest, CodeModelNotAllowed, CodeUnauthenticated, CodeBudgetExceeded,
-	CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodePayloadTooLarge,
+	CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePayloadTooLarge,
 	CodeUnsupportedMediaType, CodeRateLimited, CodeInternal, CodeUpstreamError,
 	CodeUnavailable, CodeUpstreamTimeout,
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crispy-enigma/crispy/internal/chat"
 	"github.com/crispy-enigma/crispy/internal/config"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/httpapi"
@@ -41,6 +42,7 @@ type App struct {
 	transport *http.Transport
 	ledger    *gateway.Ledger
 	gateway   *gateway.Gateway
+	chat      *chat.Service
 	api       *httpapi.Server
 	http      *http.Server
 
@@ -104,9 +106,12 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Metrics: gateway.NewMetrics(a.metrics.Registry),
 		Logger:  log,
 	})
+	a.chat = chat.New(a.gateway, a.db.Sessions(), a.db.KV(), log)
 	a.api = httpapi.New(httpapi.Options{
 		Registry:   a.registry.Load,
 		Gateway:    a.gateway,
+		Chat:       a.chat,
+		Heartbeat:  cfg.Heartbeat,
 		Usage:      a.db.Usage(),
 		Storage:    a.db,
 		Version:    version.Get().Version,
@@ -203,6 +208,10 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 		a.log.Warn("development keys are honoured (--env dev); never expose this server")
 	}
 
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go a.sweepSessions(sweepCtx, SessionSweepInterval)
+
 	select {
 	case err := <-errc:
 		a.api.SetReady(false)
@@ -222,6 +231,30 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	}
 	a.log.Info("drained")
 	return nil
+}
+
+// SessionSweepInterval is how often sessions idle past their tenant's
+// sessions.maxAge are deleted.
+const SessionSweepInterval = time.Minute
+
+// sweepSessions deletes idle sessions every interval until ctx ends.
+func (a *App) sweepSessions(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.chat.Sweep(ctx, a.Registry().Tenants(), time.Now())
+			if err != nil && ctx.Err() == nil {
+				a.log.Error("session sweep failed", "error", err)
+			}
+			if n > 0 {
+				a.log.Info("idle sessions deleted", "sessions", n)
+			}
+		}
+	}
 }
 
 // ListenAndServe listens on the configured address and serves until ctx is

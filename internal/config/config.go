@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -52,6 +53,13 @@ type Serve struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+
+	// Heartbeat is the interval of SSE comments while a stream waits for
+	// its first token.
+	Heartbeat time.Duration
+	// TrustedProxies are the CIDR prefixes of reverse proxies whose
+	// X-Forwarded-For is believed when finding a client's IP.
+	TrustedProxies []string
 }
 
 // Defaults returns the configuration used when nothing is set: the example
@@ -68,6 +76,7 @@ func Defaults() Serve {
 		ReadTimeout:       2 * time.Minute,
 		WriteTimeout:      10 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		Heartbeat:         10 * time.Second,
 	}
 }
 
@@ -83,6 +92,8 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed to write a response, streams included")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of SSE heartbeats while a stream waits for its first token")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of reverse proxies whose X-Forwarded-For is trusted (comma-separated)")
 }
 
 // EnvName is the environment variable that sets the flag name: CRISPY_ and
@@ -108,6 +119,27 @@ func ApplyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// TrustedPrefixes parses TrustedProxies; a bare address is a /32 or /128.
+func (c *Serve) TrustedPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies %q: want an IP address or CIDR prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // Validate reports what is wrong with c.
@@ -138,10 +170,14 @@ func (c Serve) Validate() error {
 	}{
 		{"--shutdown-timeout", c.ShutdownTimeout}, {"--read-header-timeout", c.ReadHeaderTimeout},
 		{"--read-timeout", c.ReadTimeout}, {"--write-timeout", c.WriteTimeout}, {"--idle-timeout", c.IdleTimeout},
+		{"--heartbeat", c.Heartbeat},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be greater than zero", d.flag))
 		}
+	}
+	if _, err := c.TrustedPrefixes(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

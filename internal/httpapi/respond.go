@@ -23,6 +23,7 @@ var statuses = map[api.ErrorCode]int{
 	api.CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	api.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	api.CodeRateLimited:          http.StatusTooManyRequests,
+	api.CodeConflict:             http.StatusConflict,
 	api.CodeInternal:             http.StatusInternalServerError,
 	api.CodeUnavailable:          http.StatusServiceUnavailable,
 }
@@ -49,22 +50,28 @@ func writeData(w http.ResponseWriter, r *http.Request, status int, data any) err
 // here, once, with their cause; the caller sees only "internal error".
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := api.AsError(err)
-	status := statusOf(e.Code)
-	if status >= 500 && e.Unwrap() != nil {
-		m := metaOf(r)
-		m.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.String("code", string(e.Code)),
-			slog.String("error", e.Error()),
-			slog.String("request_id", m.requestID),
-			slog.String("trace_id", m.traceID),
-		)
-	}
+	logError(r, e)
 	if rt := metaOf(r).route; rt != nil && rt.openai {
 		status, body := openAIError(e)
 		_ = writeJSON(w, status, body)
 		return
 	}
-	writeEnvelope(w, status, api.Envelope{Error: e, TraceID: TraceID(r)})
+	writeEnvelope(w, statusOf(e.Code), api.Envelope{Error: e, TraceID: TraceID(r)})
+}
+
+// logError logs a server-side error with its cause, once; the caller sees
+// only the code and message.
+func logError(r *http.Request, e *api.Error) {
+	if statusOf(e.Code) < 500 || e.Unwrap() == nil {
+		return
+	}
+	m := metaOf(r)
+	m.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+		slog.String("code", string(e.Code)),
+		slog.String("error", e.Error()),
+		slog.String("request_id", m.requestID),
+		slog.String("trace_id", m.traceID),
+	)
 }
 
 func writeEnvelope(w http.ResponseWriter, status int, env api.Envelope) {

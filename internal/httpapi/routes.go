@@ -36,6 +36,10 @@ func (s *Server) routes() []*route {
 		{pattern: "GET /health", family: "health", h: s.health},
 		{pattern: "GET /usage", family: "usage", scope: tenant.ScopeUsageRead, h: s.usage},
 
+		{pattern: "POST /chat", family: "chat", scope: tenant.ScopeChat, h: s.chatSend},
+		{pattern: "GET /chat/{sessionId}/history", family: "chat", scope: tenant.ScopeChat, h: s.chatHistory},
+		{pattern: "DELETE /chat/{sessionId}", family: "chat", scope: tenant.ScopeChat, h: s.chatDelete},
+
 		{pattern: "POST /v1/chat/completions", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.chatCompletions},
 		{pattern: "POST /v1/embeddings", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.embeddings},
 		{pattern: "GET /v1/models", family: "chat", openai: true, h: s.models},

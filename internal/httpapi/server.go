@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/crispy-enigma/crispy/internal/chat"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/store"
@@ -34,6 +36,11 @@ type Options struct {
 	Gateway *gateway.Gateway
 	// Usage reads the usage ledger for GET /usage.
 	Usage store.Usage
+	// Chat runs chat turns (/chat).
+	Chat *chat.Service
+	// Heartbeat is the interval of SSE heartbeats while a stream waits for
+	// its first token. Default DefaultHeartbeat.
+	Heartbeat time.Duration
 	// Version is reported by GET /health.
 	Version string
 	// Logger receives access and error logs. Default: discard.
@@ -73,6 +80,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Tracer == nil {
 		opts.Tracer = obs.NewTracing().Tracer("crispy")
+	}
+	if opts.Heartbeat == 0 {
+		opts.Heartbeat = DefaultHeartbeat
 	}
 	if opts.Propagator == nil {
 		opts.Propagator = propagation.TraceContext{}

@@ -1,0 +1,398 @@
+// Package chat is the chat service: one user turn in, a streamed answer
+// out, the conversation kept in a session that belongs to one tenant.
+//
+// A turn runs under its session's lock, so concurrent sends to one session
+// are serialised and the history is in the order turns complete. The user
+// message and the answer are committed together, in one transaction, once
+// the answer has ended; only then is the turn acknowledged (the done event,
+// or the JSON response). A turn whose stream broke is stored with its
+// partial answer marked incomplete.
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/provider"
+	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/internal/tokens"
+)
+
+// Defaults for tenants that do not set them.
+const (
+	DefaultMaxInputChars = 32000
+	// IdempotencyTTL is how long a turn's result is kept for a retry with
+	// the same Idempotency-Key.
+	IdempotencyTTL = 24 * time.Hour
+	// MaxIdempotencyKey is the longest Idempotency-Key accepted.
+	MaxIdempotencyKey = 255
+	// historyLoad is how many of the newest messages are read to build the
+	// prompt; the context window usually trims them further.
+	historyLoad = store.MaxMessagesPerPage
+	// messageOverhead is the tokens a chat format adds per message.
+	messageOverhead = 4
+)
+
+var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// Service runs chat turns.
+type Service struct {
+	gw       *gateway.Gateway
+	sessions store.Sessions
+	kv       store.KV
+	log      *slog.Logger
+
+	sessionLocks locks
+	idemLocks    locks
+}
+
+// New returns a Service.
+func New(gw *gateway.Gateway, sessions store.Sessions, kv store.KV, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{gw: gw, sessions: sessions, kv: kv, log: log}
+}
+
+// Request is one user turn.
+type Request struct {
+	Tenant    *tenant.Tenant
+	Key       *tenant.Key
+	RequestID string
+	// SessionID continues a session of the tenant; "" starts a new one.
+	SessionID string
+	Message   string
+	// Model names a model the tenant allows; "" for the chat route's.
+	Model string
+	// System is a system prompt for this turn; it is not stored.
+	System string
+	// IdempotencyKey makes a retried turn return the first one's result.
+	IdempotencyKey string
+}
+
+// Result is a finished turn.
+type Result struct {
+	SessionID    string         `json:"sessionId"`
+	Model        string         `json:"model"`
+	Text         string         `json:"text"`
+	Incomplete   bool           `json:"incomplete,omitempty"`
+	FinishReason string         `json:"finishReason,omitempty"`
+	Usage        provider.Usage `json:"usage"`
+	// UserSeq and AssistantSeq are the turn's messages in the session.
+	UserSeq      int64 `json:"userSeq"`
+	AssistantSeq int64 `json:"assistantSeq"`
+	// Replayed is set when the result is a stored one, returned for a
+	// retried Idempotency-Key.
+	Replayed bool `json:"replayed,omitempty"`
+}
+
+// Sink receives a turn as it happens.
+type Sink interface {
+	// Started is called once the turn has passed every check and the model
+	// is about to be called: errors after it are the model's.
+	Started()
+	// Token receives a piece of the answer. An error (the client went
+	// away) stops the turn, which is then stored as incomplete.
+	Token(text string) error
+}
+
+// Send runs one turn. It returns the result once the turn is committed. An
+// error before Sink.Started is the caller's (invalid input, unknown session,
+// budget); after it, the result is returned with the error when the answer
+// broke after it began (Incomplete, and stored as such).
+func (s *Service) Send(ctx context.Context, req Request, sink Sink) (*Result, error) {
+	if err := s.validate(req); err != nil {
+		return nil, err
+	}
+	if req.IdempotencyKey == "" {
+		return s.send(ctx, req, sink)
+	}
+
+	// A retry waits for the first attempt to end, then gets its result.
+	ikey := "idem:chat:" + keyID(req.Key) + ":" + req.IdempotencyKey
+	unlock := s.idemLocks.lock(req.Tenant.ID.String() + "\x00" + ikey)
+	defer unlock()
+	hash := requestHash(req)
+	if b, err := s.kv.Get(ctx, req.Tenant.ID, ikey); err == nil {
+		var rec idempotent
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, api.Internal(fmt.Errorf("idempotency record: %w", err))
+		}
+		if rec.Hash != hash {
+			return nil, api.Errorf(api.CodeConflict, "Idempotency-Key %q was already used for a different request", req.IdempotencyKey)
+		}
+		res := rec.Result
+		res.Replayed = true
+		sink.Started()
+		_ = sink.Token(res.Text)
+		return &res, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, api.Internal(err)
+	}
+	res, err := s.send(ctx, req, sink)
+	if res != nil && err == nil {
+		b, _ := json.Marshal(idempotent{Hash: hash, Result: *res})
+		if err := s.kv.Set(context.WithoutCancel(ctx), req.Tenant.ID, ikey, b, IdempotencyTTL); err != nil {
+			s.log.Error("idempotency record not stored", "tenant", req.Tenant.ID.String(), "error", err, "request_id", req.RequestID)
+		}
+	}
+	return res, err
+}
+
+type idempotent struct {
+	Hash   string `json:"hash"`
+	Result Result `json:"result"`
+}
+
+func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, error) {
+	tid := req.Tenant.ID
+	sessionID := req.SessionID
+	if sessionID == "" {
+		sessionID = newSessionID()
+	}
+	unlock := s.sessionLocks.lock(tid.String() + "\x00" + sessionID)
+	defer unlock()
+
+	var history []store.Message
+	if req.SessionID != "" {
+		info, err := s.sessions.Session(ctx, tid, sessionID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
+		}
+		if err != nil {
+			return nil, api.Internal(err)
+		}
+		history, err = s.sessions.Messages(ctx, tid, sessionID, max(0, info.LastSeq-historyLoad), historyLoad)
+		if err != nil {
+			return nil, api.Internal(err)
+		}
+	}
+
+	cfg := req.Tenant.Config
+	window, err := gateway.ContextWindow(cfg, gateway.RouteChat, req.Model)
+	if err != nil {
+		return nil, err
+	}
+	maxOut := cfg.Limits.MaxOutputTokens
+	if maxOut == 0 {
+		maxOut = gateway.DefaultMaxOutputTokens
+	}
+	maxOut = min(maxOut, window/4)
+	msgs, err := prompt(req.System, history, req.Message, window-maxOut)
+	if err != nil {
+		return nil, err
+	}
+
+	call := gateway.Call{Tenant: req.Tenant, Key: req.Key, Route: gateway.RouteChat, Model: req.Model, RequestID: req.RequestID, OnStart: sink.Started}
+	st, err := s.gw.Chat(ctx, call, provider.ChatRequest{Messages: msgs, MaxTokens: maxOut})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+
+	var text strings.Builder
+	var streamErr error
+	for {
+		d, err := st.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			streamErr = err
+			break
+		}
+		if d.Text == "" {
+			continue
+		}
+		text.WriteString(d.Text)
+		if err := sink.Token(d.Text); err != nil {
+			streamErr = api.Errorf(api.CodeUnavailable, "the client went away")
+			break
+		}
+	}
+	st.Close() // settles the bill before the usage is read
+	res := &Result{
+		SessionID:    sessionID,
+		Model:        st.Model(),
+		Text:         text.String(),
+		Incomplete:   streamErr != nil,
+		FinishReason: st.FinishReason(),
+		Usage:        st.Usage(),
+	}
+	turn := []store.Message{
+		{Role: provider.RoleUser, Content: req.Message, RequestID: req.RequestID},
+		{Role: provider.RoleAssistant, Content: res.Text, Incomplete: res.Incomplete, Model: res.Model, RequestID: req.RequestID,
+			TokensIn: int64(res.Usage.PromptTokens), TokensOut: int64(res.Usage.CompletionTokens)},
+	}
+	// The turn is stored even when the client went away: its tokens were
+	// generated and billed.
+	stored, err := s.sessions.AppendMessages(context.WithoutCancel(ctx), tid, sessionID, turn, cfg.Sessions.MaxMessages)
+	if err != nil {
+		return nil, api.Internal(fmt.Errorf("store turn: %w", err))
+	}
+	res.UserSeq, res.AssistantSeq = stored[0].Seq, stored[1].Seq
+	return res, streamErr
+}
+
+// validate checks a request before anything is read or called.
+func (s *Service) validate(req Request) error {
+	bad := func(path, format string, args ...any) error {
+		return api.Errorf(api.CodeInvalidRequest, format, args...).WithDetails(map[string]any{"path": path})
+	}
+	safety := req.Tenant.Config.Safety
+	limit := safety.MaxInputChars
+	if limit == 0 {
+		limit = DefaultMaxInputChars
+	}
+	switch {
+	case strings.TrimSpace(req.Message) == "":
+		return bad("/message", "message must not be empty")
+	case !utf8.ValidString(req.Message) || !utf8.ValidString(req.System):
+		return bad("/message", "message must be valid UTF-8")
+	case utf8.RuneCountInString(req.Message) > limit:
+		return api.Errorf(api.CodePayloadTooLarge, "message is longer than this tenant's limit of %d characters", limit).
+			WithDetails(map[string]any{"path": "/message", "limit": limit})
+	case utf8.RuneCountInString(req.System) > limit:
+		return api.Errorf(api.CodePayloadTooLarge, "system is longer than this tenant's limit of %d characters", limit).
+			WithDetails(map[string]any{"path": "/system", "limit": limit})
+	case req.SessionID != "" && !sessionIDPattern.MatchString(req.SessionID):
+		return bad("/sessionId", "sessionId must be 1-128 characters of A-Z a-z 0-9 _ -")
+	case len(req.IdempotencyKey) > MaxIdempotencyKey:
+		return bad("", "Idempotency-Key is longer than %d characters", MaxIdempotencyKey)
+	}
+	lower := strings.ToLower(req.Message + "\n" + req.System)
+	for _, term := range safety.BlockedTerms {
+		if term != "" && strings.Contains(lower, strings.ToLower(term)) {
+			return bad("/message", "the message contains a term this tenant does not accept")
+		}
+	}
+	return nil
+}
+
+// prompt builds the messages sent to the model: the system prompt, as much
+// of the history as fits in budget tokens (the oldest dropped first), and
+// the new message. The system prompt and the new message are always kept;
+// when they alone do not fit, the request is refused.
+func prompt(system string, history []store.Message, message string, budget int) ([]provider.Message, error) {
+	fixed := tokens.Count(message) + messageOverhead
+	if system != "" {
+		fixed += tokens.Count(system) + messageOverhead
+	}
+	if fixed > budget {
+		return nil, api.Errorf(api.CodePayloadTooLarge, "the message does not fit the model's context window (%d tokens available, %d needed)", budget, fixed).
+			WithDetails(map[string]any{"path": "/message", "limit": budget})
+	}
+	left := budget - fixed
+	first := len(history)
+	for i := len(history) - 1; i >= 0; i-- {
+		n := tokens.Count(history[i].Content) + messageOverhead
+		if n > left {
+			break
+		}
+		left -= n
+		first = i
+	}
+	// Start the kept history at a user message, so the model never sees an
+	// answer without its question.
+	for first < len(history) && history[first].Role != provider.RoleUser {
+		first++
+	}
+	msgs := make([]provider.Message, 0, 2+len(history)-first)
+	if system != "" {
+		msgs = append(msgs, provider.Message{Role: provider.RoleSystem, Content: system})
+	}
+	for _, m := range history[first:] {
+		if m.Content == "" {
+			continue
+		}
+		msgs = append(msgs, provider.Message{Role: m.Role, Content: m.Content})
+	}
+	return append(msgs, provider.Message{Role: provider.RoleUser, Content: message}), nil
+}
+
+// History returns a page of a session's messages, oldest first.
+func (s *Service) History(ctx context.Context, t tenant.ID, sessionID string, after int64, limit int) ([]store.Message, error) {
+	if !sessionIDPattern.MatchString(sessionID) {
+		return nil, api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
+	}
+	msgs, err := s.sessions.Messages(ctx, t, sessionID, after, limit)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
+	}
+	if err != nil {
+		return nil, api.Internal(err)
+	}
+	return msgs, nil
+}
+
+// Delete deletes a session, waiting for a turn in progress to end.
+func (s *Service) Delete(ctx context.Context, t tenant.ID, sessionID string) error {
+	if !sessionIDPattern.MatchString(sessionID) {
+		return api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
+	}
+	unlock := s.sessionLocks.lock(t.String() + "\x00" + sessionID)
+	defer unlock()
+	err := s.sessions.DeleteSession(ctx, t, sessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
+	}
+	if err != nil {
+		return api.Internal(err)
+	}
+	return nil
+}
+
+// Sweep deletes the sessions of every tenant idle for longer than its
+// sessions.maxAge, and returns how many it deleted.
+func (s *Service) Sweep(ctx context.Context, tenants []*tenant.Tenant, now time.Time) (int64, error) {
+	var total int64
+	for _, t := range tenants {
+		maxAge := t.Config.Sessions.MaxAge.D()
+		if maxAge <= 0 {
+			continue
+		}
+		n, err := s.sessions.DeleteIdleSessions(ctx, t.ID, now.Add(-maxAge))
+		if err != nil {
+			return total, fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func keyID(k *tenant.Key) string {
+	if k == nil {
+		return ""
+	}
+	return k.ID
+}
+
+// requestHash identifies what a turn asked, to tell a retry from a reuse of
+// its Idempotency-Key.
+func requestHash(req Request) string {
+	h := sha256.New()
+	for _, s := range []string{req.SessionID, req.Message, req.Model, req.System} {
+		fmt.Fprintf(h, "%d:%s", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func newSessionID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "s_" + hex.EncodeToString(b)
+}
