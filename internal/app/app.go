@@ -21,6 +21,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/httpapi"
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/provider/builtin"
+	"github.com/crispy-enigma/crispy/internal/ratelimit"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/store/sqlite"
 	"github.com/crispy-enigma/crispy/internal/tenant"
@@ -106,19 +107,23 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Metrics: gateway.NewMetrics(a.metrics.Registry),
 		Logger:  log,
 	})
+	trusted, _ := cfg.TrustedPrefixes() // checked by cfg.Validate
 	a.chat = chat.New(a.gateway, a.db.Sessions(), a.db.KV(), log)
 	a.api = httpapi.New(httpapi.Options{
-		Registry:   a.registry.Load,
-		Gateway:    a.gateway,
-		Chat:       a.chat,
-		Heartbeat:  cfg.Heartbeat,
-		Usage:      a.db.Usage(),
-		Storage:    a.db,
-		Version:    version.Get().Version,
-		Logger:     log,
-		Metrics:    a.metrics,
-		Tracer:     a.tracing.Tracer("crispy"),
-		Propagator: a.tracing.Propagator,
+		Registry:       a.registry.Load,
+		Gateway:        a.gateway,
+		Chat:           a.chat,
+		Heartbeat:      cfg.Heartbeat,
+		Limiter:        ratelimit.New(ratelimit.NewMemory()),
+		Streams:        &ratelimit.Streams{},
+		TrustedProxies: trusted,
+		Usage:          a.db.Usage(),
+		Storage:        a.db,
+		Version:        version.Get().Version,
+		Logger:         log,
+		Metrics:        a.metrics,
+		Tracer:         a.tracing.Tracer("crispy"),
+		Propagator:     a.tracing.Propagator,
 	})
 	a.http = &http.Server{
 		Handler:           a.api,

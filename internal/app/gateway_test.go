@@ -402,8 +402,15 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 			if d := st.LastDisconnect.Sub(hungUp); d > time.Second {
 				t.Errorf("upstream cancelled %v after the client hung up, want within 1s", d)
 			}
-			s.app.FlushUsage()
-			rec := usageTotals(t, s)
+			// The handler records the call as it unwinds, just after the
+			// upstream saw the disconnect.
+			var rec totals
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				s.app.FlushUsage()
+				if rec = usageTotals(t, s); rec.Requests == 1 {
+					break
+				}
+			}
 			if rec.Requests != 1 {
 				t.Errorf("usage totals = %+v, want the cancelled call recorded", rec)
 			}

@@ -60,6 +60,13 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.Stream {
+		release, err := s.acquireStream(w, r)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	id := Identity(r)
 	call := gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteCompletions, Model: req.Model, RequestID: RequestID(r)}
 	st, err := s.opts.Gateway.Chat(r.Context(), call, preq)

@@ -7,6 +7,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/chat"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/obs"
+	"github.com/crispy-enigma/crispy/internal/ratelimit"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -38,6 +40,13 @@ type Options struct {
 	Usage store.Usage
 	// Chat runs chat turns (/chat).
 	Chat *chat.Service
+	// Limiter applies the tenants' rate limits; nil: none.
+	Limiter *ratelimit.Limiter
+	// Streams caps the streams a tenant has open at once; nil: no cap.
+	Streams *ratelimit.Streams
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives
+	// the client IP of the IP rate limit.
+	TrustedProxies []netip.Prefix
 	// Heartbeat is the interval of SSE heartbeats while a stream waits for
 	// its first token. Default DefaultHeartbeat.
 	Heartbeat time.Duration
@@ -92,7 +101,7 @@ func New(opts Options) *Server {
 		s.mux.Handle(rt.pattern, rt)
 	}
 	// Outermost first: the order in which a request meets them.
-	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withTenant(s.mux)))))
+	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withTenant(s.withRateLimit(s.mux))))))
 	return s
 }
 

@@ -20,6 +20,14 @@ type Metrics struct {
 	HTTPDuration *prometheus.HistogramVec
 	// ConfigReloads counts tenant config reloads by result (ok, rejected).
 	ConfigReloads *prometheus.CounterVec
+	// RateLimited counts refused requests by tenant and limit (tenant, key,
+	// ip, streams).
+	RateLimited *prometheus.CounterVec
+	// RateLimitErrors counts limiter failures (requests then admitted).
+	RateLimitErrors prometheus.Counter
+	// CacheRequests counts tenant cache lookups by tenant, kind
+	// (completion, embedding) and result (hit, miss).
+	CacheRequests *prometheus.CounterVec
 }
 
 // NewMetrics creates the registry with Go runtime and process collectors and
@@ -41,11 +49,23 @@ func NewMetrics() *Metrics {
 			Name: "crispy_config_reloads_total",
 			Help: "Tenant config reloads by result: ok or rejected.",
 		}, []string{"result"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_rate_limited_total",
+			Help: "Requests refused by a rate limit, by tenant and limit (tenant, key, ip, streams).",
+		}, []string{"tenant", "limit"}),
+		RateLimitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crispy_rate_limit_errors_total",
+			Help: "Rate limiter failures; the requests were admitted.",
+		}),
+		CacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_cache_requests_total",
+			Help: "Tenant cache lookups by tenant, kind (completion, embedding) and result (hit, miss).",
+		}, []string{"tenant", "kind", "result"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.ConfigReloads,
+		m.HTTPRequests, m.HTTPDuration, m.ConfigReloads, m.RateLimited, m.RateLimitErrors, m.CacheRequests,
 	)
 	return m
 }
