@@ -103,6 +103,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	a.gateway = gateway.New(gateway.Options{
 		Catalog: a.catalog.Load,
 		Budgets: budgets,
+		Cache:   a.db.KV(),
 		Ledger:  a.ledger,
 		Metrics: gateway.NewMetrics(a.metrics.Registry),
 		Logger:  log,

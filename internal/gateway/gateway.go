@@ -8,6 +8,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +36,9 @@ type Options struct {
 	Catalog func() *Catalog
 	// Budgets enforces caps. Default: new, empty budgets.
 	Budgets *Budgets
+	// Cache holds cached embeddings and completions of tenants that enable
+	// their cache. Default: none.
+	Cache store.KV
 	// Ledger receives a usage record per call. Default: none.
 	Ledger *Ledger
 	// Metrics receives counters. Default: collectors on a private registry.
@@ -92,6 +96,10 @@ type Call struct {
 	// provider's. Streaming handlers use it to commit their headers and
 	// start heartbeats.
 	OnStart func()
+	// Cache allows an exact-match cached answer (and caches this one) when
+	// the tenant enables its cache: for stateless calls only, never for a
+	// turn of a session.
+	Cache bool
 }
 
 func (c Call) keyID() string {
@@ -126,6 +134,16 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	case req.MaxTokens == 0:
 		req.MaxTokens = maxOut
 	}
+	var cacheKey string
+	if call.Cache && g.cacheOn(cfg) {
+		cacheKey = completionKey(call.Route, call.Model, req)
+		if b, ok := g.lookup(ctx, call.Tenant.ID, "completion", cacheKey); ok {
+			var c cachedCompletion
+			if err := json.Unmarshal(b, &c); err == nil {
+				return g.replay(call, start, c), nil
+			}
+		}
+	}
 	promptEst := int64(tokens.CountMessages(req.Messages))
 	for _, p := range req.Passages {
 		promptEst += int64(tokens.Count(p.Text))
@@ -152,7 +170,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	if call.OnStart != nil {
 		call.OnStart()
 	}
-	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst}
+	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, cacheKey: cacheKey, ctx: ctx}
 
 	err = g.attempt(ctx, call, targets, retries(cfg), rec, func(ctx context.Context, ad Adapter, t Target) error {
 		if ad.Chat == nil {
@@ -192,6 +210,19 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	return st, nil
 }
 
+// replay answers a call from the cache: no budget is reserved and nothing
+// is billed; the usage record notes the cache hit.
+func (g *Gateway) replay(call Call, start time.Time, c cachedCompletion) *Stream {
+	rec := g.newRecord(call, start)
+	rec.Provider, rec.Model, rec.Fallback, rec.CacheHit = c.Provider, c.Model, c.Fallback, true
+	if call.OnStart != nil {
+		call.OnStart()
+	}
+	st := &Stream{g: g, call: call, cancel: func() {}, rec: rec, up: &replayStream{c: c}, cached: true}
+	rec.TTFT = g.opts.Now().Sub(start)
+	return st
+}
+
 // EmbedResult is the answer of an embedding call.
 type EmbedResult struct {
 	Model   string // provider/model that answered
@@ -208,6 +239,31 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	targets, err := resolve(cfg, RouteEmbedding, call.Model)
 	if err != nil {
 		return nil, err
+	}
+	// With the tenant's cache on, a call whose every input was embedded
+	// before by the primary model is answered from the cache. Otherwise all
+	// inputs go to the provider: a partial answer could mix the vectors of
+	// a fallback model with the primary's, which live in different spaces.
+	cacheOn := g.cacheOn(cfg)
+	if cacheOn {
+		cached := make([][]float32, len(req.Input))
+		hits := 0
+		for i, in := range req.Input {
+			b, ok := g.lookup(ctx, call.Tenant.ID, "embedding", embeddingKey(targets[0].Ref, req.Dimensions, in))
+			if !ok {
+				break
+			}
+			if cached[i], ok = decodeVector(b); !ok {
+				break
+			}
+			hits++
+		}
+		if hits == len(req.Input) {
+			rec := g.newRecord(call, start)
+			rec.Provider, rec.Model, rec.CacheHit, rec.Status = targets[0].Provider, targets[0].Model, true, "ok"
+			g.finish(rec, cfg, 0, 0, false)
+			return &EmbedResult{Model: targets[0].Ref, Vectors: cached}, nil
+		}
 	}
 	var promptEst int64
 	for _, in := range req.Input {
@@ -263,6 +319,13 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	rec.Estimated = usage.Estimated
 	cost := g.finish(rec, cfg, int64(usage.PromptTokens), 0, usage.Estimated)
 	res.Settle(int64(usage.Total()), cost)
+	if cacheOn && !rec.Fallback {
+		items := make(map[string][]byte, len(out.Vectors))
+		for i, v := range out.Vectors {
+			items[embeddingKey(targets[0].Ref, req.Dimensions, req.Input[i])] = encodeVector(v)
+		}
+		g.storeMany(ctx, call.Tenant.ID, items, embeddingTTL(cfg))
+	}
 	return &EmbedResult{Model: rec.Provider + "/" + rec.Model, Vectors: out.Vectors, Usage: usage}, nil
 }
 

@@ -12,6 +12,7 @@ type Metrics struct {
 	Fallbacks *prometheus.CounterVec   // by tenant, route
 	Breaker   *prometheus.CounterVec   // breaker openings by tenant, provider, model
 	TTFT      *prometheus.HistogramVec // seconds to first token, by tenant, provider, model
+	Cache     *prometheus.CounterVec   // cache lookups by tenant, kind (completion, embedding), result (hit, miss)
 }
 
 // NewMetrics creates the gateway's collectors and registers them with reg.
@@ -42,7 +43,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crispy_gateway_ttft_seconds", Help: "Time to first token by tenant, provider and model.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"tenant", "provider", "model"}),
+		Cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_cache_requests_total", Help: "Tenant cache lookups by tenant, kind (completion, embedding) and result (hit, miss).",
+		}, []string{"tenant", "kind", "result"}),
 	}
-	reg.MustRegister(m.Calls, m.Tokens, m.Cost, m.Errors, m.Retries, m.Fallbacks, m.Breaker, m.TTFT)
+	reg.MustRegister(m.Calls, m.Tokens, m.Cost, m.Errors, m.Retries, m.Fallbacks, m.Breaker, m.TTFT, m.Cache)
 	return m
 }

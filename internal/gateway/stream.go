@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -25,6 +26,14 @@ type Stream struct {
 	res       *Reservation
 	rec       *store.UsageRecord
 	promptEst int64
+
+	// cacheKey, when set, stores the answer in the tenant's cache once it
+	// ends well; cached marks an answer replayed from the cache.
+	cacheKey string
+	cached   bool
+	ctx      context.Context
+	answer   strings.Builder
+	calls    []provider.ToolCall
 
 	up      provider.Stream
 	pending *provider.Delta // the first delta, read before committing to the model
@@ -85,6 +94,10 @@ func (s *Stream) Recv() (provider.Delta, error) {
 // account notes what a delta adds to the bill.
 func (s *Stream) account(d provider.Delta) {
 	s.text.WriteString(d.Text)
+	if s.cacheKey != "" {
+		s.answer.WriteString(d.Text)
+		s.calls = append(s.calls, d.ToolCalls...)
+	}
 	for _, tc := range d.ToolCalls {
 		s.text.WriteString(tc.Name)
 		s.text.WriteString(tc.Arguments)
@@ -119,6 +132,16 @@ func (s *Stream) FinishReason() string { return s.finish }
 // end settles the budget and writes the usage record, once.
 func (s *Stream) end(status string) {
 	s.once.Do(func() {
+		if s.cached {
+			// A replayed answer costs nothing; the caller still sees the
+			// usage of the call that produced it.
+			if s.usage != nil {
+				s.final = *s.usage
+			}
+			s.rec.Status = status
+			s.g.finish(s.rec, s.call.Tenant.Config, 0, 0, false)
+			return
+		}
 		u := provider.Usage{PromptTokens: int(s.promptEst), CompletionTokens: tokens.Count(s.text.String()), Estimated: true}
 		if s.usage != nil && s.usage.PromptTokens > 0 {
 			u = *s.usage
@@ -130,5 +153,10 @@ func (s *Stream) end(status string) {
 		}
 		cost := s.g.finish(s.rec, s.call.Tenant.Config, int64(u.PromptTokens), int64(u.CompletionTokens), u.Estimated)
 		s.res.Settle(int64(u.Total()), cost)
+		if status == "ok" && s.cacheKey != "" {
+			b, _ := json.Marshal(cachedCompletion{Provider: s.rec.Provider, Model: s.rec.Model, Fallback: s.rec.Fallback,
+				Text: s.answer.String(), ToolCalls: s.calls, Finish: s.finish, Usage: u})
+			s.g.store(s.ctx, s.call.Tenant.ID, s.cacheKey, b, completionTTL(s.call.Tenant.Config))
+		}
 	})
 }

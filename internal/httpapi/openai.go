@@ -68,7 +68,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		defer release()
 	}
 	id := Identity(r)
-	call := gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteCompletions, Model: req.Model, RequestID: RequestID(r)}
+	call := gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteCompletions, Model: req.Model, RequestID: RequestID(r), Cache: true}
 	st, err := s.opts.Gateway.Chat(r.Context(), call, preq)
 	if err != nil {
 		return err

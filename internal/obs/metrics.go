@@ -25,9 +25,6 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	// RateLimitErrors counts limiter failures (requests then admitted).
 	RateLimitErrors prometheus.Counter
-	// CacheRequests counts tenant cache lookups by tenant, kind
-	// (completion, embedding) and result (hit, miss).
-	CacheRequests *prometheus.CounterVec
 }
 
 // NewMetrics creates the registry with Go runtime and process collectors and
@@ -57,15 +54,11 @@ func NewMetrics() *Metrics {
 			Name: "crispy_rate_limit_errors_total",
 			Help: "Rate limiter failures; the requests were admitted.",
 		}),
-		CacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crispy_cache_requests_total",
-			Help: "Tenant cache lookups by tenant, kind (completion, embedding) and result (hit, miss).",
-		}, []string{"tenant", "kind", "result"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.ConfigReloads, m.RateLimited, m.RateLimitErrors, m.CacheRequests,
+		m.HTTPRequests, m.HTTPDuration, m.ConfigReloads, m.RateLimited, m.RateLimitErrors,
 	)
 	return m
 }

@@ -123,9 +123,10 @@ type Sessions struct {
 
 // Cache configures the tenant's answer cache.
 type Cache struct {
-	Enabled   bool     `json:"enabled,omitempty"`
-	TTL       Duration `json:"ttl,omitzero"`
-	SearchTTL Duration `json:"searchTtl,omitzero"`
+	Enabled      bool     `json:"enabled,omitempty"`
+	EmbeddingTTL Duration `json:"embeddingTtl,omitzero"`
+	TTL          Duration `json:"ttl,omitzero"`
+	SearchTTL    Duration `json:"searchTtl,omitzero"`
 }
 
 // RAG configures chunking, retrieval and answer assembly.

@@ -77,6 +77,48 @@ func (kv *KV) Set(ctx context.Context, t tenant.ID, key string, value []byte, tt
 	return nil
 }
 
+// SetMany stores several values for tenant t with one ttl in a single
+// transaction: one disk sync instead of one per value, for caches that fill
+// in batches. Every argument is checked before anything is written.
+func (kv *KV) SetMany(ctx context.Context, t tenant.ID, items map[string][]byte, ttl time.Duration) error {
+	for key, value := range items {
+		if err := store.CheckKV(t, key); err != nil {
+			return fmt.Errorf("sqlite: set many: %w", err)
+		}
+		if err := store.CheckValue(value, ttl); err != nil {
+			return fmt.Errorf("sqlite: set many: %w", err)
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if err := kv.db.ready(ctx); err != nil {
+		return fmt.Errorf("sqlite: set many: %w", err)
+	}
+	var expiresAt sql.NullInt64
+	if ttl > 0 {
+		expiresAt = sql.NullInt64{Int64: expiry(kv.db.now(), ttl), Valid: true}
+	}
+	tx, err := kv.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return kv.db.fail(ctx, "set many", err)
+	}
+	defer tx.Rollback()
+	stmt := tx.StmtContext(ctx, kv.db.stmts.kvSet)
+	for key, value := range items {
+		if value == nil {
+			value = []byte{}
+		}
+		if _, err := stmt.ExecContext(ctx, t.String(), key, value, expiresAt); err != nil {
+			return kv.db.fail(ctx, "set many", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return kv.db.fail(ctx, "set many", err)
+	}
+	return nil
+}
+
 // Delete removes key for tenant t. Deleting a missing key is not an error.
 func (kv *KV) Delete(ctx context.Context, t tenant.ID, key string) error {
 	if err := store.CheckKV(t, key); err != nil {
