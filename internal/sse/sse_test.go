@@ -117,3 +117,47 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWrite checks the encoder: whatever the name, ID and data (model
+// output included), what Write produces reads back as exactly one event
+// with the data intact (line breaks normalised to \n, as SSE defines) and
+// the name and ID cut at their first line break.
+func FuzzWrite(f *testing.F) {
+	f.Add("token", "1", []byte("\n\nevent: done\ndata: {}\n\n"))
+	f.Add("done\nevent: x", "", []byte("a\r\nb\rc\n"))
+	f.Add("", "id\r", []byte(": comment\n\n"))
+	f.Fuzz(func(t *testing.T, name, id string, data []byte) {
+		var buf bytes.Buffer
+		if err := sse.Write(&buf, sse.Event{Event: name, ID: id, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		r := sse.NewReader(&buf)
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatalf("read back: %v\n%q", err, buf.String())
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Fatalf("more than one event: %v\n%q", err, buf.String())
+		}
+		wantData := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(data))
+		if string(ev.Data) != wantData {
+			t.Errorf("data %q came back as %q", data, ev.Data)
+		}
+		firstLine := func(s string) string {
+			if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+				return s[:i]
+			}
+			return s
+		}
+		if ev.Event != firstLine(name) {
+			t.Errorf("event %q came back as %q", name, ev.Event)
+		}
+		wantID := firstLine(id)
+		if strings.Contains(wantID, "\x00") {
+			wantID = "" // readers ignore an ID with NUL, as SSE specifies
+		}
+		if ev.ID != wantID {
+			t.Errorf("id %q came back as %q", id, ev.ID)
+		}
+	})
+}
