@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// Limits on documents, the same for every backend.
+const (
+	MaxDocumentIDBytes = 256
+	MaxDocumentsPage   = 1000
+)
+
+// DocumentRecord describes one document of a tenant's knowledge base.
+type DocumentRecord struct {
+	ID     string
+	Title  string
+	URL    string
+	Format string // text, markdown or html
+	// Metadata are the document's filterable attributes: string, float64
+	// or bool values.
+	Metadata map[string]any
+	// Hash is the SHA-256 (hex) of everything that shapes the chunks: the
+	// source text, title, URL, metadata, chunking settings and embedding
+	// model. Re-ingesting a document with the same Hash is a no-op.
+	Hash string
+	// EmbeddingModel is the provider/model whose vectors the chunks hold.
+	EmbeddingModel string
+	Bytes          int64 // size of the source text
+	Chunks         int
+	// UploadedBy is the ID of the key that ingested the document.
+	UploadedBy string
+	Created    time.Time // set by the store on first put
+	Updated    time.Time // set by the store on every put
+}
+
+// StoredChunk is one chunk of a document with its vector.
+type StoredChunk struct {
+	ID          string // unique in the tenant: "<document ID>#<ordinal>"
+	DocID       string
+	Ordinal     int
+	HeadingPath []string
+	Text        string
+	// Start and End are byte offsets of the chunk in the document's
+	// extracted text.
+	Start, End int
+	Tokens     int
+	Hash       string // SHA-256 (hex) of Text
+	Vector     []float32
+}
+
+// Documents stores tenants' knowledge bases: documents and their chunks
+// with vectors, from which the in-memory indexes are built. Every call is
+// scoped to one tenant. Each tenant has a corpus version that every change
+// (put or delete) increments, for caches and replicas to notice changes.
+type Documents interface {
+	// PutDocument stores doc and replaces all of its chunks, atomically:
+	// readers see the old document and chunks or the new ones, never a mix.
+	// It returns the tenant's new corpus version.
+	PutDocument(ctx context.Context, t tenant.ID, doc DocumentRecord, chunks []StoredChunk) (int64, error)
+	// Document returns a document, or ErrNotFound.
+	Document(ctx context.Context, t tenant.ID, id string) (DocumentRecord, error)
+	// Documents returns up to limit documents with ID > after, by ID.
+	Documents(ctx context.Context, t tenant.ID, after string, limit int) ([]DocumentRecord, error)
+	// DeleteDocument deletes a document and its chunks and returns the new
+	// corpus version, or ErrNotFound.
+	DeleteDocument(ctx context.Context, t tenant.ID, id string) (int64, error)
+	// Chunks returns a document's chunks by ordinal, or ErrNotFound.
+	Chunks(ctx context.Context, t tenant.ID, docID string) ([]StoredChunk, error)
+	// ScanDocuments calls fn with every document of the tenant and its
+	// chunks, in ID order, until fn returns an error, which it returns.
+	ScanDocuments(ctx context.Context, t tenant.ID, fn func(DocumentRecord, []StoredChunk) error) error
+	// CorpusVersion returns the tenant's corpus version (0 before any change).
+	CorpusVersion(ctx context.Context, t tenant.ID) (int64, error)
+}
+
+// CheckDocumentID validates the tenant and document ID of a Documents call.
+func CheckDocumentID(t tenant.ID, id string) error {
+	switch {
+	case t.IsZero():
+		return fmt.Errorf("%w: tenant id is required", ErrInvalid)
+	case id == "":
+		return fmt.Errorf("%w: document id is empty", ErrInvalid)
+	case len(id) > MaxDocumentIDBytes:
+		return fmt.Errorf("%w: document id is longer than %d bytes", ErrInvalid, MaxDocumentIDBytes)
+	}
+	return nil
+}
+
+// CheckDocument validates a document and its chunks passed to PutDocument.
+func CheckDocument(t tenant.ID, doc DocumentRecord, chunks []StoredChunk) error {
+	if err := CheckDocumentID(t, doc.ID); err != nil {
+		return err
+	}
+	for k, v := range doc.Metadata {
+		switch v.(type) {
+		case string, float64, bool:
+		default:
+			return fmt.Errorf("%w: metadata %q: value of type %T", ErrInvalid, k, v)
+		}
+	}
+	for i, c := range chunks {
+		if c.DocID != doc.ID {
+			return fmt.Errorf("%w: chunk %d belongs to document %q", ErrInvalid, i, c.DocID)
+		}
+		if c.ID == "" {
+			return fmt.Errorf("%w: chunk %d has no id", ErrInvalid, i)
+		}
+	}
+	return nil
+}
