@@ -76,14 +76,19 @@ type ToolCall struct {
 
 // ChatRequest is a chat call to one model of one provider.
 type ChatRequest struct {
-	Model       string // the provider's own model name, without the "provider/" prefix
-	Messages    []Message
-	Passages    []Passage
-	Tools       []Tool
-	MaxTokens   int // 0: the provider's default
-	Temperature *float64
-	TopP        *float64
-	Stop        []string
+	Model    string // the provider's own model name, without the "provider/" prefix
+	Messages []Message
+	Passages []Passage
+	// SourcesPrompt, when set, is how language-model providers present
+	// Passages to the model (the tenant's RAG template, rendered): it
+	// replaces their default rendering. Providers that answer from the
+	// passages themselves (builtin) ignore it.
+	SourcesPrompt string
+	Tools         []Tool
+	MaxTokens     int // 0: the provider's default
+	Temperature   *float64
+	TopP          *float64
+	Stop          []string
 	// Meta travels with the call for providers that can carry it (AI
 	// Gateway's cf-aig-metadata): tenant, route, request ID.
 	Meta Meta

@@ -51,7 +51,7 @@ func (c *Client) chatBody(req *provider.ChatRequest) ([]byte, error) {
 	}
 	in := chatRequest{
 		Model:         req.Model,
-		Messages:      toMessages(req.Messages, req.Passages),
+		Messages:      toMessages(req.Messages, req.Passages, req.SourcesPrompt),
 		Stream:        true,
 		StreamOptions: streamOptions{IncludeUsage: true},
 		MaxTokens:     req.MaxTokens,
@@ -82,7 +82,7 @@ func (c *Client) chatBody(req *provider.ChatRequest) ([]byte, error) {
 // toMessages converts the conversation and puts passages into the system
 // prompt: into the first system message if the conversation starts with
 // one, else as a new one.
-func toMessages(msgs []provider.Message, passages []provider.Passage) []chatMessage {
+func toMessages(msgs []provider.Message, passages []provider.Passage, sourcesPrompt string) []chatMessage {
 	out := make([]chatMessage, 0, len(msgs)+1)
 	for _, m := range msgs {
 		cm := chatMessage{Role: m.Role, ToolCallID: m.ToolCallID}
@@ -101,7 +101,10 @@ func toMessages(msgs []provider.Message, passages []provider.Passage) []chatMess
 	if len(passages) == 0 {
 		return out
 	}
-	sources := renderPassages(passages)
+	sources := sourcesPrompt
+	if sources == "" {
+		sources = renderPassages(passages)
+	}
 	if len(out) > 0 && out[0].Role == provider.RoleSystem && out[0].Content != nil {
 		s := strings.TrimRight(*out[0].Content, "\n") + "\n\n" + sources
 		out[0].Content = &s

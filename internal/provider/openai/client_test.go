@@ -206,6 +206,18 @@ func TestChatRequestShape(t *testing.T) {
 	if !strings.Contains(string(r.Body), `"messages":[{"role":"system","content":"Answer from the sources below and cite them by number, like [1].\n\n[3]\np\n"},{"role":"user","content":"q"}]`) {
 		t.Errorf("body = %s", r.Body)
 	}
+
+	// A rendered sources prompt replaces the default rendering.
+	req2.SourcesPrompt = "<source n=\"3\">p</source>"
+	st, err = c.Chat(t.Context(), req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = collect(t, st)
+	r, _ = srv.LastRequest()
+	if !strings.Contains(string(r.Body), `"messages":[{"role":"system","content":"\u003csource n=\"3\"\u003ep\u003c/source\u003e"},{"role":"user","content":"q"}]`) {
+		t.Errorf("body = %s", r.Body)
+	}
 }
 
 func TestChatRequestErrors(t *testing.T) {

@@ -157,7 +157,7 @@ func (c *Client) chatBody(req *provider.ChatRequest) ([]byte, error) {
 		return nil, bad("max tokens %d is negative", req.MaxTokens)
 	}
 	in := chatInput{
-		Messages:    toMessages(req.Messages, req.Passages),
+		Messages:    toMessages(req.Messages, req.Passages, req.SourcesPrompt),
 		Stream:      true,
 		MaxTokens:   req.MaxTokens,
 		Temperature: req.Temperature,
@@ -186,7 +186,7 @@ func (c *Client) chatBody(req *provider.ChatRequest) ([]byte, error) {
 // toMessages converts the conversation and puts passages into the system
 // prompt: into the first system message if the conversation starts with
 // one (some chat templates read only that), else as a new one.
-func toMessages(msgs []provider.Message, passages []provider.Passage) []chatMessage {
+func toMessages(msgs []provider.Message, passages []provider.Passage, sourcesPrompt string) []chatMessage {
 	out := make([]chatMessage, 0, len(msgs)+1)
 	for _, m := range msgs {
 		cm := chatMessage{Role: m.Role, Content: m.Content, Name: m.Name, ToolCallID: m.ToolCallID}
@@ -198,7 +198,10 @@ func toMessages(msgs []provider.Message, passages []provider.Passage) []chatMess
 	if len(passages) == 0 {
 		return out
 	}
-	sources := renderPassages(passages)
+	sources := sourcesPrompt
+	if sources == "" {
+		sources = renderPassages(passages)
+	}
 	if len(out) > 0 && out[0].Role == provider.RoleSystem {
 		out[0].Content = strings.TrimRight(out[0].Content, "\n") + "\n\n" + sources
 		return out
