@@ -131,12 +131,24 @@ type Cache struct {
 
 // RAG configures chunking, retrieval and answer assembly.
 type RAG struct {
-	ChunkTokens   int     `json:"chunkTokens,omitempty"`
-	OverlapTokens int     `json:"overlapTokens,omitempty"`
-	TopK          int     `json:"topK,omitempty"`
-	MaxTopK       int     `json:"maxTopK,omitempty"`
-	Template      string  `json:"template,omitempty"`
-	MinConfidence float64 `json:"minConfidence,omitempty"`
+	Enabled          bool      `json:"enabled,omitempty"`
+	MaxContextTokens int       `json:"maxContextTokens,omitempty"`
+	Redact           []string  `json:"redact,omitempty"`
+	Reranker         *Reranker `json:"reranker,omitempty"`
+	ChunkTokens      int       `json:"chunkTokens,omitempty"`
+	OverlapTokens    int       `json:"overlapTokens,omitempty"`
+	TopK             int       `json:"topK,omitempty"`
+	MaxTopK          int       `json:"maxTopK,omitempty"`
+	Template         string    `json:"template,omitempty"`
+	MinConfidence    float64   `json:"minConfidence,omitempty"`
+}
+
+// Reranker is an HTTP reranking service.
+type Reranker struct {
+	BaseURL   string   `json:"baseUrl"`
+	Model     string   `json:"model"`
+	APIKeyEnv string   `json:"apiKeyEnv,omitempty"`
+	Timeout   Duration `json:"timeout,omitzero"`
 }
 
 // Tools configures which builtin tools the tenant exposes.
