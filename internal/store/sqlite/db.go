@@ -227,6 +227,10 @@ func (db *DB) Usage() *Usage { return db.usage }
 // of its own: every Sessions of a DB is the same store.
 func (db *DB) Sessions() *Sessions { return &Sessions{db: db} }
 
+// Documents returns the tenants' knowledge bases kept in the database. It
+// holds no state of its own: every Documents of a DB is the same store.
+func (db *DB) Documents() *Documents { return &Documents{db: db} }
+
 // Ping reports whether both the writer and a reader connection answer.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.ready(ctx); err != nil {

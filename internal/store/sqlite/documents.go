@@ -1,0 +1,582 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// Queries on the documents, chunks and corpus tables. Every one is filtered
+// by tenant; times are in unix milliseconds.
+const (
+	documentColumns = `id, title, url, format, metadata, hash, embedding_model, bytes, chunks, uploaded_by, created, updated`
+	// documentPut creates a document or replaces every field of it but
+	// created.
+	documentPut = `INSERT INTO documents (tenant, ` + documentColumns + `)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+ON CONFLICT (tenant, id) DO UPDATE SET
+	title           = excluded.title,
+	url             = excluded.url,
+	format          = excluded.format,
+	metadata        = excluded.metadata,
+	hash            = excluded.hash,
+	embedding_model = excluded.embedding_model,
+	bytes           = excluded.bytes,
+	chunks          = excluded.chunks,
+	uploaded_by     = excluded.uploaded_by,
+	updated         = excluded.updated`
+	documentGet    = `SELECT ` + documentColumns + ` FROM documents WHERE tenant = ? AND id = ?`
+	documentChunks = `SELECT chunks FROM documents WHERE tenant = ? AND id = ?`
+	documentsPage  = `SELECT ` + documentColumns + ` FROM documents WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?`
+	documentDelete = `DELETE FROM documents WHERE tenant = ? AND id = ?`
+	// scanSizes and documentsRange select a page of ScanDocuments: the
+	// sizes of the documents that may make it, then those that do.
+	scanSizes      = `SELECT id, chunks FROM documents WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?`
+	documentsRange = `SELECT ` + documentColumns + ` FROM documents WHERE tenant = ? AND id > ? AND id <= ? ORDER BY id`
+
+	chunkColumns = `doc_id, ordinal, id, heading_path, text, start, "end", tokens, hash, vector`
+	chunkInsert  = `INSERT INTO chunks (tenant, ` + chunkColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	chunksOf     = `SELECT ` + chunkColumns + ` FROM chunks WHERE tenant = ? AND doc_id = ? ORDER BY ordinal`
+	// chunksRange selects the chunks of the documents with IDs in a range,
+	// for ScanDocuments: one range scan of the primary key.
+	chunksRange  = `SELECT ` + chunkColumns + ` FROM chunks WHERE tenant = ? AND doc_id > ? AND doc_id <= ? ORDER BY doc_id, ordinal`
+	chunksDelete = `DELETE FROM chunks WHERE tenant = ? AND doc_id = ?`
+
+	corpusBump = `INSERT INTO corpus (tenant, version) VALUES (?, 1)
+ON CONFLICT (tenant) DO UPDATE SET version = version + 1
+RETURNING version`
+	corpusGet = `SELECT version FROM corpus WHERE tenant = ?`
+)
+
+const (
+	// defaultDocumentsPage is the number of documents Documents returns at
+	// most when its limit is zero or negative.
+	defaultDocumentsPage = 100
+	// scanPageDocuments and scanPageChunks bound a page of ScanDocuments:
+	// at most that many documents, and no more chunks than that unless a
+	// single document has more.
+	scanPageDocuments = 256
+	scanPageChunks    = 1024
+)
+
+// Documents is the store.Documents kept in a DB, in the tables documents,
+// chunks and corpus. Its writes are transactions of the writer connection;
+// its reads go through the reader pool, each in a read transaction when it
+// runs more than one query, so that it sees one state of the database.
+//
+// Times are kept at millisecond precision and come back in UTC. Metadata is
+// kept as JSON: strings must be valid UTF-8 (invalid bytes come back as
+// U+FFFD), and numbers must be finite. Vectors are kept as little-endian
+// float32s and come back bit for bit.
+type Documents struct {
+	db *DB
+}
+
+var _ store.Documents = (*Documents)(nil)
+
+// PutDocument stores doc and replaces all of its chunks in one transaction,
+// durable when it returns, and returns tenant t's new corpus version. The
+// document keeps the Created time of the one it replaces, if any, and gets
+// the DB's clock (Options.Now), truncated to the millisecond, as Updated;
+// the Created and Updated the caller set are ignored, and so is
+// doc.Chunks: the store records len(chunks). Invalid arguments (see
+// store.CheckDocument) return store.ErrInvalid and write nothing, and so do
+// two chunks with the same Ordinal and a metadata number that is NaN or
+// infinite, which JSON cannot hold.
+func (d *Documents) PutDocument(ctx context.Context, t tenant.ID, doc store.DocumentRecord, chunks []store.StoredChunk) (int64, error) {
+	if err := store.CheckDocument(t, doc, chunks); err != nil {
+		return 0, fmt.Errorf("sqlite: put document: %w", err)
+	}
+	if err := checkOrdinals(chunks); err != nil {
+		return 0, fmt.Errorf("sqlite: put document: %w", err)
+	}
+	metadata, err := encodeMetadata(doc.Metadata)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: put document: %w", err)
+	}
+	headings := make([]string, len(chunks))
+	for i, c := range chunks {
+		if headings[i], err = encodeHeadingPath(c.HeadingPath); err != nil {
+			return 0, fmt.Errorf("sqlite: put document: chunk %d: %w", i, err)
+		}
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return 0, fmt.Errorf("sqlite: put document: %w", err)
+	}
+	now := d.db.now().UnixMilli()
+	tenantID := t.String()
+
+	tx, err := d.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return 0, d.db.fail(ctx, "put document", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+
+	_, err = tx.ExecContext(ctx, documentPut, tenantID, doc.ID, doc.Title, doc.URL, doc.Format, metadata,
+		doc.Hash, doc.EmbeddingModel, doc.Bytes, len(chunks), doc.UploadedBy, now)
+	if err != nil {
+		return 0, d.db.fail(ctx, "put document", err)
+	}
+	if _, err := tx.ExecContext(ctx, chunksDelete, tenantID, doc.ID); err != nil {
+		return 0, d.db.fail(ctx, "put document: old chunks", err)
+	}
+	if len(chunks) > 0 {
+		insert, err := tx.PrepareContext(ctx, chunkInsert)
+		if err != nil {
+			return 0, d.db.fail(ctx, "put document: chunks", err)
+		}
+		defer insert.Close()
+		var vector []byte // reused: the driver copies what it binds
+		for i, c := range chunks {
+			vector = appendVector(vector[:0], c.Vector)
+			_, err := insert.ExecContext(ctx, tenantID, c.DocID, c.Ordinal, c.ID, headings[i], c.Text,
+				c.Start, c.End, c.Tokens, c.Hash, nullBlob(vector))
+			if err != nil {
+				return 0, d.db.fail(ctx, fmt.Sprintf("put document: chunk %d", i), err)
+			}
+		}
+	}
+	var version int64
+	if err := tx.QueryRowContext(ctx, corpusBump, tenantID).Scan(&version); err != nil {
+		return 0, d.db.fail(ctx, "put document: corpus version", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, d.db.fail(ctx, "put document: commit", err)
+	}
+	return version, nil
+}
+
+// Document returns a document of tenant t, or store.ErrNotFound when t has
+// no such document.
+func (d *Documents) Document(ctx context.Context, t tenant.ID, id string) (store.DocumentRecord, error) {
+	if err := store.CheckDocumentID(t, id); err != nil {
+		return store.DocumentRecord{}, fmt.Errorf("sqlite: document: %w", err)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return store.DocumentRecord{}, fmt.Errorf("sqlite: document: %w", err)
+	}
+	doc, err := scanDocument(d.db.reader.QueryRowContext(ctx, documentGet, t.String(), id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.DocumentRecord{}, store.ErrNotFound
+	case err != nil:
+		return store.DocumentRecord{}, d.db.fail(ctx, "document", err)
+	}
+	return doc, nil
+}
+
+// Documents returns up to limit documents of tenant t with ID > after, by
+// ID in byte order. A limit of zero or less means 100, and one above
+// store.MaxDocumentsPage means store.MaxDocumentsPage.
+func (d *Documents) Documents(ctx context.Context, t tenant.ID, after string, limit int) ([]store.DocumentRecord, error) {
+	if t.IsZero() {
+		return nil, fmt.Errorf("sqlite: documents: %w: tenant id is required", store.ErrInvalid)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: documents: %w", err)
+	}
+	switch {
+	case limit <= 0:
+		limit = defaultDocumentsPage
+	case limit > store.MaxDocumentsPage:
+		limit = store.MaxDocumentsPage
+	}
+	docs, err := queryDocuments(ctx, d.db.reader, documentsPage, min(limit, defaultDocumentsPage), t.String(), after, limit)
+	if err != nil {
+		return nil, d.db.fail(ctx, "documents", err)
+	}
+	return docs, nil
+}
+
+// DeleteDocument deletes a document of tenant t and its chunks and returns
+// t's new corpus version, or store.ErrNotFound, leaving the version alone,
+// when t has no such document.
+func (d *Documents) DeleteDocument(ctx context.Context, t tenant.ID, id string) (int64, error) {
+	if err := store.CheckDocumentID(t, id); err != nil {
+		return 0, fmt.Errorf("sqlite: delete document: %w", err)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return 0, fmt.Errorf("sqlite: delete document: %w", err)
+	}
+	tenantID := t.String()
+	tx, err := d.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return 0, d.db.fail(ctx, "delete document", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+	res, err := tx.ExecContext(ctx, documentDelete, tenantID, id)
+	if err != nil {
+		return 0, d.db.fail(ctx, "delete document", err)
+	}
+	n, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return 0, d.db.fail(ctx, "delete document", err)
+	case n == 0:
+		return 0, store.ErrNotFound
+	}
+	if _, err := tx.ExecContext(ctx, chunksDelete, tenantID, id); err != nil {
+		return 0, d.db.fail(ctx, "delete document: chunks", err)
+	}
+	var version int64
+	if err := tx.QueryRowContext(ctx, corpusBump, tenantID).Scan(&version); err != nil {
+		return 0, d.db.fail(ctx, "delete document: corpus version", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, d.db.fail(ctx, "delete document: commit", err)
+	}
+	return version, nil
+}
+
+// Chunks returns the chunks of a document of tenant t by ordinal, an empty
+// slice when it has none, or store.ErrNotFound when t has no such
+// document. The document and its chunks are read in one transaction, so the
+// chunks are all of one PutDocument.
+func (d *Documents) Chunks(ctx context.Context, t tenant.ID, docID string) ([]store.StoredChunk, error) {
+	if err := store.CheckDocumentID(t, docID); err != nil {
+		return nil, fmt.Errorf("sqlite: chunks: %w", err)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: chunks: %w", err)
+	}
+	tx, err := d.db.reader.BeginTx(ctx, nil) // a deferred BEGIN: a read snapshot
+	if err != nil {
+		return nil, d.db.fail(ctx, "chunks", err)
+	}
+	defer tx.Rollback() // it wrote nothing: there is nothing to commit
+	var n int
+	err = tx.QueryRowContext(ctx, documentChunks, t.String(), docID).Scan(&n)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, store.ErrNotFound
+	case err != nil:
+		return nil, d.db.fail(ctx, "chunks", err)
+	}
+	chunks := make([]store.StoredChunk, 0, n)
+	err = readChunks(ctx, tx, func(c store.StoredChunk) error {
+		chunks = append(chunks, c)
+		return nil
+	}, chunksOf, t.String(), docID)
+	if err != nil {
+		return nil, d.db.fail(ctx, "chunks", err)
+	}
+	return chunks, nil
+}
+
+// ScanDocuments calls fn with every document of tenant t and its chunks,
+// by document ID, until fn returns an error, which it returns as is. It
+// reads the documents in pages of at most 256 documents and, unless one
+// document has more, 1024 chunks, each page in a read transaction of its
+// own that ends before fn is called: every document comes with the chunks
+// of the same PutDocument, but a document changed after its page was read
+// is seen as it was, and one added behind the scan is not seen. fn may call
+// the store, to read or to write.
+func (d *Documents) ScanDocuments(ctx context.Context, t tenant.ID, fn func(store.DocumentRecord, []store.StoredChunk) error) error {
+	switch {
+	case t.IsZero():
+		return fmt.Errorf("sqlite: scan documents: %w: tenant id is required", store.ErrInvalid)
+	case fn == nil:
+		return fmt.Errorf("sqlite: scan documents: %w: no function", store.ErrInvalid)
+	}
+	tenantID := t.String()
+	after := ""
+	for {
+		if err := d.db.ready(ctx); err != nil {
+			return fmt.Errorf("sqlite: scan documents: %w", err)
+		}
+		docs, chunks, more, err := d.scanPage(ctx, tenantID, after)
+		if err != nil {
+			return d.db.fail(ctx, "scan documents", err)
+		}
+		for i, doc := range docs {
+			if err := fn(doc, chunks[i]); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+		after = docs[len(docs)-1].ID
+	}
+}
+
+// scanPage reads the page of ScanDocuments that follows the document ID
+// after: the documents, the chunks of each and whether more documents may
+// follow.
+func (d *Documents) scanPage(ctx context.Context, tenantID, after string) ([]store.DocumentRecord, [][]store.StoredChunk, bool, error) {
+	tx, err := d.db.reader.BeginTx(ctx, nil) // a deferred BEGIN: a read snapshot
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer tx.Rollback() // it wrote nothing: there is nothing to commit
+
+	n, last, more, err := scanPageSize(ctx, tx, tenantID, after)
+	if err != nil || n == 0 {
+		return nil, nil, false, err
+	}
+	docs, err := queryDocuments(ctx, tx, documentsRange, n, tenantID, after, last)
+	switch {
+	case err != nil:
+		return nil, nil, false, err
+	case len(docs) != n:
+		return nil, nil, false, fmt.Errorf("%d documents up to %q, then %d", n, last, len(docs))
+	}
+	// Each document gets a slice of its own, so that keeping the chunks of
+	// one keeps none of the others'.
+	chunks := make([][]store.StoredChunk, len(docs))
+	for i, doc := range docs {
+		chunks[i] = make([]store.StoredChunk, 0, doc.Chunks)
+	}
+	i := 0
+	err = readChunks(ctx, tx, func(c store.StoredChunk) error {
+		for i < len(docs) && docs[i].ID != c.DocID { // both are by document ID
+			i++
+		}
+		if i == len(docs) {
+			return fmt.Errorf("chunk %q belongs to no document", c.ID)
+		}
+		chunks[i] = append(chunks[i], c)
+		return nil
+	}, chunksRange, tenantID, after, last)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	for i, doc := range docs {
+		if len(chunks[i]) != doc.Chunks {
+			return nil, nil, false, fmt.Errorf("document %q has %d chunks, its row says %d", doc.ID, len(chunks[i]), doc.Chunks)
+		}
+	}
+	return docs, chunks, more, nil
+}
+
+// scanPageSize returns the size of the page of ScanDocuments that follows
+// the document ID after: the number of documents, the ID of the last and
+// whether more documents may follow. It reads the IDs and chunk counts of
+// the documents only, so that the page's bound on chunks costs little when
+// it cuts the page short.
+func scanPageSize(ctx context.Context, tx *sql.Tx, tenantID, after string) (n int, last string, more bool, err error) {
+	rows, err := tx.QueryContext(ctx, scanSizes, tenantID, after, scanPageDocuments)
+	if err != nil {
+		return 0, "", false, err
+	}
+	defer rows.Close()
+	total := 0
+	for rows.Next() {
+		var id string
+		var chunks int
+		if err := rows.Scan(&id, &chunks); err != nil {
+			return 0, "", false, err
+		}
+		if n > 0 && total+chunks > scanPageChunks {
+			return n, last, true, nil
+		}
+		n, total, last = n+1, total+chunks, id
+	}
+	return n, last, n == scanPageDocuments, rows.Err()
+}
+
+// CorpusVersion returns tenant t's corpus version: 0 before its first
+// change.
+func (d *Documents) CorpusVersion(ctx context.Context, t tenant.ID) (int64, error) {
+	if t.IsZero() {
+		return 0, fmt.Errorf("sqlite: corpus version: %w: tenant id is required", store.ErrInvalid)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return 0, fmt.Errorf("sqlite: corpus version: %w", err)
+	}
+	var version int64
+	err := d.db.reader.QueryRowContext(ctx, corpusGet, t.String()).Scan(&version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, d.db.fail(ctx, "corpus version", err)
+	}
+	return version, nil
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryDocuments runs query, which selects documentColumns, and returns the
+// documents it selects; n is how many are expected.
+func queryDocuments(ctx context.Context, q querier, query string, n int, args ...any) ([]store.DocumentRecord, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	docs := make([]store.DocumentRecord, 0, n)
+	for rows.Next() {
+		doc, err := scanDocument(rows)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, doc)
+	}
+	return docs, rows.Err()
+}
+
+// scanDocument reads a row of documentColumns.
+func scanDocument(row interface{ Scan(...any) error }) (store.DocumentRecord, error) {
+	var doc store.DocumentRecord
+	var metadata []byte
+	var created, updated int64
+	err := row.Scan(&doc.ID, &doc.Title, &doc.URL, &doc.Format, &metadata, &doc.Hash, &doc.EmbeddingModel,
+		&doc.Bytes, &doc.Chunks, &doc.UploadedBy, &created, &updated)
+	if err != nil {
+		return store.DocumentRecord{}, err
+	}
+	if doc.Metadata, err = decodeMetadata(metadata); err != nil {
+		return store.DocumentRecord{}, fmt.Errorf("document %q: metadata: %w", doc.ID, err)
+	}
+	doc.Created = time.UnixMilli(created).UTC()
+	doc.Updated = time.UnixMilli(updated).UTC()
+	return doc, nil
+}
+
+// readChunks runs query, which selects chunkColumns, and calls add with
+// each chunk it selects, until add returns an error.
+func readChunks(ctx context.Context, q querier, add func(store.StoredChunk) error, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var heading, vector sql.RawBytes // valid until the next call of Next
+	for rows.Next() {
+		var c store.StoredChunk
+		err := rows.Scan(&c.DocID, &c.Ordinal, &c.ID, &heading, &c.Text, &c.Start, &c.End, &c.Tokens, &c.Hash, &vector)
+		if err != nil {
+			return err
+		}
+		if c.HeadingPath, err = decodeHeadingPath(heading); err != nil {
+			return fmt.Errorf("chunk %q: heading path: %w", c.ID, err)
+		}
+		if c.Vector, err = decodeVector(vector); err != nil {
+			return fmt.Errorf("chunk %q: %w", c.ID, err)
+		}
+		if err := add(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// checkOrdinals returns store.ErrInvalid when two chunks have the same
+// ordinal, which the primary key of the chunks table would refuse.
+func checkOrdinals(chunks []store.StoredChunk) error {
+	seen := make(map[int]int, len(chunks))
+	for i, c := range chunks {
+		if j, ok := seen[c.Ordinal]; ok {
+			return fmt.Errorf("%w: chunks %d and %d have the same ordinal %d", store.ErrInvalid, j, i, c.Ordinal)
+		}
+		seen[c.Ordinal] = i
+	}
+	return nil
+}
+
+// encodeMetadata returns the JSON of a document's metadata, "{}" when it
+// has none, or store.ErrInvalid when a value cannot be encoded.
+func encodeMetadata(m map[string]any) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("%w: metadata: %w", store.ErrInvalid, err)
+	}
+	return string(b), nil
+}
+
+// decodeMetadata decodes what encodeMetadata encoded: nil when the object
+// is empty.
+func decodeMetadata(b []byte) (map[string]any, error) {
+	if len(b) == 0 || string(b) == "{}" {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// encodeHeadingPath returns the JSON array of a heading path, "[]" when it
+// is empty.
+func encodeHeadingPath(path []string) (string, error) {
+	if len(path) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(path)
+	return string(b), err
+}
+
+// decodeHeadingPath decodes what encodeHeadingPath encoded: nil when the
+// array is empty.
+func decodeHeadingPath(b []byte) ([]string, error) {
+	if len(b) == 0 || string(b) == "[]" {
+		return nil, nil
+	}
+	// A fast path for the usual array of strings without an escape, as
+	// json.Marshal writes it: none of them holds a quote, so the strings
+	// are what lies between the separators ",".
+	if n := len(b); n >= 4 && b[0] == '[' && b[1] == '"' && b[n-2] == '"' && b[n-1] == ']' && bytes.IndexByte(b, '\\') < 0 {
+		return strings.Split(string(b[2:n-2]), `","`), nil
+	}
+	var path []string
+	if err := json.Unmarshal(b, &path); err != nil {
+		return nil, err
+	}
+	if len(path) == 0 {
+		return nil, nil
+	}
+	return path, nil
+}
+
+// appendVector appends the little-endian float32s of v to b.
+func appendVector(b []byte, v []float32) []byte {
+	for _, f := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+	}
+	return b
+}
+
+// decodeVector decodes what appendVector encoded: nil when b is empty.
+func decodeVector(b []byte) ([]float32, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if len(b)%4 != 0 {
+		return nil, fmt.Errorf("vector of %d bytes is not a whole number of float32s", len(b))
+	}
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v, nil
+}
+
+// nullBlob returns b, or nil, which the driver binds as NULL, when b is
+// empty.
+func nullBlob(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
