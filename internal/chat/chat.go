@@ -27,6 +27,7 @@ import (
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/provider"
+	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
@@ -56,6 +57,10 @@ type Service struct {
 	kv       store.KV
 	log      *slog.Logger
 
+	// RAG, when set, grounds the turns of tenants whose rag.enabled is on
+	// in their knowledge base.
+	RAG *rag.Service
+
 	sessionLocks locks
 	idemLocks    locks
 }
@@ -82,6 +87,8 @@ type Request struct {
 	System string
 	// IdempotencyKey makes a retried turn return the first one's result.
 	IdempotencyKey string
+	// Buffered says the caller takes the answer whole (no stream).
+	Buffered bool
 }
 
 // Result is a finished turn.
@@ -95,6 +102,10 @@ type Result struct {
 	// UserSeq and AssistantSeq are the turn's messages in the session.
 	UserSeq      int64 `json:"userSeq"`
 	AssistantSeq int64 `json:"assistantSeq"`
+	// Sources are the knowledge-base passages the answer cites; Dropped
+	// the [n] that map to no passage of this turn.
+	Sources []api.Source `json:"sources,omitempty"`
+	Dropped []int        `json:"dropped,omitempty"`
 	// Replayed is set when the result is a stored one, returned for a
 	// retried Idempotency-Key.
 	Replayed bool `json:"replayed,omitempty"`
@@ -197,8 +208,17 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, er
 		return nil, err
 	}
 
+	creq := provider.ChatRequest{Messages: msgs, MaxTokens: maxOut, Buffered: req.Buffered}
+	var grounding *rag.Context
+	if cfg.RAG.Enabled && s.RAG != nil {
+		grounding, err = s.RAG.Context(ctx, rag.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}, req.Message, nil)
+		if err != nil {
+			return nil, err
+		}
+		creq.Passages, creq.SourcesPrompt = grounding.Passages, grounding.Prompt
+	}
 	call := gateway.Call{Tenant: req.Tenant, Key: req.Key, Route: gateway.RouteChat, Model: req.Model, RequestID: req.RequestID, OnStart: sink.Started}
-	st, err := s.gw.Chat(ctx, call, provider.ChatRequest{Messages: msgs, MaxTokens: maxOut})
+	st, err := s.gw.Chat(ctx, call, creq)
 	if err != nil {
 		return nil, err
 	}
@@ -232,6 +252,9 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, er
 		Incomplete:   streamErr != nil,
 		FinishReason: st.FinishReason(),
 		Usage:        st.Usage(),
+	}
+	if grounding != nil {
+		res.Sources, res.Dropped = s.RAG.Cite(tid, res.Text, grounding)
 	}
 	turn := []store.Message{
 		{Role: provider.RoleUser, Content: req.Message, RequestID: req.RequestID},

@@ -67,6 +67,11 @@ type Reservation struct {
 	once   sync.Once
 }
 
+// HasCaps reports whether any budget applies to calls of t with key.
+func (b *Budgets) HasCaps(t *tenant.Tenant, key *tenant.Key) bool {
+	return len(b.caps(t, key)) > 0
+}
+
 // Reserve holds tokens and costMicros against every cap of t and of key
 // (nil for anonymous callers). It is all or nothing: when one cap would be
 // exceeded nothing is held and the error is budget_exceeded, naming the cap.

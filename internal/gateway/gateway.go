@@ -144,16 +144,19 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 			}
 		}
 	}
-	promptEst := int64(tokens.CountMessages(req.Messages))
-	for _, p := range req.Passages {
-		promptEst += int64(tokens.Count(p.Text))
-	}
-	// The reservation covers the prompt with a margin for tokenizers that
-	// count differently, and the most the model may write.
-	reserveTokens := promptEst + promptEst/10 + 16 + int64(req.MaxTokens)
-	var reserveCost int64
-	for _, t := range targets {
-		reserveCost = max(reserveCost, price(cfg, t.Ref).cost(reserveTokens-int64(req.MaxTokens), int64(req.MaxTokens)))
+	// Counting the prompt costs time on every call: do it only when a
+	// budget needs the figure now; otherwise only if the provider reports
+	// no usage (Stream.end).
+	promptEst := int64(-1)
+	var reserveTokens, reserveCost int64
+	if g.opts.Budgets.HasCaps(call.Tenant, call.Key) {
+		promptEst = countPrompt(req)
+		// The reservation covers the prompt with a margin for tokenizers
+		// that count differently, and the most the model may write.
+		reserveTokens = promptEst + promptEst/10 + 16 + int64(req.MaxTokens)
+		for _, t := range targets {
+			reserveCost = max(reserveCost, price(cfg, t.Ref).cost(reserveTokens-int64(req.MaxTokens), int64(req.MaxTokens)))
+		}
 	}
 	res, err := g.opts.Budgets.Reserve(call.Tenant, call.Key, reserveTokens, reserveCost)
 	if err != nil {
@@ -170,7 +173,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	if call.OnStart != nil {
 		call.OnStart()
 	}
-	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, cacheKey: cacheKey, ctx: ctx}
+	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, req: &req, cacheKey: cacheKey, ctx: ctx}
 
 	err = g.attempt(ctx, call, targets, retries(cfg), rec, func(ctx context.Context, ad Adapter, t Target) error {
 		if ad.Chat == nil {
@@ -208,6 +211,15 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	rec.TTFT = g.opts.Now().Sub(start)
 	g.opts.Metrics.TTFT.WithLabelValues(call.Tenant.ID.String(), rec.Provider, rec.Model).Observe(rec.TTFT.Seconds())
 	return st, nil
+}
+
+// countPrompt counts the tokens of a request's messages and passages.
+func countPrompt(req provider.ChatRequest) int64 {
+	n := int64(tokens.CountMessages(req.Messages))
+	for _, p := range req.Passages {
+		n += int64(tokens.Count(p.Text))
+	}
+	return n
 }
 
 // replay answers a call from the cache: no budget is reserved and nothing

@@ -25,7 +25,8 @@ type Stream struct {
 	cancel    context.CancelFunc
 	res       *Reservation
 	rec       *store.UsageRecord
-	promptEst int64
+	promptEst int64                 // -1: not counted yet
+	req       *provider.ChatRequest // to count the prompt if the provider does not
 
 	// cacheKey, when set, stores the answer in the tenant's cache once it
 	// ends well; cached marks an answer replayed from the cache.
@@ -142,9 +143,14 @@ func (s *Stream) end(status string) {
 			s.g.finish(s.rec, s.call.Tenant.Config, 0, 0, false)
 			return
 		}
-		u := provider.Usage{PromptTokens: int(s.promptEst), CompletionTokens: tokens.Count(s.text.String()), Estimated: true}
+		var u provider.Usage
 		if s.usage != nil && s.usage.PromptTokens > 0 {
 			u = *s.usage
+		} else {
+			if s.promptEst < 0 {
+				s.promptEst = countPrompt(*s.req)
+			}
+			u = provider.Usage{PromptTokens: int(s.promptEst), CompletionTokens: tokens.Count(s.text.String()), Estimated: true}
 		}
 		s.final = u
 		s.rec.Status = status

@@ -34,6 +34,7 @@ func (s *Server) chatSend(w http.ResponseWriter, r *http.Request) error {
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 	}
 	if body.Stream != nil && !*body.Stream {
+		req.Buffered = true
 		res, err := s.opts.Chat.Send(r.Context(), req, discardSink{})
 		if err != nil {
 			return err
@@ -123,6 +124,7 @@ func chatResult(res *chat.Result, traceID string) api.ChatResult {
 		SessionID: res.SessionID, Model: res.Model, Text: res.Text, FinishReason: res.FinishReason,
 		Usage:   api.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total(), Estimated: u.Estimated},
 		UserSeq: res.UserSeq, AssistantSeq: res.AssistantSeq, Replayed: res.Replayed, TraceID: traceID,
+		Sources: res.Sources, DroppedCitations: res.Dropped,
 	}
 }
 

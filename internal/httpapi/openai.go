@@ -60,6 +60,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	preq.Buffered = !req.Stream
 	if req.Stream {
 		release, err := s.acquireStream(w, r)
 		if err != nil {

@@ -89,6 +89,10 @@ type ChatRequest struct {
 	Temperature   *float64
 	TopP          *float64
 	Stop          []string
+	// Buffered says the caller wants the whole answer at once, not token
+	// by token: providers may ask their upstream for a non-streamed answer,
+	// which is cheaper to receive. The Stream then yields it in one delta.
+	Buffered bool
 	// Meta travels with the call for providers that can carry it (AI
 	// Gateway's cf-aig-metadata): tenant, route, request ID.
 	Meta Meta

@@ -27,7 +27,11 @@ func (c *Client) Chat(ctx context.Context, req *provider.ChatRequest) (provider.
 		return nil, err
 	}
 	a := c.newAttempt(ctx)
-	resp, err := c.post(a, c.chatURL, "text/event-stream", body, false)
+	accept := "text/event-stream"
+	if req.Buffered {
+		accept = "application/json"
+	}
+	resp, err := c.post(a, c.chatURL, accept, body, false)
 	if err != nil {
 		a.cancel(nil)
 		return nil, err
@@ -50,14 +54,16 @@ func (c *Client) chatBody(req *provider.ChatRequest) ([]byte, error) {
 		return nil, c.fail(provider.KindBadRequest, 0, "no messages", nil)
 	}
 	in := chatRequest{
-		Model:         req.Model,
-		Messages:      toMessages(req.Messages, req.Passages, req.SourcesPrompt),
-		Stream:        true,
-		StreamOptions: streamOptions{IncludeUsage: true},
-		MaxTokens:     req.MaxTokens,
-		Temperature:   req.Temperature,
-		TopP:          req.TopP,
-		Stop:          req.Stop,
+		Model:       req.Model,
+		Messages:    toMessages(req.Messages, req.Passages, req.SourcesPrompt),
+		Stream:      !req.Buffered,
+		MaxTokens:   req.MaxTokens,
+		Temperature: req.Temperature,
+		TopP:        req.TopP,
+		Stop:        req.Stop,
+	}
+	if in.Stream {
+		in.StreamOptions = &streamOptions{IncludeUsage: true}
 	}
 	for _, t := range req.Tools {
 		if t.Name == "" {

@@ -776,3 +776,28 @@ func TestOtherServers(t *testing.T) {
 		failure(t, err, provider.KindConnection, 0)
 	})
 }
+
+func TestChatBuffered(t *testing.T) {
+	c, srv := start(t, mockupstream.Config{Reply: "whole answer here"}, nil)
+	req := chatReq("q")
+	req.Buffered = true
+	st, err := c.Chat(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := collect(t, st)
+	var text strings.Builder
+	for _, d := range ds {
+		text.WriteString(d.Text)
+	}
+	if err != io.EOF || text.String() != "whole answer here" {
+		t.Errorf("text %q, err %v", text.String(), err)
+	}
+	r, _ := srv.LastRequest()
+	if !strings.Contains(string(r.Body), `"stream":false`) || strings.Contains(string(r.Body), "stream_options") || r.Header.Get("Accept") != "application/json" {
+		t.Errorf("buffered request = %s (Accept %q)", r.Body, r.Header.Get("Accept"))
+	}
+	if srv.Stats().Streams != 0 {
+		t.Error("a buffered call was streamed")
+	}
+}
