@@ -36,6 +36,12 @@ type ChatResult struct {
 	// UserSeq and AssistantSeq are the turn's two messages in the session.
 	UserSeq      int64 `json:"userSeq"`
 	AssistantSeq int64 `json:"assistantSeq"`
+	// Sources are the knowledge-base passages the answer cites, when the
+	// tenant answers chat from its knowledge base.
+	Sources []Source `json:"sources,omitempty"`
+	// DroppedCitations are [n] in the answer that map to no passage
+	// retrieved for this turn: they point nowhere and are not sources.
+	DroppedCitations []int `json:"droppedCitations,omitempty"`
 	// Replayed is set when an Idempotency-Key retry got the stored result.
 	Replayed bool   `json:"replayed,omitempty"`
 	TraceID  string `json:"traceId"`
@@ -62,4 +68,15 @@ type ChatHistory struct {
 	Messages  []ChatMessage `json:"messages"`
 	// Next is the "after" of the next page; absent on the last page.
 	Next *int64 `json:"next,omitempty"`
+}
+
+// Source is a knowledge-base passage an answer cites as [N].
+type Source struct {
+	N       int     `json:"n"`
+	DocID   string  `json:"docId"`
+	ChunkID string  `json:"chunkId"`
+	Title   string  `json:"title,omitempty"`
+	URL     string  `json:"url,omitempty"`
+	Snippet string  `json:"snippet"`
+	Score   float64 `json:"score"`
 }

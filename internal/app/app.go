@@ -21,6 +21,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/httpapi"
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/provider/builtin"
+	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/ratelimit"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/store/sqlite"
@@ -44,6 +45,8 @@ type App struct {
 	ledger    *gateway.Ledger
 	gateway   *gateway.Gateway
 	chat      *chat.Service
+	rag       *rag.Service
+	jobs      *rag.Jobs
 	api       *httpapi.Server
 	http      *http.Server
 
@@ -109,11 +112,21 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Logger:  log,
 	})
 	trusted, _ := cfg.TrustedPrefixes() // checked by cfg.Validate
+	a.rag = rag.New(a.gateway, a.db.Documents(), log, a.metrics.Registry)
+	a.rag.Rerankers = a.buildReranker
+	a.jobs = rag.NewJobs(a.rag)
+	if err := a.rag.Load(ctx, reg.Tenants()); err != nil {
+		a.db.Close()
+		return nil, err
+	}
 	a.chat = chat.New(a.gateway, a.db.Sessions(), a.db.KV(), log)
+	a.chat.RAG = a.rag
 	a.api = httpapi.New(httpapi.Options{
 		Registry:       a.registry.Load,
 		Gateway:        a.gateway,
 		Chat:           a.chat,
+		RAG:            a.rag,
+		Jobs:           a.jobs,
 		Heartbeat:      cfg.Heartbeat,
 		Limiter:        ratelimit.New(ratelimit.NewMemory()),
 		Streams:        &ratelimit.Streams{},
@@ -281,6 +294,7 @@ func (a *App) ListenAndServe(ctx context.Context, started func(addr net.Addr)) e
 func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	a.jobs.Wait()
 	a.ledger.Close()
 	a.transport.CloseIdleConnections()
 	return errors.Join(a.db.Close(), a.tracing.Shutdown(ctx))

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"github.com/crispy-enigma/crispy/internal/rag"
 	"maps"
 	"net"
 	"net/http"
@@ -87,4 +88,14 @@ func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gat
 		return gateway.Adapter{Chat: c, Embed: c}
 	}
 	return fail(fmt.Errorf("unknown provider type %q", p.Type))
+}
+
+// buildReranker builds the HTTP reranker a tenant configures, its key read
+// from the environment variable the config names.
+func (a *App) buildReranker(t *tenant.Tenant, cfg tenant.Reranker) rag.Reranker {
+	key := ""
+	if cfg.APIKeyEnv != "" {
+		key, _ = a.lookupEnv(cfg.APIKeyEnv)
+	}
+	return &rag.HTTPReranker{BaseURL: cfg.BaseURL, Model: cfg.Model, APIKey: key, Timeout: cfg.Timeout.D(), Client: &http.Client{Transport: a.transport}}
 }

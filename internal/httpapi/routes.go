@@ -40,6 +40,13 @@ func (s *Server) routes() []*route {
 		{pattern: "GET /chat/{sessionId}/history", family: "chat", scope: tenant.ScopeChat, h: s.chatHistory},
 		{pattern: "DELETE /chat/{sessionId}", family: "chat", scope: tenant.ScopeChat, h: s.chatDelete},
 
+		{pattern: "POST /documents", family: "documents", scope: tenant.ScopeDocumentsWrite, h: s.documentsPost},
+		{pattern: "GET /documents", family: "documents", scope: tenant.ScopeDocumentsRead, h: s.documentsList},
+		{pattern: "GET /documents/{id...}", family: "documents", scope: tenant.ScopeDocumentsRead, h: s.documentGet},
+		{pattern: "DELETE /documents/{id...}", family: "documents", scope: tenant.ScopeDocumentsWrite, h: s.documentDelete},
+		{pattern: "GET /jobs/{id}", family: "documents", scope: tenant.ScopeDocumentsRead, h: s.jobGet},
+		{pattern: "POST /retrieve", family: "retrieve", scope: tenant.ScopeSearch, h: s.retrieve},
+
 		{pattern: "POST /v1/chat/completions", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.chatCompletions},
 		{pattern: "POST /v1/embeddings", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.embeddings},
 		{pattern: "GET /v1/models", family: "chat", openai: true, h: s.models},

@@ -17,6 +17,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/chat"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/obs"
+	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/ratelimit"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
@@ -38,6 +39,10 @@ type Options struct {
 	Gateway *gateway.Gateway
 	// Usage reads the usage ledger for GET /usage.
 	Usage store.Usage
+	// RAG is the knowledge base (/documents, /retrieve); Jobs runs its
+	// batch ingests (/jobs).
+	RAG  *rag.Service
+	Jobs *rag.Jobs
 	// Chat runs chat turns (/chat).
 	Chat *chat.Service
 	// Limiter applies the tenants' rate limits; nil: none.

@@ -1,0 +1,339 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/rag"
+	"github.com/crispy-enigma/crispy/internal/store"
+)
+
+// Limits of POST /documents.
+const (
+	// MaxUploadBytes bounds a POST /documents body of any kind.
+	MaxUploadBytes = 32 << 20
+	// syncBatch is the largest NDJSON batch ingested before answering;
+	// larger ones run as jobs.
+	syncBatch = 8
+	// maxBatch is the most documents in one NDJSON batch.
+	maxBatch = 10000
+)
+
+func (s *Server) ragCaller(r *http.Request) rag.Caller {
+	id := Identity(r)
+	return rag.Caller{Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r)}
+}
+
+func (s *Server) needRAG() error {
+	if s.opts.RAG == nil {
+		return api.Errorf(api.CodeUnavailable, "the knowledge base is not available on this server")
+	}
+	return nil
+}
+
+// documentsPost answers POST /documents: one JSON document, an NDJSON batch,
+// or multipart file uploads (.txt, .md, .html).
+func (s *Server) documentsPost(w http.ResponseWriter, r *http.Request) error {
+	if err := s.needRAG(); err != nil {
+		return err
+	}
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/x-jsonlines":
+		return s.documentsBatch(w, r)
+	case mt == "multipart/form-data":
+		return s.documentsUpload(w, r, params["boundary"])
+	case mt == "" || mt == "application/json":
+		body, err := readBody(w, r, MaxUploadBytes)
+		if err != nil {
+			return err
+		}
+		var in rag.DocumentInput
+		if err := decodeBytes(body, &in); err != nil {
+			return err
+		}
+		res, err := s.opts.RAG.Ingest(r.Context(), s.ragCaller(r), in)
+		if err != nil {
+			return err
+		}
+		status := http.StatusOK
+		if res.Status == "created" {
+			status = http.StatusCreated
+		}
+		return writeData(w, r, status, res)
+	default:
+		return api.Errorf(api.CodeUnsupportedMediaType, "Content-Type must be application/json, application/x-ndjson or multipart/form-data, not %q", mt)
+	}
+}
+
+// documentsBatch ingests NDJSON: every line is checked first (a bad line
+// rejects the batch, nothing ingested); small batches are ingested at once,
+// larger ones run as a job.
+func (s *Server) documentsBatch(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, MaxUploadBytes)
+	if err != nil {
+		return err
+	}
+	var docs []rag.DocumentInput
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, MaxUploadBytes)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var in rag.DocumentInput
+		if err := decodeBytes(sc.Bytes(), &in); err != nil {
+			e := api.AsError(err)
+			return api.Errorf(e.Code, "line %d: %s", line, e.Message).WithDetails(map[string]any{"line": line, "path": e.Details["path"]})
+		}
+		docs = append(docs, in)
+		if len(docs) > maxBatch {
+			return api.Errorf(api.CodePayloadTooLarge, "a batch holds at most %d documents", maxBatch)
+		}
+	}
+	if len(docs) == 0 {
+		return api.Errorf(api.CodeInvalidRequest, "the batch holds no document")
+	}
+	c := s.ragCaller(r)
+	if len(docs) > syncBatch {
+		job := s.opts.Jobs.Start(c, docs)
+		w.Header().Set("Location", "/jobs/"+job.ID)
+		return writeData(w, r, http.StatusAccepted, job)
+	}
+	results := make([]rag.IngestResult, 0, len(docs))
+	for i, d := range docs {
+		res, err := s.opts.RAG.Ingest(r.Context(), c, d)
+		if err != nil {
+			e := api.AsError(err)
+			return api.Errorf(e.Code, "line %d: %s (the %d documents before it were ingested)", i+1, e.Message, i).
+				WithDetails(map[string]any{"line": i + 1, "ingested": results})
+		}
+		results = append(results, res)
+	}
+	return writeData(w, r, http.StatusOK, map[string]any{"results": results})
+}
+
+var fileIDUnsafe = regexp.MustCompile(`[^A-Za-z0-9._:/@-]+`)
+
+// documentsUpload ingests files sent as multipart/form-data. Each "file"
+// part is a document, its format from its extension; optional fields
+// title, url and metadata (JSON) apply to every file, id to a single file.
+func (s *Server) documentsUpload(w http.ResponseWriter, r *http.Request, boundary string) error {
+	if boundary == "" {
+		return api.Errorf(api.CodeInvalidRequest, "multipart/form-data without a boundary")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+	mr := multipart.NewReader(r.Body, boundary)
+	var files []rag.DocumentInput
+	var common rag.DocumentInput
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return bodyError(err)
+		}
+		b, err := io.ReadAll(part)
+		if err != nil {
+			return bodyError(err)
+		}
+		switch name := part.FormName(); {
+		case name == "file" || part.FileName() != "":
+			in, err := fileDocument(part.FileName(), part.Header.Get("Content-Type"), string(b))
+			if err != nil {
+				return err
+			}
+			files = append(files, in)
+		case name == "id":
+			common.ID = string(b)
+		case name == "title":
+			common.Title = string(b)
+		case name == "url":
+			common.URL = string(b)
+		case name == "metadata":
+			if err := decodeBytes(b, &common.Metadata); err != nil {
+				return api.Errorf(api.CodeInvalidRequest, "metadata: %s", api.AsError(err).Message)
+			}
+		default:
+			return api.Errorf(api.CodeInvalidRequest, "unknown form field %q; allowed: file, id, title, url, metadata", name)
+		}
+	}
+	if len(files) == 0 {
+		return api.Errorf(api.CodeInvalidRequest, "no file in the upload")
+	}
+	if common.ID != "" && len(files) > 1 {
+		return api.Errorf(api.CodeInvalidRequest, "id applies to a single file; %d were sent", len(files))
+	}
+	c := s.ragCaller(r)
+	results := make([]rag.IngestResult, 0, len(files))
+	for i, f := range files {
+		if common.ID != "" {
+			f.ID = common.ID
+		}
+		if common.Title != "" {
+			f.Title = common.Title
+		}
+		f.URL, f.Metadata = common.URL, common.Metadata
+		res, err := s.opts.RAG.Ingest(r.Context(), c, f)
+		if err != nil {
+			e := api.AsError(err)
+			return api.Errorf(e.Code, "file %d (%s): %s", i+1, f.ID, e.Message).WithDetails(map[string]any{"ingested": results})
+		}
+		results = append(results, res)
+	}
+	return writeData(w, r, http.StatusOK, map[string]any{"results": results})
+}
+
+// fileDocument makes a document of an uploaded file, by its extension (or
+// content type): plain text, Markdown or HTML. Its ID is its file name, so
+// that uploading the file again replaces it.
+func fileDocument(name, contentType, content string) (rag.DocumentInput, error) {
+	base := path.Base(strings.ReplaceAll(name, "\\", "/"))
+	in := rag.DocumentInput{ID: strings.Trim(fileIDUnsafe.ReplaceAllString(base, "_"), "_.")}
+	ext := strings.ToLower(path.Ext(base))
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch {
+	case ext == ".md" || ext == ".markdown" || mt == "text/markdown":
+		in.Markdown = content
+	case ext == ".html" || ext == ".htm" || mt == "text/html":
+		in.HTML = content
+	case ext == ".txt" || ext == ".text" || mt == "text/plain":
+		in.Text = content
+	default:
+		return in, api.Errorf(api.CodeUnsupportedMediaType, "file %q: only .txt, .md and .html files are accepted (PDF is not supported)", base)
+	}
+	in.Title = strings.TrimSuffix(base, path.Ext(base))
+	return in, nil
+}
+
+// documentsList answers GET /documents?after=ID&limit=N.
+func (s *Server) documentsList(w http.ResponseWriter, r *http.Request) error {
+	if err := s.needRAG(); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	for k := range q {
+		if k != "after" && k != "limit" {
+			return api.Errorf(api.CodeInvalidRequest, "unknown query parameter %q; allowed: after, limit", k)
+		}
+	}
+	limit, err := queryInt(q.Get("limit"), 100, 1, store.MaxDocumentsPage)
+	if err != nil {
+		return api.Errorf(api.CodeInvalidRequest, "limit: %v", err)
+	}
+	ds, err := s.opts.RAG.Documents(r.Context(), Identity(r).Tenant.ID, q.Get("after"), int(limit)+1)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Documents []api.Document `json:"documents"`
+		Next      string         `json:"next,omitempty"`
+	}{Documents: []api.Document{}}
+	if len(ds) > int(limit) {
+		ds = ds[:limit]
+		out.Next = ds[len(ds)-1].ID
+	}
+	for _, d := range ds {
+		out.Documents = append(out.Documents, documentOf(d))
+	}
+	return writeData(w, r, http.StatusOK, out)
+}
+
+// documentGet answers GET /documents/{id...}: the document and its chunks.
+func (s *Server) documentGet(w http.ResponseWriter, r *http.Request) error {
+	if err := s.needRAG(); err != nil {
+		return err
+	}
+	t := Identity(r).Tenant.ID
+	id := r.PathValue("id")
+	d, err := s.opts.RAG.Document(r.Context(), t, id)
+	if err != nil {
+		return err
+	}
+	chunks, err := s.opts.RAG.Chunks(r.Context(), t, id)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		api.Document
+		ChunkList []api.DocumentChunk `json:"chunkList"`
+	}{Document: documentOf(d), ChunkList: chunks}
+	return writeData(w, r, http.StatusOK, out)
+}
+
+// documentDelete answers DELETE /documents/{id...}.
+func (s *Server) documentDelete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.needRAG(); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	version, err := s.opts.RAG.Delete(r.Context(), Identity(r).Tenant.ID, id)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, map[string]any{"id": id, "deleted": true, "version": version})
+}
+
+// jobGet answers GET /jobs/{id}.
+func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
+	if err := s.needRAG(); err != nil {
+		return err
+	}
+	job, err := s.opts.Jobs.Get(Identity(r).Tenant.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, job)
+}
+
+// retrieve answers POST /retrieve: ranked chunks of the caller's tenant.
+func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
+	if err := s.needRAG(); err != nil {
+		return err
+	}
+	var q rag.Query
+	if err := decodeJSON(w, r, &q); err != nil {
+		return err
+	}
+	res, err := s.opts.RAG.Retrieve(r.Context(), s.ragCaller(r), q)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, res)
+}
+
+func documentOf(d store.DocumentRecord) api.Document {
+	return api.Document{
+		ID: d.ID, Title: d.Title, URL: d.URL, Format: d.Format, Metadata: d.Metadata, Chunks: d.Chunks, Bytes: d.Bytes,
+		Hash: d.Hash, EmbeddingModel: d.EmbeddingModel, UploadedBy: d.UploadedBy, Created: d.Created.UTC(), Updated: d.Updated.UTC(),
+	}
+}
+
+// readBody reads a body of at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	return b, nil
+}
+
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return api.Errorf(api.CodePayloadTooLarge, "request body is larger than %d bytes", tooBig.Limit).WithDetails(map[string]any{"limit": tooBig.Limit})
+	}
+	return api.Errorf(api.CodeInvalidRequest, "could not read the request body: %v", err)
+}

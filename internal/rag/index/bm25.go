@@ -1,0 +1,162 @@
+package index
+
+import (
+	"math"
+	"slices"
+	"sync"
+)
+
+// BM25 returns the k chunks that best match query by Okapi BM25, best first,
+// among those that satisfy f. Ties are broken by ChunkID ascending. It
+// returns nil when k < 1, when no query term is indexed, or when f is
+// invalid (see Filter.Validate).
+//
+// A chunk's score is the sum over the distinct terms t of the query of
+//
+//	idf(t) · tf·(k1+1) / (tf + k1·(1 − b + b·len/avglen))
+//	idf(t) = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
+//
+// where tf is t's count in the chunk, len the chunk's term count, and N,
+// avglen and df are taken over all live chunks of the Index, whatever f
+// keeps (a filter narrows the results; it does not change the scores).
+func (ix *Index) BM25(query string, k int, f Filter) []Hit {
+	if k < 1 {
+		return nil
+	}
+	conds, err := f.compile()
+	if err != nil {
+		return nil
+	}
+	qterms := dedup(ix.an.Terms(query))
+	if len(qterms) == 0 {
+		return nil
+	}
+
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.live == 0 || ix.totalLen == 0 {
+		return nil
+	}
+	keep := ix.filterMetas(conds)
+	if keep != nil && !anyTrue(keep) {
+		return nil
+	}
+	n := float64(ix.live)
+	// norm(len) = k1·(1 − b) + len·k1·b/avglen
+	normBase := ix.k1 * (1 - ix.b)
+	normPerLen := ix.k1 * ix.b / (float64(ix.totalLen) / n)
+	k1p1 := ix.k1 + 1
+
+	sc := getScratch(len(ix.flags))
+	defer putScratch(sc)
+	acc, flags, lens, metaIdx := sc.acc, ix.flags, ix.lens, ix.metaIdx
+	for _, t := range qterms {
+		id, ok := ix.dict[t]
+		if !ok {
+			continue
+		}
+		pl := ix.post[id]
+		df := len(pl.slots)
+		if ix.dead > 0 {
+			df = 0
+			for _, s := range pl.slots {
+				if flags[s]&slotLive != 0 {
+					df++
+				}
+			}
+			if df == 0 {
+				continue
+			}
+		}
+		idf := math.Log(1 + (n-float64(df)+0.5)/(float64(df)+0.5))
+		tfs := pl.tfs[:len(pl.slots)]
+		for i, s := range pl.slots {
+			if flags[s]&slotLive == 0 || keep != nil && !keep[metaIdx[s]] {
+				continue
+			}
+			tf := float64(tfs[i])
+			w := idf * tf * k1p1 / (tf + normBase + float64(lens[s])*normPerLen)
+			if acc[s] == 0 {
+				sc.touched = append(sc.touched, s)
+			}
+			acc[s] += w
+		}
+	}
+
+	top := newTopK(k, ix.chunkIDs)
+	for _, s := range sc.touched {
+		c := cand{score: acc[s], slot: s}
+		if !top.full() || c.score >= top.min() {
+			top.push(c)
+		}
+		acc[s] = 0
+	}
+	sc.touched = sc.touched[:0]
+	return top.hits(ix.docIDs)
+}
+
+// dedup returns terms without repeats, in first-seen order.
+func dedup(terms []string) []string {
+	out := terms[:0]
+	if len(terms) > 32 {
+		seen := make(map[string]bool, len(terms))
+		for _, t := range terms {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	for i, t := range terms {
+		if !slices.Contains(terms[:i], t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func anyTrue(bs []bool) bool {
+	for _, b := range bs {
+		if b {
+			return true
+		}
+	}
+	return false
+}
+
+// filterMetas evaluates conds once per distinct metadata: keep[i] reports
+// whether metas[i] satisfies them. It returns nil when there are no
+// conditions. Callers hold the read lock.
+func (ix *Index) filterMetas(conds []cond) []bool {
+	if len(conds) == 0 {
+		return nil
+	}
+	keep := make([]bool, len(ix.metas))
+	for i, m := range ix.metas {
+		keep[i] = matches(conds, m)
+	}
+	return keep
+}
+
+// scratch is a BM25 query's score accumulator, one float64 per slot, all
+// zero between uses, and the slots it touched.
+type scratch struct {
+	acc     []float64
+	touched []uint32
+}
+
+var scratchPool sync.Pool
+
+func getScratch(n int) *scratch {
+	sc, _ := scratchPool.Get().(*scratch)
+	if sc == nil {
+		sc = &scratch{}
+	}
+	if len(sc.acc) < n {
+		sc.acc = make([]float64, n+n/8)
+	}
+	return sc
+}
+
+func putScratch(sc *scratch) { scratchPool.Put(sc) }

@@ -1,0 +1,123 @@
+package rag
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// Job statuses.
+const (
+	JobRunning = "running"
+	JobDone    = "done"
+)
+
+// jobRetention is how long a finished job stays readable.
+const jobRetention = time.Hour
+
+// Job is a batch ingest running in the background.
+type Job struct {
+	ID       string         `json:"id"`
+	Status   string         `json:"status"`
+	Total    int            `json:"total"`
+	Done     int            `json:"done"`
+	Failed   int            `json:"failed"`
+	Created  time.Time      `json:"created"`
+	Finished *time.Time     `json:"finished,omitempty"`
+	Results  []IngestResult `json:"results"`
+	// Errors are the documents that failed, by their position in the batch.
+	Errors []JobError `json:"errors,omitempty"`
+
+	tenant tenant.ID
+}
+
+// JobError is one document of a job that failed.
+type JobError struct {
+	Line  int        `json:"line"`
+	ID    string     `json:"id,omitempty"`
+	Error *api.Error `json:"error"`
+}
+
+// Jobs runs batch ingests in the background, one tenant's jobs visible only
+// to that tenant. Jobs live in memory: a job interrupted by a restart is
+// not resumed, and resubmitting its batch is cheap, since documents already
+// ingested are unchanged no-ops.
+type Jobs struct {
+	svc *Service
+
+	mu   sync.Mutex
+	jobs map[string]*Job
+	wg   sync.WaitGroup
+}
+
+// NewJobs returns a job runner over svc.
+func NewJobs(svc *Service) *Jobs {
+	return &Jobs{svc: svc, jobs: map[string]*Job{}}
+}
+
+// Start ingests docs in the background and returns the job at once.
+func (j *Jobs) Start(c Caller, docs []DocumentInput) Job {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	job := &Job{ID: "job_" + hex.EncodeToString(b), Status: JobRunning, Total: len(docs), Created: time.Now().UTC(), Results: []IngestResult{}, tenant: c.Tenant.ID}
+	j.mu.Lock()
+	j.prune()
+	j.jobs[job.ID] = job
+	snapshot := *job
+	j.mu.Unlock()
+
+	j.wg.Add(1)
+	go func() {
+		defer j.wg.Done()
+		ctx := context.Background()
+		for i, d := range docs {
+			res, err := j.svc.Ingest(ctx, c, d)
+			j.mu.Lock()
+			if err != nil {
+				job.Failed++
+				job.Errors = append(job.Errors, JobError{Line: i + 1, ID: d.ID, Error: api.AsError(err)})
+			} else {
+				job.Done++
+				job.Results = append(job.Results, res)
+			}
+			j.mu.Unlock()
+		}
+		j.mu.Lock()
+		now := time.Now().UTC()
+		job.Status, job.Finished = JobDone, &now
+		j.mu.Unlock()
+	}()
+	return snapshot
+}
+
+// Get returns a job of tenant t, or not found for another tenant's job.
+func (j *Jobs) Get(t tenant.ID, id string) (Job, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	job, ok := j.jobs[id]
+	if !ok || job.tenant != t {
+		return Job{}, api.Errorf(api.CodeNotFound, "job %q does not exist", id)
+	}
+	out := *job
+	out.Results = append([]IngestResult(nil), job.Results...)
+	out.Errors = append([]JobError(nil), job.Errors...)
+	return out, nil
+}
+
+// Wait waits for every running job, for shutdown and tests.
+func (j *Jobs) Wait() { j.wg.Wait() }
+
+// prune forgets jobs finished more than jobRetention ago.
+func (j *Jobs) prune() {
+	cutoff := time.Now().Add(-jobRetention)
+	for id, job := range j.jobs {
+		if job.Finished != nil && job.Finished.Before(cutoff) {
+			delete(j.jobs, id)
+		}
+	}
+}

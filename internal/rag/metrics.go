@@ -1,0 +1,33 @@
+package rag
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the knowledge base's Prometheus collectors.
+type Metrics struct {
+	chunks   *prometheus.CounterVec   // chunks ingested, by tenant
+	flagged  *prometheus.CounterVec   // passages flagged as possible injection, by tenant
+	dropped  *prometheus.CounterVec   // citations that map to no passage, by tenant
+	retrieve *prometheus.HistogramVec // retrieval latency by mode
+}
+
+func newMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		chunks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_rag_chunks_ingested_total", Help: "Chunks ingested into knowledge bases, by tenant.",
+		}, []string{"tenant"}),
+		flagged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_rag_passages_flagged_total", Help: "Passages given to a model that look like prompt injection, by tenant.",
+		}, []string{"tenant"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_rag_citations_dropped_total", Help: "Citations in answers that map to no passage retrieved for the turn, by tenant.",
+		}, []string{"tenant"}),
+		retrieve: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "crispy_rag_retrieve_seconds", Help: "Retrieval latency by mode (hybrid, vector, bm25).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1},
+		}, []string{"mode"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve)
+	}
+	return m
+}

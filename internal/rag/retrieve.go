@@ -1,0 +1,298 @@
+package rag
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/provider"
+	"github.com/crispy-enigma/crispy/internal/rag/index"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// Retrieval modes.
+const (
+	ModeHybrid = "hybrid"
+	ModeVector = "vector"
+	ModeBM25   = "bm25"
+)
+
+// Query is a retrieval request.
+type Query struct {
+	Text    string       `json:"query"`
+	TopK    int          `json:"topK,omitempty"`
+	Filters index.Filter `json:"filters,omitempty"`
+	Mode    string       `json:"mode,omitempty"`
+}
+
+// Ranks are a chunk's positions in the lists fusion combined (0: absent).
+type Ranks struct {
+	BM25   int `json:"bm25,omitempty"`
+	Vector int `json:"vector,omitempty"`
+	Rerank int `json:"rerank,omitempty"`
+}
+
+// Chunk is one retrieved chunk.
+type Chunk struct {
+	ChunkID     string   `json:"chunkId"`
+	DocID       string   `json:"docId"`
+	Title       string   `json:"title,omitempty"`
+	URL         string   `json:"url,omitempty"`
+	HeadingPath []string `json:"headingPath,omitempty"`
+	Text        string   `json:"text"`
+	Start       int      `json:"start"`
+	End         int      `json:"end"`
+	Score       float64  `json:"score"`
+	Ranks       Ranks    `json:"ranks"`
+	// Flagged marks text that looks like instructions to a model.
+	Flagged bool `json:"flagged,omitempty"`
+}
+
+// Result is the answer to a Query.
+type Result struct {
+	Mode    string  `json:"mode"`
+	Chunks  []Chunk `json:"chunks"`
+	Version int64   `json:"version"`
+	// Timings are milliseconds by stage: embed, bm25, vector, fuse, rerank.
+	Timings map[string]float64 `json:"timings"`
+}
+
+// Retrieve runs a query against the caller's tenant only.
+func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, error) {
+	cfg := c.Tenant.Config
+	if err := validateQuery(cfg, &q); err != nil {
+		return nil, err
+	}
+	k, err := s.base(ctx, c.Tenant.ID)
+	if err != nil {
+		return nil, api.Internal(err)
+	}
+	start := time.Now()
+	timings := map[string]float64{}
+	lap := func(stage string, t0 time.Time) { timings[stage] = float64(time.Since(t0).Microseconds()) / 1000 }
+
+	var bm25, vec []index.Hit
+	if q.Mode != ModeVector {
+		t0 := time.Now()
+		bm25 = k.ix.BM25(q.Text, candidates, q.Filters)
+		lap("bm25", t0)
+	}
+	if q.Mode != ModeBM25 && k.ix.Len() > 0 {
+		t0 := time.Now()
+		res, err := s.gw.Embed(ctx, c.call(), provider.EmbedRequest{Input: []string{q.Text}})
+		if err != nil {
+			return nil, err
+		}
+		lap("embed", t0)
+		t0 = time.Now()
+		vec = k.ix.Vector(res.Vectors[0], candidates, q.Filters)
+		lap("vector", t0)
+	}
+
+	t0 := time.Now()
+	var fused []index.Fused
+	switch q.Mode {
+	case ModeBM25:
+		fused = asFused(bm25, 0)
+	case ModeVector:
+		fused = asFused(vec, 1)
+	default:
+		fused = index.RRF(candidates, index.DefaultRRFConstant, bm25, vec)
+	}
+	lap("fuse", t0)
+
+	k.mu.RLock()
+	chunks := make([]Chunk, 0, len(fused))
+	for _, f := range fused {
+		info := k.chunks[f.ChunkID]
+		if info == nil {
+			continue // deleted between search and now
+		}
+		ch := Chunk{
+			ChunkID: f.ChunkID, DocID: info.DocID, Title: info.Title, URL: info.URL, HeadingPath: info.HeadingPath,
+			Text: info.Text, Start: info.Start, End: info.End, Score: f.Score, Flagged: info.Flagged,
+		}
+		if len(f.Ranks) > 0 {
+			ch.Ranks.BM25 = f.Ranks[0]
+		}
+		if len(f.Ranks) > 1 {
+			ch.Ranks.Vector = f.Ranks[1]
+		}
+		chunks = append(chunks, ch)
+	}
+	version := k.version
+	k.mu.RUnlock()
+
+	if r := s.reranker(c); r != nil && len(chunks) > 1 && q.Mode == ModeHybrid {
+		t0 := time.Now()
+		n := min(len(chunks), 3*q.TopK)
+		docs := make([]string, n)
+		for i := range n {
+			docs[i] = chunks[i].Text
+		}
+		scores, err := r.Rerank(ctx, q.Text, docs)
+		if err != nil {
+			s.log.Warn("reranker failed; keeping the fused order", "tenant", c.Tenant.ID.String(), "error", err)
+		} else {
+			order := applyRerank(n, scores)
+			reranked := make([]Chunk, 0, len(chunks))
+			for i, j := range order {
+				ch := chunks[j]
+				ch.Ranks.Rerank = i + 1
+				reranked = append(reranked, ch)
+			}
+			chunks = append(reranked, chunks[n:]...)
+		}
+		lap("rerank", t0)
+	}
+
+	if len(chunks) > q.TopK {
+		chunks = chunks[:q.TopK]
+	}
+	if kinds := cfg.RAG.Redact; len(kinds) > 0 {
+		for i := range chunks {
+			chunks[i].Text = Redact(chunks[i].Text, kinds)
+		}
+	}
+	timings["total"] = float64(time.Since(start).Microseconds()) / 1000
+	s.metrics.retrieve.WithLabelValues(q.Mode).Observe(time.Since(start).Seconds())
+	return &Result{Mode: q.Mode, Chunks: chunks, Version: version, Timings: timings}, nil
+}
+
+func asFused(hits []index.Hit, list int) []index.Fused {
+	out := make([]index.Fused, len(hits))
+	for i, h := range hits {
+		ranks := make([]int, 2)
+		ranks[list] = i + 1
+		out[i] = index.Fused{Hit: h, Ranks: ranks}
+	}
+	return out
+}
+
+// reranker returns the tenant's reranker, or nil.
+func (s *Service) reranker(c Caller) Reranker {
+	rr := c.Tenant.Config.RAG.Reranker
+	if rr == nil || s.Rerankers == nil {
+		return nil
+	}
+	return s.Rerankers(c.Tenant, *rr)
+}
+
+func validateQuery(cfg *tenant.Config, q *Query) error {
+	bad := func(path, format string, args ...any) error {
+		return api.Errorf(api.CodeInvalidRequest, format, args...).WithDetails(map[string]any{"path": path})
+	}
+	q.Text = strings.TrimSpace(q.Text)
+	maxTopK := cfg.RAG.MaxTopK
+	if maxTopK == 0 {
+		maxTopK = DefaultMaxTopK
+	}
+	if q.TopK == 0 {
+		q.TopK = cfg.RAG.TopK
+		if q.TopK == 0 {
+			q.TopK = DefaultTopK
+		}
+		q.TopK = min(q.TopK, maxTopK)
+	}
+	if q.Mode == "" {
+		q.Mode = ModeHybrid
+	}
+	switch {
+	case q.Text == "":
+		return bad("/query", "query must not be empty")
+	case !utf8.ValidString(q.Text):
+		return bad("/query", "query must be valid UTF-8")
+	case utf8.RuneCountInString(q.Text) > MaxQueryChars:
+		return bad("/query", "query is longer than %d characters", MaxQueryChars)
+	case q.TopK < 1 || q.TopK > maxTopK:
+		return api.Errorf(api.CodeInvalidRequest, "topK must be from 1 to %d", maxTopK).WithDetails(map[string]any{"path": "/topK", "limit": maxTopK})
+	case q.Mode != ModeHybrid && q.Mode != ModeVector && q.Mode != ModeBM25:
+		return bad("/mode", "mode must be hybrid, vector or bm25")
+	}
+	if err := q.Filters.Validate(); err != nil {
+		return bad("/filters", "%v", err)
+	}
+	return nil
+}
+
+// Context is what a grounded answer is given: the passages, numbered from
+// 1, within the tenant's context budget, and the prompt that frames them.
+type Context struct {
+	Passages []provider.Passage
+	Sources  []api.Source
+	Prompt   string
+	Flagged  int
+}
+
+// Context retrieves passages for a question and frames them for a model.
+func (s *Service) Context(ctx context.Context, c Caller, question string, filters index.Filter) (*Context, error) {
+	cfg := c.Tenant.Config
+	res, err := s.Retrieve(ctx, c, Query{Text: question, Filters: filters})
+	if err != nil {
+		return nil, err
+	}
+	budget := cfg.RAG.MaxContextTokens
+	if budget == 0 {
+		budget = DefaultMaxContextTokens
+	}
+	out := &Context{}
+	var pp []PromptPassage
+	for _, ch := range res.Chunks {
+		n := countTokens(ch.Text)
+		if n > budget {
+			break
+		}
+		budget -= n
+		num := len(out.Passages) + 1
+		out.Passages = append(out.Passages, provider.Passage{N: num, ID: ch.ChunkID, Title: ch.Title, Text: ch.Text})
+		out.Sources = append(out.Sources, api.Source{N: num, DocID: ch.DocID, ChunkID: ch.ChunkID, Title: ch.Title, URL: ch.URL, Snippet: snippet(ch.Text), Score: ch.Score})
+		pp = append(pp, PromptPassage{N: num, Title: attr.Replace(ch.Title), URL: ch.URL, Text: frame.Replace(ch.Text), Flagged: ch.Flagged})
+		if ch.Flagged {
+			out.Flagged++
+		}
+	}
+	if out.Flagged > 0 {
+		s.metrics.flagged.WithLabelValues(c.Tenant.ID.String()).Add(float64(out.Flagged))
+	}
+	out.Prompt, err = RenderPrompt(cfg.RAG.Template, question, pp)
+	if err != nil {
+		return nil, api.Internal(err)
+	}
+	return out, nil
+}
+
+// Cite maps the [n] of an answer to the context's sources: the cited
+// sources, and the numbers that map to no passage of this context (dropped
+// and counted).
+func (s *Service) Cite(t tenant.ID, answer string, c *Context) (cited []api.Source, dropped []int) {
+	valid, invalid := Citations(answer, len(c.Sources))
+	for _, n := range valid {
+		cited = append(cited, c.Sources[n-1])
+	}
+	if len(invalid) > 0 {
+		s.metrics.dropped.WithLabelValues(t.String()).Add(float64(len(invalid)))
+	}
+	return cited, invalid
+}
+
+// attr keeps a title inside its quoted attribute on one line.
+var attr = strings.NewReplacer(`"`, "'", "<", "‹", ">", "›", "\n", " ", "\r", " ")
+
+// snippet is the start of a passage, cut at a word boundary.
+func snippet(text string) string {
+	const max = 240
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) <= max {
+		return text
+	}
+	cut := strings.LastIndexByte(text[:max], ' ')
+	if cut < max/2 {
+		cut = max
+		for !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+	}
+	return text[:cut] + "…"
+}

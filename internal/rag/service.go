@@ -1,0 +1,521 @@
+// Package rag is the knowledge base of each tenant: it ingests documents
+// (extract, chunk, embed through the gateway, store), keeps one in-memory
+// index per tenant (BM25 and vectors, rebuilt from storage at start without
+// re-embedding), retrieves with hybrid fusion and an optional reranker, and
+// assembles the passages of grounded answers with citations.
+//
+// A tenant's knowledge base is reachable only through its own index and its
+// own rows in the store: no query, filter or document field can name
+// another tenant.
+package rag
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/provider"
+	"github.com/crispy-enigma/crispy/internal/rag/chunk"
+	"github.com/crispy-enigma/crispy/internal/rag/extract"
+	"github.com/crispy-enigma/crispy/internal/rag/index"
+	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/internal/tokens"
+)
+
+// Defaults for tenants that do not set them.
+const (
+	DefaultChunkTokens      = 256
+	DefaultOverlapTokens    = 32
+	DefaultTopK             = 8
+	DefaultMaxTopK          = 20
+	DefaultMaxContextTokens = 3000
+	// MaxDocumentBytes is the largest source text of one document.
+	MaxDocumentBytes = 10 << 20
+	// MaxQueryChars is the longest query.
+	MaxQueryChars = 2000
+	// embedBatch is how many chunks go to the embedder in one call.
+	embedBatch = 64
+	// candidates is how many hits each retriever hands to fusion.
+	candidates = 100
+)
+
+var (
+	docIDPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,255}$`)
+	metaKeyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
+	// reservedMeta are metadata keys a document may not set: scoping is
+	// decided by the caller's key, never by document content.
+	reservedMeta = map[string]bool{"tenant": true, "tenant_id": true, "tenantId": true, "namespace": true}
+)
+
+// Service is the knowledge base of every tenant.
+type Service struct {
+	gw      *gateway.Gateway
+	docs    store.Documents
+	log     *slog.Logger
+	metrics *Metrics
+
+	// Rerankers builds the reranker a tenant configures; nil: no reranking.
+	Rerankers func(t *tenant.Tenant, cfg tenant.Reranker) Reranker
+
+	mu      sync.Mutex
+	tenants map[tenant.ID]*kb
+}
+
+// kb is one tenant's knowledge base in memory.
+type kb struct {
+	load    sync.Once
+	loadErr error
+
+	write sync.Mutex // one ingest or delete at a time: store and index agree
+
+	mu      sync.RWMutex
+	ix      *index.Index
+	chunks  map[string]*chunkInfo // chunk ID -> what results show
+	byDoc   map[string][]string   // document ID -> chunk IDs
+	version int64
+}
+
+// chunkInfo is what a result shows of a chunk.
+type chunkInfo struct {
+	DocID       string
+	Title       string
+	URL         string
+	HeadingPath []string
+	Text        string
+	Start, End  int
+	Flagged     bool
+}
+
+// New returns a Service. reg receives its metrics (nil: none).
+func New(gw *gateway.Gateway, docs store.Documents, log *slog.Logger, reg prometheus.Registerer) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{gw: gw, docs: docs, log: log, metrics: newMetrics(reg), tenants: map[tenant.ID]*kb{}}
+}
+
+// base returns the tenant's knowledge base, loading it from the store on
+// first use.
+func (s *Service) base(ctx context.Context, t tenant.ID) (*kb, error) {
+	s.mu.Lock()
+	k := s.tenants[t]
+	if k == nil {
+		k = &kb{ix: index.New(), chunks: map[string]*chunkInfo{}, byDoc: map[string][]string{}}
+		s.tenants[t] = k
+	}
+	s.mu.Unlock()
+	k.load.Do(func() {
+		start := time.Now()
+		// The version is read first: a change that lands during the scan
+		// then leaves the index labelled older than it is, never newer.
+		k.version, k.loadErr = s.docs.CorpusVersion(context.WithoutCancel(ctx), t)
+		if k.loadErr == nil {
+			k.loadErr = s.docs.ScanDocuments(context.WithoutCancel(ctx), t, func(d store.DocumentRecord, cs []store.StoredChunk) error {
+				return k.put(d, cs)
+			})
+		}
+		if k.loadErr != nil {
+			k.loadErr = fmt.Errorf("load knowledge base of %s: %w", t, k.loadErr)
+			return
+		}
+		if n := k.ix.Len(); n > 0 {
+			s.log.Info("knowledge base loaded", "tenant", t.String(), "documents", k.ix.Docs(), "chunks", n, "ms", time.Since(start).Milliseconds())
+		}
+	})
+	if k.loadErr != nil {
+		// Forget the failed load so that a later call tries again.
+		s.mu.Lock()
+		if s.tenants[t] == k {
+			delete(s.tenants, t)
+		}
+		s.mu.Unlock()
+		return nil, k.loadErr
+	}
+	return k, nil
+}
+
+// Load builds the in-memory indexes of tenants from the store, so that the
+// first queries do not wait for it.
+func (s *Service) Load(ctx context.Context, tenants []*tenant.Tenant) error {
+	for _, t := range tenants {
+		if _, err := s.base(ctx, t.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put indexes a stored document, replacing its previous chunks.
+func (k *kb) put(d store.DocumentRecord, cs []store.StoredChunk) error {
+	entries := make([]index.Entry, len(cs))
+	infos := make([]*chunkInfo, len(cs))
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		entries[i] = index.Entry{ChunkID: c.ID, DocID: d.ID, Text: indexText(d.Title, c.HeadingPath, c.Text), Vector: c.Vector, Metadata: d.Metadata}
+		infos[i] = &chunkInfo{DocID: d.ID, Title: d.Title, URL: d.URL, HeadingPath: c.HeadingPath, Text: c.Text, Start: c.Start, End: c.End, Flagged: LooksLikeInjection(c.Text)}
+		ids[i] = c.ID
+	}
+	if err := k.ix.Replace(d.ID, entries); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	for _, id := range k.byDoc[d.ID] {
+		delete(k.chunks, id)
+	}
+	for i, id := range ids {
+		k.chunks[id] = infos[i]
+	}
+	k.byDoc[d.ID] = ids
+	k.mu.Unlock()
+	return nil
+}
+
+func (k *kb) remove(docID string) {
+	k.ix.Delete(docID)
+	k.mu.Lock()
+	for _, id := range k.byDoc[docID] {
+		delete(k.chunks, id)
+	}
+	delete(k.byDoc, docID)
+	k.mu.Unlock()
+}
+
+// indexText is what BM25 and the embedder see of a chunk: its document's
+// title and its headings give it context its text may lack.
+func indexText(title string, headings []string, text string) string {
+	var b strings.Builder
+	if title != "" {
+		b.WriteString(title)
+		b.WriteString("\n")
+	}
+	if len(headings) > 0 {
+		b.WriteString(strings.Join(headings, " > "))
+		b.WriteString("\n")
+	}
+	b.WriteString(text)
+	return b.String()
+}
+
+// Caller says who asks, for budgets, usage and audit.
+type Caller struct {
+	Tenant    *tenant.Tenant
+	Key       *tenant.Key
+	RequestID string
+}
+
+func (c Caller) call() gateway.Call {
+	return gateway.Call{Tenant: c.Tenant, Key: c.Key, Route: gateway.RouteEmbedding, RequestID: c.RequestID}
+}
+
+// DocumentInput is a document to ingest: exactly one of Text, Markdown and
+// HTML.
+type DocumentInput struct {
+	ID       string         `json:"id,omitempty"`
+	Title    string         `json:"title,omitempty"`
+	URL      string         `json:"url,omitempty"`
+	Text     string         `json:"text,omitempty"`
+	Markdown string         `json:"markdown,omitempty"`
+	HTML     string         `json:"html,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
+
+// IngestResult says what ingesting one document did.
+type IngestResult struct {
+	ID     string `json:"id"`
+	Status string `json:"status"` // created, updated, unchanged
+	Chunks int    `json:"chunks"`
+	// Version is the tenant's corpus version after the ingest.
+	Version int64 `json:"version"`
+}
+
+// Ingest adds or replaces one document. The same ID with the same content
+// is a no-op; new content replaces the old chunks atomically.
+func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (IngestResult, error) {
+	format, src, err := validateInput(&in)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	cfg := c.Tenant.Config
+	opts := chunkOptions(cfg)
+	model := gateway.PrimaryModel(cfg, gateway.RouteEmbedding)
+	if in.ID == "" {
+		in.ID = derivedID(in, src)
+	}
+	hash := contentHash(format, src, in, opts, model)
+
+	k, err := s.base(ctx, c.Tenant.ID)
+	if err != nil {
+		return IngestResult{}, api.Internal(err)
+	}
+	k.write.Lock()
+	defer k.write.Unlock()
+
+	old, err := s.docs.Document(ctx, c.Tenant.ID, in.ID)
+	switch {
+	case err == nil && old.Hash == hash:
+		return IngestResult{ID: in.ID, Status: "unchanged", Chunks: old.Chunks, Version: k.currentVersion()}, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return IngestResult{}, api.Internal(err)
+	}
+	status := "created"
+	if err == nil {
+		status = "updated"
+	}
+
+	doc, err := extractDoc(format, src)
+	if err != nil {
+		return IngestResult{}, api.Errorf(api.CodeInvalidRequest, "document %q: %v", in.ID, err)
+	}
+	title := strings.TrimSpace(in.Title)
+	if title == "" {
+		title = doc.Title
+	}
+	parts := chunk.Split(doc, opts)
+	stored := make([]store.StoredChunk, len(parts))
+	texts := make([]string, len(parts))
+	for i, p := range parts {
+		sum := sha256.Sum256([]byte(p.Text))
+		stored[i] = store.StoredChunk{
+			ID: fmt.Sprintf("%s#%d", in.ID, p.Ordinal), DocID: in.ID, Ordinal: p.Ordinal, HeadingPath: p.HeadingPath,
+			Text: p.Text, Start: p.Start, End: p.End, Tokens: p.Tokens, Hash: hex.EncodeToString(sum[:]),
+		}
+		texts[i] = indexText(title, p.HeadingPath, p.Text)
+	}
+	for lo := 0; lo < len(texts); lo += embedBatch {
+		hi := min(lo+embedBatch, len(texts))
+		res, err := s.gw.Embed(ctx, c.call(), provider.EmbedRequest{Input: texts[lo:hi]})
+		if err != nil {
+			return IngestResult{}, err
+		}
+		for i, v := range res.Vectors {
+			stored[lo+i].Vector = v
+		}
+	}
+	rec := store.DocumentRecord{
+		ID: in.ID, Title: title, URL: in.URL, Format: format, Metadata: in.Metadata, Hash: hash,
+		EmbeddingModel: model, Bytes: int64(len(src)), Chunks: len(stored), UploadedBy: keyID(c.Key),
+	}
+	version, err := s.docs.PutDocument(ctx, c.Tenant.ID, rec, stored)
+	if err != nil {
+		return IngestResult{}, api.Internal(err)
+	}
+	if err := k.put(rec, stored); err != nil {
+		return IngestResult{}, api.Internal(err)
+	}
+	k.setVersion(version)
+	s.metrics.chunks.WithLabelValues(c.Tenant.ID.String()).Add(float64(len(stored)))
+	return IngestResult{ID: in.ID, Status: status, Chunks: len(stored), Version: version}, nil
+}
+
+// Delete removes a document: nothing of it is retrievable afterwards.
+func (s *Service) Delete(ctx context.Context, t tenant.ID, id string) (int64, error) {
+	if !docIDPattern.MatchString(id) {
+		return 0, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
+	}
+	k, err := s.base(ctx, t)
+	if err != nil {
+		return 0, api.Internal(err)
+	}
+	k.write.Lock()
+	defer k.write.Unlock()
+	version, err := s.docs.DeleteDocument(ctx, t, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
+	}
+	if err != nil {
+		return 0, api.Internal(err)
+	}
+	k.remove(id)
+	k.setVersion(version)
+	return version, nil
+}
+
+// Document returns a document's record.
+func (s *Service) Document(ctx context.Context, t tenant.ID, id string) (store.DocumentRecord, error) {
+	d, err := s.docs.Document(ctx, t, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return d, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
+	}
+	if err != nil {
+		return d, api.Internal(err)
+	}
+	return d, nil
+}
+
+// Chunks returns a document's chunks.
+func (s *Service) Chunks(ctx context.Context, t tenant.ID, id string) ([]api.DocumentChunk, error) {
+	cs, err := s.docs.Chunks(ctx, t, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
+	}
+	if err != nil {
+		return nil, api.Internal(err)
+	}
+	out := make([]api.DocumentChunk, len(cs))
+	for i, c := range cs {
+		out[i] = api.DocumentChunk{ID: c.ID, Ordinal: c.Ordinal, HeadingPath: c.HeadingPath, Start: c.Start, End: c.End, Tokens: c.Tokens, Hash: c.Hash, Text: c.Text}
+	}
+	return out, nil
+}
+
+// Documents lists documents by ID, after the given one.
+func (s *Service) Documents(ctx context.Context, t tenant.ID, after string, limit int) ([]store.DocumentRecord, error) {
+	ds, err := s.docs.Documents(ctx, t, after, limit)
+	if err != nil {
+		return nil, api.Internal(err)
+	}
+	return ds, nil
+}
+
+// Version returns the tenant's corpus version: it changes with every
+// ingest and delete.
+func (s *Service) Version(ctx context.Context, t tenant.ID) (int64, error) {
+	k, err := s.base(ctx, t)
+	if err != nil {
+		return 0, api.Internal(err)
+	}
+	return k.currentVersion(), nil
+}
+
+func (k *kb) currentVersion() int64 {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.version
+}
+
+func (k *kb) setVersion(v int64) {
+	k.mu.Lock()
+	k.version = v
+	k.mu.Unlock()
+}
+
+// validateInput checks a document and returns its format and source.
+func validateInput(in *DocumentInput) (format, src string, err error) {
+	bad := func(path, format string, args ...any) error {
+		return api.Errorf(api.CodeInvalidRequest, format, args...).WithDetails(map[string]any{"path": path})
+	}
+	n := 0
+	for f, v := range map[string]string{"text": in.Text, "markdown": in.Markdown, "html": in.HTML} {
+		if v != "" {
+			n++
+			format, src = f, v
+		}
+	}
+	switch {
+	case n != 1:
+		return "", "", bad("/text", "a document needs exactly one of text, markdown and html")
+	case strings.TrimSpace(src) == "":
+		return "", "", bad("/"+format, "the document is empty")
+	case len(src) > MaxDocumentBytes:
+		return "", "", api.Errorf(api.CodePayloadTooLarge, "the document is larger than %d bytes", MaxDocumentBytes).WithDetails(map[string]any{"path": "/" + format, "limit": MaxDocumentBytes})
+	case !utf8.ValidString(src):
+		return "", "", bad("/"+format, "the document is not valid UTF-8")
+	case in.ID != "" && !docIDPattern.MatchString(in.ID):
+		return "", "", bad("/id", "id must be 1-256 characters of A-Z a-z 0-9 . _ : / @ -, starting with a letter or digit")
+	case utf8.RuneCountInString(in.Title) > 500:
+		return "", "", bad("/title", "title is longer than 500 characters")
+	case len(in.Metadata) > 32:
+		return "", "", bad("/metadata", "at most 32 metadata keys")
+	}
+	if in.URL != "" {
+		u, err := url.Parse(in.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(in.URL) > 2048 {
+			return "", "", bad("/url", "url must be an http or https URL of at most 2048 characters")
+		}
+	}
+	for key, v := range in.Metadata {
+		path := "/metadata/" + key
+		if !metaKeyPattern.MatchString(key) {
+			return "", "", bad(path, "metadata keys are 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or _")
+		}
+		if reservedMeta[key] {
+			return "", "", bad(path, "metadata key %q is reserved: a document cannot set its tenant or namespace", key)
+		}
+		switch x := v.(type) {
+		case string:
+			if len(x) > 1024 {
+				return "", "", bad(path, "metadata strings are at most 1024 bytes")
+			}
+		case bool:
+		case float64:
+		case json.Number:
+			f, err := x.Float64()
+			if err != nil {
+				return "", "", bad(path, "metadata number out of range")
+			}
+			in.Metadata[key] = f
+		default:
+			return "", "", bad(path, "metadata values are strings, numbers or booleans")
+		}
+	}
+	return format, src, nil
+}
+
+func extractDoc(format, src string) (extract.Document, error) {
+	switch format {
+	case "markdown":
+		return extract.Markdown(src), nil
+	case "html":
+		return extract.HTML(src)
+	default:
+		return extract.Text(src), nil
+	}
+}
+
+func chunkOptions(cfg *tenant.Config) chunk.Options {
+	o := chunk.Options{ChunkTokens: cfg.RAG.ChunkTokens, OverlapTokens: cfg.RAG.OverlapTokens}
+	if o.ChunkTokens == 0 {
+		o.ChunkTokens = DefaultChunkTokens
+	}
+	if cfg.RAG.ChunkTokens == 0 && cfg.RAG.OverlapTokens == 0 {
+		o.OverlapTokens = DefaultOverlapTokens
+	}
+	return o
+}
+
+// derivedID names a document that came without an ID: by its URL when it
+// has one, else by its content, so that re-sending it is idempotent.
+func derivedID(in DocumentInput, src string) string {
+	key := in.URL
+	if key == "" {
+		key = in.Title + "\x00" + src
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "d_" + hex.EncodeToString(sum[:12])
+}
+
+// contentHash identifies everything that shapes a document's chunks and
+// vectors; an ingest with the same hash has nothing to do.
+func contentHash(format, src string, in DocumentInput, o chunk.Options, model string) string {
+	meta, _ := json.Marshal(in.Metadata) // map keys are sorted
+	h := sha256.New()
+	for _, part := range []string{format, src, in.Title, in.URL, string(meta), fmt.Sprint(o.ChunkTokens, "/", o.OverlapTokens), model} {
+		fmt.Fprintf(h, "%d:%s", len(part), part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func keyID(k *tenant.Key) string {
+	if k == nil {
+		return ""
+	}
+	return k.ID
+}
+
+// countTokens is the tokenizer used for context budgets.
+var countTokens = tokens.Count
