@@ -133,6 +133,7 @@ func (s *Service) base(ctx context.Context, t tenant.ID) (*kb, error) {
 			k.loadErr = fmt.Errorf("load knowledge base of %s: %w", t, k.loadErr)
 			return
 		}
+		k.ix.Compact() // release the slack of the rebuild
 		if n := k.ix.Len(); n > 0 {
 			s.log.Info("knowledge base loaded", "tenant", t.String(), "documents", k.ix.Docs(), "chunks", n, "ms", time.Since(start).Milliseconds())
 		}
