@@ -80,11 +80,14 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	}
 	log := deps.Logger
 	a := &App{cfg: cfg, log: log, lookupEnv: deps.LookupEnv, metrics: obs.NewMetrics(), tracing: obs.NewTracing(), transport: newTransport()}
-	// Build the tokenizer's vocabulary now (about 10 ms) rather than in the
-	// first request that counts tokens.
-	if err := tokens.Load(); err != nil {
-		log.Warn("tokenizer unavailable; token counts are estimated at four bytes a token", "error", err)
-	}
+	// Build the tokenizer's vocabulary in the background, while storage
+	// opens and the server starts, rather than in the first request that
+	// counts tokens (which waits for it if it comes first).
+	go func() {
+		if err := tokens.Load(); err != nil {
+			log.Warn("tokenizer unavailable; token counts are estimated at four bytes a token", "error", err)
+		}
+	}()
 	bp := builtin.New()
 	a.builtin = gateway.Adapter{Chat: bp, Embed: bp}
 	reg, err := a.loadTenants()
