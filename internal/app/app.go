@@ -131,6 +131,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		RAG:            a.rag,
 		Jobs:           a.jobs,
 		Heartbeat:      cfg.Heartbeat,
+		MaxInFlight:    cfg.MaxInFlight,
 		Limiter:        ratelimit.New(ratelimit.NewMemory()),
 		Streams:        &ratelimit.Streams{},
 		TrustedProxies: trusted,

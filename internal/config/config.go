@@ -54,6 +54,9 @@ type Serve struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 
+	// MaxInFlight caps the requests being served at once; more are refused
+	// at once with 503 (0: no cap).
+	MaxInFlight int
 	// Heartbeat is the interval of SSE comments while a stream waits for
 	// its first token.
 	Heartbeat time.Duration
@@ -77,6 +80,7 @@ func Defaults() Serve {
 		WriteTimeout:      10 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		Heartbeat:         10 * time.Second,
+		MaxInFlight:       4096,
 	}
 }
 
@@ -92,6 +96,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed to write a response, streams included")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "requests served at once; more get 503 at once (0: no cap)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of SSE heartbeats while a stream waits for its first token")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of reverse proxies whose X-Forwarded-For is trusted (comma-separated)")
 }
@@ -178,6 +183,9 @@ func (c Serve) Validate() error {
 	}
 	if _, err := c.TrustedPrefixes(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, errors.New("--max-in-flight must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -48,6 +48,32 @@ func (s *Server) withRateLimit(next http.Handler) http.Handler {
 	})
 }
 
+// withInFlight refuses requests beyond Options.MaxInFlight with 503 at
+// once: under overload, a fast refusal keeps latency and memory bounded for
+// the requests that are served.
+func (s *Server) withInFlight(next http.Handler) http.Handler {
+	if s.opts.MaxInFlight <= 0 {
+		return next
+	}
+	slots := make(chan struct{}, s.opts.MaxInFlight)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := metaOf(r); m.route == nil || m.route.open {
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			next.ServeHTTP(w, r)
+		default:
+			s.opts.Metrics.RateLimited.WithLabelValues("", "server").Inc()
+			w.Header().Set(ratelimit.HeaderRetryAfter, "1")
+			writeError(w, r, api.Errorf(api.CodeUnavailable, "the server is at its limit of %d requests in flight; retry shortly", s.opts.MaxInFlight).
+				WithDetails(map[string]any{"limit": "server", "retryAfter": 1}))
+		}
+	})
+}
+
 // rateRules are the limits of a request: the tenant's, its key's (or, on
 // a public route without a key, none: the IP limit covers it), its IP's.
 func (s *Server) rateRules(r *http.Request, id tenant.Identity) []ratelimit.Rule {

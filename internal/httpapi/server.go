@@ -52,6 +52,10 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives
 	// the client IP of the IP rate limit.
 	TrustedProxies []netip.Prefix
+	// MaxInFlight caps the tenant requests served at once: more get 503
+	// with Retry-After at once instead of queueing (0: no cap). Probes and
+	// metrics are not counted.
+	MaxInFlight int
 	// Heartbeat is the interval of SSE heartbeats while a stream waits for
 	// its first token. Default DefaultHeartbeat.
 	Heartbeat time.Duration
@@ -106,7 +110,7 @@ func New(opts Options) *Server {
 		s.mux.Handle(rt.pattern, rt)
 	}
 	// Outermost first: the order in which a request meets them.
-	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withTenant(s.withRateLimit(s.mux))))))
+	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withInFlight(s.withTenant(s.withRateLimit(s.mux)))))))
 	return s
 }
 
