@@ -53,6 +53,11 @@ func Count(text string) int {
 	if text == "" {
 		return 0
 	}
+	if len(text) >= memoMinBytes {
+		if n, ok := memo.get(text); ok {
+			return n
+		}
+	}
 	c, err := codec()
 	if err != nil {
 		return estimate(text)
@@ -60,6 +65,9 @@ func Count(text string) int {
 	n, err := c.Count(text)
 	if err != nil {
 		return estimate(text)
+	}
+	if len(text) >= memoMinBytes {
+		memo.put(text, n)
 	}
 	return n
 }
