@@ -55,11 +55,19 @@ type Result struct {
 	Mode    string  `json:"mode"`
 	Chunks  []Chunk `json:"chunks"`
 	Version int64   `json:"version"`
-	// Timings are milliseconds by stage: embed, bm25, vector, fuse, rerank.
+	// Timings are milliseconds by stage: bm25, feedback (the expanded BM25
+	// query), embed, vector, fuse, rerank, and total.
 	Timings map[string]float64 `json:"timings"`
 }
 
 // Retrieve runs a query against the caller's tenant only.
+//
+// BM25 (modes bm25 and hybrid) runs twice: the query, then the query
+// expanded by pseudo-relevance feedback (RM3) from its first run's best
+// chunks. In hybrid mode the query's embedding is moved toward the vectors
+// of the best chunks of the expanded BM25 run (Rocchio) before the vector
+// search, and the two lists are fused by reciprocal rank. Vector mode is
+// the embedding alone.
 func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, error) {
 	cfg := c.Tenant.Config
 	if err := validateQuery(cfg, &q); err != nil {
@@ -78,6 +86,11 @@ func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, err
 		t0 := time.Now()
 		bm25 = k.ix.BM25(q.Text, candidates, q.Filters)
 		lap("bm25", t0)
+		if len(bm25) > 0 {
+			t0 = time.Now()
+			bm25 = k.expand(q, bm25)
+			lap("feedback", t0)
+		}
 	}
 	if q.Mode != ModeBM25 && k.ix.Len() > 0 {
 		t0 := time.Now()
@@ -87,7 +100,11 @@ func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, err
 		}
 		lap("embed", t0)
 		t0 = time.Now()
-		vec = k.ix.Vector(res.Vectors[0], candidates, q.Filters)
+		qv := res.Vectors[0]
+		if len(bm25) > 0 { // hybrid: feedback from the best BM25 chunks
+			qv = k.ix.Rocchio(qv, bm25[:min(len(bm25), index.DefaultFeedbackDocs)], 0)
+		}
+		vec = k.ix.Vector(qv, candidates, q.Filters)
 		lap("vector", t0)
 	}
 
@@ -159,6 +176,27 @@ func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, err
 	timings["total"] = float64(time.Since(start).Microseconds()) / 1000
 	s.metrics.retrieve.WithLabelValues(q.Mode).Observe(time.Since(start).Seconds())
 	return &Result{Mode: q.Mode, Chunks: chunks, Version: version, Timings: timings}, nil
+}
+
+// expand runs the BM25 query again, expanded by pseudo-relevance feedback
+// (RM3) from the first index.DefaultFeedbackDocs chunks of its first run,
+// hits, as they were indexed (title, headings and text). It returns hits
+// when the expanded query finds nothing.
+func (k *kb) expand(q Query, hits []index.Hit) []index.Hit {
+	n := min(len(hits), index.DefaultFeedbackDocs)
+	fb := make([]index.Feedback, 0, n)
+	k.mu.RLock()
+	for _, h := range hits[:n] {
+		if info := k.chunks[h.ChunkID]; info != nil {
+			fb = append(fb, index.Feedback{Text: indexText(info.Title, info.HeadingPath, info.Text), Score: h.Score})
+		}
+	}
+	k.mu.RUnlock()
+	expanded := k.ix.BM25Terms(k.ix.Expand(q.Text, fb, index.Expansion{}), candidates, q.Filters)
+	if len(expanded) == 0 {
+		return hits
+	}
+	return expanded
 }
 
 func asFused(hits []index.Hit, list int) []index.Fused {

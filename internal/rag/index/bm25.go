@@ -20,6 +20,32 @@ import (
 // avglen and df are taken over all live chunks of the Index, whatever f
 // keeps (a filter narrows the results; it does not change the scores).
 func (ix *Index) BM25(query string, k int, f Filter) []Hit {
+	return ix.BM25Terms(ix.QueryTerms(query), k, f)
+}
+
+// QueryTerm is one term of a weighted query: an index term (see Terms) and
+// the factor its BM25 contribution is multiplied by.
+type QueryTerm struct {
+	Term   string
+	Weight float64
+}
+
+// QueryTerms returns the distinct index terms of query, in first-seen
+// order, each of weight 1: the query BM25 runs.
+func (ix *Index) QueryTerms(query string) []QueryTerm {
+	terms := dedup(ix.an.Terms(query))
+	out := make([]QueryTerm, len(terms))
+	for i, t := range terms {
+		out[i] = QueryTerm{Term: t, Weight: 1}
+	}
+	return out
+}
+
+// BM25Terms is BM25 with a weighted query: a chunk's score is the sum over
+// the terms of Weight · the term's BM25 weight in the chunk (terms whose
+// Weight is not positive are ignored, and a term given twice counts once,
+// with its first weight). With every weight 1 it is BM25 of those terms.
+func (ix *Index) BM25Terms(q []QueryTerm, k int, f Filter) []Hit {
 	if k < 1 {
 		return nil
 	}
@@ -27,7 +53,7 @@ func (ix *Index) BM25(query string, k int, f Filter) []Hit {
 	if err != nil {
 		return nil
 	}
-	qterms := dedup(ix.an.Terms(query))
+	qterms := usable(q)
 	if len(qterms) == 0 {
 		return nil
 	}
@@ -50,8 +76,8 @@ func (ix *Index) BM25(query string, k int, f Filter) []Hit {
 	sc := getScratch(len(ix.flags))
 	defer putScratch(sc)
 	acc, flags, lens, metaIdx := sc.acc, ix.flags, ix.lens, ix.metaIdx
-	for _, t := range qterms {
-		id, ok := ix.dict[t]
+	for _, qt := range qterms {
+		id, ok := ix.dict[qt.Term]
 		if !ok {
 			continue
 		}
@@ -68,7 +94,7 @@ func (ix *Index) BM25(query string, k int, f Filter) []Hit {
 				continue
 			}
 		}
-		idf := math.Log(1 + (n-float64(df)+0.5)/(float64(df)+0.5))
+		idf := qt.Weight * math.Log(1+(n-float64(df)+0.5)/(float64(df)+0.5))
 		tfs := pl.tfs[:len(pl.slots)]
 		for i, s := range pl.slots {
 			if flags[s]&slotLive == 0 || keep != nil && !keep[metaIdx[s]] {
@@ -93,6 +119,31 @@ func (ix *Index) BM25(query string, k int, f Filter) []Hit {
 	}
 	sc.touched = sc.touched[:0]
 	return top.hits(ix.docIDs)
+}
+
+// usable returns the terms of q with a positive, finite weight, each at
+// its first occurrence.
+func usable(q []QueryTerm) []QueryTerm {
+	out := make([]QueryTerm, 0, len(q))
+	var seen map[string]bool // for long queries; short ones scan out
+	if len(q) > 32 {
+		seen = make(map[string]bool, len(q))
+	}
+	for _, t := range q {
+		if !(t.Weight > 0) || math.IsInf(t.Weight, 0) {
+			continue
+		}
+		if seen != nil {
+			if seen[t.Term] {
+				continue
+			}
+			seen[t.Term] = true
+		} else if slices.ContainsFunc(out, func(u QueryTerm) bool { return u.Term == t.Term }) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // dedup returns terms without repeats, in first-seen order.

@@ -1,6 +1,7 @@
 // Package index is one tenant's in-memory retrieval index over knowledge-base
 // chunks: BM25 over analysed text, exact cosine search over L2-normalised
-// vectors, metadata filters, and reciprocal rank fusion of result lists.
+// vectors, metadata filters, pseudo-relevance feedback for both, and
+// reciprocal rank fusion of result lists.
 //
 // The server keeps one Index per tenant, so a query can only ever see its
 // own tenant's chunks; there is no tenant field anywhere in this package. An
@@ -25,6 +26,17 @@
 // rows and slots and renumbers the rest, in time linear in the index size and
 // without extra memory. Compact forces it.
 //
+// # Feedback
+//
+// Pseudo-relevance feedback takes the best chunks of a first search as
+// relevant and searches again. Expand builds an RM3 query (Lavrenko and
+// Croft's relevance model mixed with the original query) from their text,
+// which BM25Terms runs as a weighted query; Rocchio moves a query vector
+// toward the centroid of their vectors. Both use textbook settings (10
+// feedback chunks, 10 expansion terms, λ = 0.5; β = 0.75). On the Cranfield
+// collection (bench/eval) RM3 lifts BM25's nDCG@10 from 0.368 to 0.406, and
+// Rocchio from the BM25 chunks lifts hybrid search from 0.360 to 0.401.
+//
 // # Concurrency
 //
 // An Index is safe for concurrent use: searches share a read lock, and
@@ -38,4 +50,9 @@
 // every row, Dim multiply-adds each: about 10-15 ms of one core for 100k
 // chunks of 384 dimensions, split across idle cores. Memory is about 230 MiB
 // per 100k such chunks of 150 words: 147 MiB of vectors, 70 MiB of postings.
+// Feedback keeps no state: Expand analyses the feedback chunks' text again
+// (about 20 µs per 150 words) and the expanded query reads the postings of
+// its added terms, which are frequent ones, so BM25 with feedback costs
+// about ten times plain BM25: some 0.5 ms for 10k chunks and 2 ms for 100k.
+// Rocchio reads a few rows.
 package index
