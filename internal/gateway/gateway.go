@@ -277,14 +277,23 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 			return &EmbedResult{Model: targets[0].Ref, Vectors: cached}, nil
 		}
 	}
-	var promptEst int64
-	for _, in := range req.Input {
-		promptEst += int64(tokens.Count(in))
+	// Inputs are counted only when a budget needs the figure now, or the
+	// provider reports no usage.
+	promptEst := int64(-1)
+	countInputs := func() int64 {
+		var n int64
+		for _, in := range req.Input {
+			n += int64(tokens.Count(in))
+		}
+		return n
 	}
-	reserve := promptEst + promptEst/10 + 16
-	var reserveCost int64
-	for _, t := range targets {
-		reserveCost = max(reserveCost, price(cfg, t.Ref).cost(reserve, 0))
+	var reserve, reserveCost int64
+	if g.opts.Budgets.HasCaps(call.Tenant, call.Key) {
+		promptEst = countInputs()
+		reserve = promptEst + promptEst/10 + 16
+		for _, t := range targets {
+			reserveCost = max(reserveCost, price(cfg, t.Ref).cost(reserve, 0))
+		}
 	}
 	res, err := g.opts.Budgets.Reserve(call.Tenant, call.Key, reserve, reserveCost)
 	if err != nil {
@@ -325,6 +334,9 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	}
 	usage := out.Usage
 	if usage.PromptTokens == 0 {
+		if promptEst < 0 {
+			promptEst = countInputs()
+		}
 		usage = provider.Usage{PromptTokens: int(promptEst), Estimated: true}
 	}
 	rec.Status = "ok"

@@ -19,9 +19,29 @@ var injectionPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)\b(assistant|ai|model|llm|chatbot)\s*[:,]\s*(ignore|you must|you should|always|never)\b`),
 }
 
+// injectionHints are words one of which every pattern needs: text with
+// none of them is not run through the regular expressions, which would cost
+// a hundred times more.
+var injectionHints = []string{
+	"ignore", "disregard", "forget", "override", "you are now", "act as", "instruction", "from now on",
+	"reveal", "print", "show", "repeat", "output", "tool", "function", "<|", "[inst", "[/inst", "<<sys>>",
+	"##", "assistant", "ai", "model", "llm", "chatbot",
+}
+
 // LooksLikeInjection reports whether text contains instructions aimed at a
 // model.
 func LooksLikeInjection(text string) bool {
+	lower := strings.ToLower(text)
+	hinted := false
+	for _, h := range injectionHints {
+		if strings.Contains(lower, h) {
+			hinted = true
+			break
+		}
+	}
+	if !hinted {
+		return false
+	}
 	for _, re := range injectionPatterns {
 		if re.MatchString(text) {
 			return true
