@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,28 +62,7 @@ type started struct {
 
 func start(t *testing.T, cfg config.Serve) *started {
 	t.Helper()
-	a, err := app.New(context.Background(), cfg, app.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{app: a, cancel: cancel, done: make(chan error, 1)}
-	addr := make(chan net.Addr, 1)
-	go func() { s.done <- a.ListenAndServe(ctx, func(x net.Addr) { addr <- x }) }()
-	select {
-	case x := <-addr:
-		s.url = "http://" + x.String()
-	case err := <-s.done:
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		s.cancel()
-		<-s.done
-		if err := a.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return s
+	return startDeps(t, cfg, app.Deps{})
 }
 
 func get(t *testing.T, url, key string) (int, api.Envelope) {

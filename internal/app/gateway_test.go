@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,23 +63,8 @@ func startDeps(t *testing.T, cfg config.Serve, deps app.Deps) *started {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &started{app: a, cancel: cancel, done: make(chan error, 1)}
-	addr := make(chan net.Addr, 1)
-	go func() { s.done <- a.ListenAndServe(ctx, func(x net.Addr) { addr <- x }) }()
-	select {
-	case x := <-addr:
-		s.url = "http://" + x.String()
-	case err := <-s.done:
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		s.cancel()
-		<-s.done
-		if err := a.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	s := serveApp(t, a)
+	t.Cleanup(func() { s.stop(t) })
 	return s
 }
 
