@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -75,19 +77,34 @@ func (j *Jobs) Start(c Caller, docs []DocumentInput) Job {
 	go func() {
 		defer j.wg.Done()
 		ctx := context.Background()
-		for i, d := range docs {
-			res, err := j.svc.Ingest(ctx, c, d)
-			j.mu.Lock()
-			if err != nil {
-				job.Failed++
-				job.Errors = append(job.Errors, JobError{Line: i + 1, ID: d.ID, Error: api.AsError(err)})
-			} else {
-				job.Done++
-				job.Results = append(job.Results, res)
-			}
-			j.mu.Unlock()
+		// Documents are prepared (extracted, chunked, embedded) by a few
+		// workers at once; their writes are serialised by the service.
+		next := make(chan int)
+		var workers sync.WaitGroup
+		for range min(runtime.GOMAXPROCS(0), 4, len(docs)) {
+			workers.Go(func() {
+				for i := range next {
+					d := docs[i]
+					res, err := j.svc.Ingest(ctx, c, d)
+					j.mu.Lock()
+					if err != nil {
+						job.Failed++
+						job.Errors = append(job.Errors, JobError{Line: i + 1, ID: d.ID, Error: api.AsError(err)})
+					} else {
+						job.Done++
+						job.Results = append(job.Results, res)
+					}
+					j.mu.Unlock()
+				}
+			})
 		}
+		for i := range docs {
+			next <- i
+		}
+		close(next)
+		workers.Wait()
 		j.mu.Lock()
+		sort.Slice(job.Errors, func(a, b int) bool { return job.Errors[a].Line < job.Errors[b].Line })
 		now := time.Now().UTC()
 		job.Status, job.Finished = JobDone, &now
 		j.mu.Unlock()

@@ -263,21 +263,15 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 	if err != nil {
 		return IngestResult{}, api.Internal(err)
 	}
-	k.write.Lock()
-	defer k.write.Unlock()
-
-	old, err := s.docs.Document(ctx, c.Tenant.ID, in.ID)
-	switch {
-	case err == nil && old.Hash == hash:
+	// A cheap check first: an unchanged document costs one read.
+	if old, err := s.docs.Document(ctx, c.Tenant.ID, in.ID); err == nil && old.Hash == hash {
 		return IngestResult{ID: in.ID, Status: "unchanged", Chunks: old.Chunks, Version: k.currentVersion()}, nil
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return IngestResult{}, api.Internal(err)
 	}
-	status := "created"
-	if err == nil {
-		status = "updated"
-	}
 
+	// Extracting, chunking and embedding run outside the tenant's write
+	// lock, so that a batch's documents are prepared in parallel.
 	doc, err := extractDoc(format, src)
 	if err != nil {
 		return IngestResult{}, api.Errorf(api.CodeInvalidRequest, "document %q: %v", in.ID, err)
@@ -310,6 +304,23 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 	rec := store.DocumentRecord{
 		ID: in.ID, Title: title, URL: in.URL, Format: format, Metadata: in.Metadata, Hash: hash,
 		EmbeddingModel: model, Bytes: int64(len(src)), Chunks: len(stored), UploadedBy: keyID(c.Key),
+	}
+
+	// The store write and the index update run under the lock, so that the
+	// two agree; the document is looked up again, since a concurrent ingest
+	// of the same ID may have landed meanwhile.
+	k.write.Lock()
+	defer k.write.Unlock()
+	old, err := s.docs.Document(ctx, c.Tenant.ID, in.ID)
+	switch {
+	case err == nil && old.Hash == hash:
+		return IngestResult{ID: in.ID, Status: "unchanged", Chunks: old.Chunks, Version: k.currentVersion()}, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return IngestResult{}, api.Internal(err)
+	}
+	status := "created"
+	if err == nil {
+		status = "updated"
 	}
 	version, err := s.docs.PutDocument(ctx, c.Tenant.ID, rec, stored)
 	if err != nil {
