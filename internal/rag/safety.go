@@ -10,41 +10,38 @@ import (
 // to call tools, and chat-template control tokens. A match flags the passage;
 // it is still used, framed as data and marked, so that a document that
 // merely discusses prompt injection is not lost.
-var injectionPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b.{0,20}\b(instructions?|rules|prompts?|directions|guidelines)\b`),
-	regexp.MustCompile(`(?i)\byou are now\b|\bact as (an?|the) \w+|\bnew instructions?\s*:|\bfrom now on,? you\b`),
-	regexp.MustCompile(`(?i)\b(reveal|print|show|repeat|output)\b.{0,30}\b(system prompt|hidden instructions?|your instructions)\b`),
-	regexp.MustCompile(`(?i)\b(call|invoke|run|execute|use)\b.{0,20}\b(the )?(tool|function)s?\b.{0,40}\b(ingest_docs|summarize|extract_entities|classify_intent|tag_chunk|with arguments|now)\b`),
-	regexp.MustCompile(`(?i)<\|(im_start|im_end|system|assistant|user|endoftext)\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(system|instruction)s?\b`),
-	regexp.MustCompile(`(?i)\b(assistant|ai|model|llm|chatbot)\s*[:,]\s*(ignore|you must|you should|always|never)\b`),
-}
-
-// injectionHints are words one of which every pattern needs: text with
-// none of them is not run through the regular expressions, which would cost
-// a hundred times more.
-var injectionHints = []string{
-	"ignore", "disregard", "forget", "override", "you are now", "act as", "instruction", "from now on",
-	"reveal", "print", "show", "repeat", "output", "tool", "function", "<|", "[inst", "[/inst", "<<sys>>",
-	"##", "assistant", "ai", "model", "llm", "chatbot",
+var injectionPatterns = []struct {
+	// hints are words one of which the pattern needs: the expression runs
+	// only on text that holds one, since it costs a hundred times more.
+	hints []string
+	re    *regexp.Regexp
+}{
+	{[]string{"ignore", "disregard", "forget", "override"},
+		regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b.{0,20}\b(instructions?|rules|prompts?|directions|guidelines)\b`)},
+	{[]string{"you are now", "act as", "instruction", "from now on"},
+		regexp.MustCompile(`(?i)\byou are now\b|\bact as (an?|the) \w+|\bnew instructions?\s*:|\bfrom now on,? you\b`)},
+	{[]string{"system prompt", "instruction"},
+		regexp.MustCompile(`(?i)\b(reveal|print|show|repeat|output)\b.{0,30}\b(system prompt|hidden instructions?|your instructions)\b`)},
+	{[]string{"tool", "function"},
+		regexp.MustCompile(`(?i)\b(call|invoke|run|execute|use)\b.{0,20}\b(the )?(tool|function)s?\b.{0,40}\b(ingest_docs|summarize|extract_entities|classify_intent|tag_chunk|with arguments|now)\b`)},
+	{[]string{"<|", "[inst", "[/inst", "<<sys>>", "##"},
+		regexp.MustCompile(`(?i)<\|(im_start|im_end|system|assistant|user|endoftext)\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(system|instruction)s?\b`)},
+	{[]string{"ignore", "you must", "you should", "always", "never"},
+		regexp.MustCompile(`(?i)\b(assistant|ai|model|llm|chatbot)\s*[:,]\s*(ignore|you must|you should|always|never)\b`)},
 }
 
 // LooksLikeInjection reports whether text contains instructions aimed at a
 // model.
 func LooksLikeInjection(text string) bool {
 	lower := strings.ToLower(text)
-	hinted := false
-	for _, h := range injectionHints {
-		if strings.Contains(lower, h) {
-			hinted = true
-			break
-		}
-	}
-	if !hinted {
-		return false
-	}
-	for _, re := range injectionPatterns {
-		if re.MatchString(text) {
-			return true
+	for _, p := range injectionPatterns {
+		for _, h := range p.hints {
+			if strings.Contains(lower, h) {
+				if p.re.MatchString(text) {
+					return true
+				}
+				break
+			}
 		}
 	}
 	return false
