@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
 )
 
 // secretHeaders are request headers whose values are credentials: they may
@@ -93,6 +94,11 @@ func check(file string, c *Config, opts Options) Problems {
 
 	if r := c.RAG; r.ChunkTokens > 0 && r.OverlapTokens >= r.ChunkTokens {
 		add("/rag/overlapTokens", "overlapTokens (%d) must be less than chunkTokens (%d)", r.OverlapTokens, r.ChunkTokens)
+	}
+	if t := c.RAG.Template; t != "" {
+		if _, err := template.New("rag").Parse(t); err != nil {
+			add("/rag/template", "not a valid Go text/template: %v", err)
+		}
 	}
 	if r := c.RAG; r.TopK > 0 && r.MaxTopK > 0 && r.TopK > r.MaxTopK {
 		add("/rag/topK", "topK (%d) must not exceed maxTopK (%d)", r.TopK, r.MaxTopK)
