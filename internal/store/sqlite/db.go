@@ -173,6 +173,8 @@ type statements struct {
 	kvGet, kvSet, kvDelete, kvSweep *sql.Stmt
 
 	usageInsert, usageAdd, usageRollup, usageRecords *sql.Stmt
+
+	sessionTouch, messageInsert, messagesTrim, sessionSetSeq, messagesPage *sql.Stmt
 }
 
 // prepare prepares the statements, leaving those it has prepared in place
@@ -191,6 +193,11 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.usageAdd, writer, usageAdd},
 		{&s.usageRollup, reader, usageRollup},
 		{&s.usageRecords, reader, usageRecords},
+		{&s.sessionTouch, writer, sessionTouch},
+		{&s.messageInsert, writer, messageInsert},
+		{&s.messagesTrim, writer, messagesTrim},
+		{&s.sessionSetSeq, writer, sessionSetSeq},
+		{&s.messagesPage, reader, messagesPage},
 	}
 	for _, l := range list {
 		stmt, err := l.pool.PrepareContext(ctx, l.query)
@@ -208,6 +215,7 @@ func (s *statements) close() error {
 	all := []*sql.Stmt{
 		s.kvGet, s.kvSet, s.kvDelete, s.kvSweep,
 		s.usageInsert, s.usageAdd, s.usageRollup, s.usageRecords,
+		s.sessionTouch, s.messageInsert, s.messagesTrim, s.sessionSetSeq, s.messagesPage,
 	}
 	for _, stmt := range all {
 		if stmt != nil {

@@ -98,14 +98,11 @@ func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session stri
 	defer tx.Rollback() // a no-op once committed
 
 	var last, count int64
-	if err := tx.QueryRowContext(ctx, sessionTouch, tenantID, session, now).Scan(&last, &count); err != nil {
+	st := &s.db.stmts // prepared once at open: no SQL is parsed per turn
+	if err := tx.StmtContext(ctx, st.sessionTouch).QueryRowContext(ctx, tenantID, session, now).Scan(&last, &count); err != nil {
 		return nil, s.db.fail(ctx, "append messages: session", err)
 	}
-	insert, err := tx.PrepareContext(ctx, messageInsert)
-	if err != nil {
-		return nil, s.db.fail(ctx, "append messages", err)
-	}
-	defer insert.Close()
+	insert := tx.StmtContext(ctx, st.messageInsert)
 	out := slices.Clone(msgs)
 	for i := range out {
 		m := &out[i]
@@ -121,12 +118,12 @@ func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session stri
 	if keep > 0 && count > int64(keep) {
 		// The kept messages are the Seqs last-count+1 to last: dropping the
 		// oldest is a range delete on the primary key.
-		if _, err := tx.ExecContext(ctx, messagesTrim, tenantID, session, last-int64(keep)); err != nil {
+		if _, err := tx.StmtContext(ctx, st.messagesTrim).ExecContext(ctx, tenantID, session, last-int64(keep)); err != nil {
 			return nil, s.db.fail(ctx, "append messages: retention", err)
 		}
 		count = int64(keep)
 	}
-	if _, err := tx.ExecContext(ctx, sessionSetSeq, last, count, tenantID, session); err != nil {
+	if _, err := tx.StmtContext(ctx, st.sessionSetSeq).ExecContext(ctx, last, count, tenantID, session); err != nil {
 		return nil, s.db.fail(ctx, "append messages: session", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -187,7 +184,7 @@ func (s *Sessions) Messages(ctx context.Context, t tenant.ID, session string, af
 	case after >= info.LastSeq:
 		return nil, nil
 	}
-	rows, err := tx.QueryContext(ctx, messagesPage, t.String(), session, after, limit)
+	rows, err := tx.StmtContext(ctx, s.db.stmts.messagesPage).QueryContext(ctx, t.String(), session, after, limit)
 	if err != nil {
 		return nil, s.db.fail(ctx, "messages", err)
 	}
