@@ -27,7 +27,8 @@ type Event struct {
 
 // Reader parses events from a stream.
 type Reader struct {
-	sc *bufio.Scanner
+	sc   *bufio.Scanner
+	data bytes.Buffer // reused across events
 }
 
 // NewReader returns a Reader of r.
@@ -44,10 +45,11 @@ func NewReader(r io.Reader) *Reader {
 func (r *Reader) Next() (Event, error) {
 	var (
 		ev      Event
-		data    bytes.Buffer
 		hasData bool
 		partial bool
 	)
+	data := &r.data
+	data.Reset()
 	for r.sc.Scan() {
 		line := r.sc.Bytes()
 		if len(line) == 0 { // blank line: dispatch
