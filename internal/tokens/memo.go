@@ -10,7 +10,7 @@ import (
 // are kept in a small cache, keyed by a 64-bit hash and the length (a
 // collision, about one in 2^64, would only misstate an estimate).
 const (
-	memoMinBytes = 64
+	memoMinBytes = 16
 	memoEntries  = 8192
 )
 
