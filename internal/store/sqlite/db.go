@@ -174,7 +174,7 @@ type statements struct {
 
 	usageInsert, usageAdd, usageRollup, usageRecords *sql.Stmt
 
-	sessionTouch, messageInsert, messagesTrim, sessionSetSeq, messagesPage *sql.Stmt
+	sessionTouch, messageInsert, messagesTrim, sessionSetSeq, messagesPage, sessionGet *sql.Stmt
 }
 
 // prepare prepares the statements, leaving those it has prepared in place
@@ -198,6 +198,7 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.messagesTrim, writer, messagesTrim},
 		{&s.sessionSetSeq, writer, sessionSetSeq},
 		{&s.messagesPage, reader, messagesPage},
+		{&s.sessionGet, reader, sessionGet},
 	}
 	for _, l := range list {
 		stmt, err := l.pool.PrepareContext(ctx, l.query)
@@ -215,7 +216,7 @@ func (s *statements) close() error {
 	all := []*sql.Stmt{
 		s.kvGet, s.kvSet, s.kvDelete, s.kvSweep,
 		s.usageInsert, s.usageAdd, s.usageRollup, s.usageRecords,
-		s.sessionTouch, s.messageInsert, s.messagesTrim, s.sessionSetSeq, s.messagesPage,
+		s.sessionTouch, s.messageInsert, s.messagesTrim, s.sessionSetSeq, s.messagesPage, s.sessionGet,
 	}
 	for _, stmt := range all {
 		if stmt != nil {

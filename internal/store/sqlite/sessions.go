@@ -141,7 +141,7 @@ func (s *Sessions) Session(ctx context.Context, t tenant.ID, session string) (st
 	if err := s.db.ready(ctx); err != nil {
 		return store.SessionInfo{}, fmt.Errorf("sqlite: session: %w", err)
 	}
-	info, err := sessionInfo(ctx, s.db.reader, t, session)
+	info, err := sessionInfo(ctx, s.db.stmts.sessionGet, t, session)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.SessionInfo{}, store.ErrNotFound
@@ -175,7 +175,7 @@ func (s *Sessions) Messages(ctx context.Context, t tenant.ID, session string, af
 		return nil, s.db.fail(ctx, "messages", err)
 	}
 	defer tx.Rollback() // it wrote nothing: there is nothing to commit
-	info, err := sessionInfo(ctx, tx, t, session)
+	info, err := sessionInfo(ctx, tx.StmtContext(ctx, s.db.stmts.sessionGet), t, session)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, store.ErrNotFound
@@ -293,16 +293,11 @@ func (s *Sessions) deleteIdleBatch(ctx context.Context, tenantID string, bound i
 	return n, nil
 }
 
-// queryer is a *sql.DB or a *sql.Tx.
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // sessionInfo reads the row of a session, or returns sql.ErrNoRows.
-func sessionInfo(ctx context.Context, q queryer, t tenant.ID, session string) (store.SessionInfo, error) {
+func sessionInfo(ctx context.Context, get *sql.Stmt, t tenant.ID, session string) (store.SessionInfo, error) {
 	info := store.SessionInfo{ID: session}
 	var created, updated int64
-	err := q.QueryRowContext(ctx, sessionGet, t.String(), session).Scan(&created, &updated, &info.LastSeq, &info.Messages)
+	err := get.QueryRowContext(ctx, t.String(), session).Scan(&created, &updated, &info.LastSeq, &info.Messages)
 	if err != nil {
 		return store.SessionInfo{}, err
 	}
