@@ -3,12 +3,10 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"strconv"
 	"time"
 
@@ -143,23 +141,3 @@ func (r *replayStream) Recv() (provider.Delta, error) {
 }
 
 func (r *replayStream) Close() error { return nil }
-
-// encodeVector and decodeVector store a vector as little-endian float32s.
-func encodeVector(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-	}
-	return b
-}
-
-func decodeVector(b []byte) ([]float32, bool) {
-	if len(b) == 0 || len(b)%4 != 0 {
-		return nil, false
-	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v, true
-}

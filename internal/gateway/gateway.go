@@ -21,6 +21,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
+	"github.com/crispy-enigma/crispy/internal/vecbytes"
 )
 
 // Defaults for tenants that do not set them.
@@ -265,9 +266,11 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 			if !ok {
 				break
 			}
-			if cached[i], ok = decodeVector(b); !ok {
+			v, err := vecbytes.Decode(b)
+			if err != nil || len(v) == 0 {
 				break
 			}
+			cached[i] = v
 			hits++
 		}
 		if hits == len(req.Input) {
@@ -346,7 +349,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	if cacheOn && !rec.Fallback {
 		items := make(map[string][]byte, len(out.Vectors))
 		for i, v := range out.Vectors {
-			items[embeddingKey(targets[0].Ref, req.Dimensions, req.Input[i])] = encodeVector(v)
+			items[embeddingKey(targets[0].Ref, req.Dimensions, req.Input[i])] = vecbytes.Append(nil, v)
 		}
 		g.storeMany(ctx, call.Tenant.ID, items, embeddingTTL(cfg))
 	}

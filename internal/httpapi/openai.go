@@ -3,11 +3,9 @@ package httpapi
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/sse"
+	"github.com/crispy-enigma/crispy/internal/vecbytes"
 )
 
 // openAIErrorTypes maps status codes to OpenAI's error types.
@@ -276,7 +275,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	for i, v := range res.Vectors {
 		e := openai.Embedding{Object: "embedding", Index: i, Embedding: v}
 		if req.EncodingFormat == "base64" {
-			e.Embedding = float32Base64(v)
+			e.Embedding = base64.StdEncoding.EncodeToString(vecbytes.Append(nil, v))
 		}
 		out.Data = append(out.Data, e)
 	}
@@ -322,14 +321,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 	return nil
-}
-
-func float32Base64(v []float32) string {
-	b := make([]byte, 4*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-	}
-	return base64.StdEncoding.EncodeToString(b)
 }
 
 func randomHex(n int) string {

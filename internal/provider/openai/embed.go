@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/crispy-enigma/crispy/internal/provider"
+	"github.com/crispy-enigma/crispy/internal/vecbytes"
 )
 
 // maxEmbedAnswer bounds the body of an embeddings answer.
@@ -109,14 +108,7 @@ func vector(raw json.RawMessage) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(b)%4 != 0 {
-			return nil, fmt.Errorf("base64 vector of %d bytes", len(b))
-		}
-		v := make([]float32, len(b)/4)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-		return v, nil
+		return vecbytes.Decode(b)
 	}
 	var v []float32
 	if err := json.Unmarshal(raw, &v); err != nil {

@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/internal/vecbytes"
 )
 
 // Queries on the documents, chunks and corpus tables. Every one is filtered
@@ -138,7 +137,7 @@ func (d *Documents) PutDocument(ctx context.Context, t tenant.ID, doc store.Docu
 		defer insert.Close()
 		var vector []byte // reused: the driver copies what it binds
 		for i, c := range chunks {
-			vector = appendVector(vector[:0], c.Vector)
+			vector = vecbytes.Append(vector[:0], c.Vector)
 			_, err := insert.ExecContext(ctx, tenantID, c.DocID, c.Ordinal, c.ID, headings[i], c.Text,
 				c.Start, c.End, c.Tokens, c.Hash, nullBlob(vector))
 			if err != nil {
@@ -465,7 +464,7 @@ func readChunks(ctx context.Context, q querier, add func(store.StoredChunk) erro
 		if c.HeadingPath, err = decodeHeadingPath(heading); err != nil {
 			return fmt.Errorf("chunk %q: heading path: %w", c.ID, err)
 		}
-		if c.Vector, err = decodeVector(vector); err != nil {
+		if c.Vector, err = vecbytes.Decode(vector); err != nil {
 			return fmt.Errorf("chunk %q: %w", c.ID, err)
 		}
 		if err := add(c); err != nil {
@@ -547,29 +546,6 @@ func decodeHeadingPath(b []byte) ([]string, error) {
 		return nil, nil
 	}
 	return path, nil
-}
-
-// appendVector appends the little-endian float32s of v to b.
-func appendVector(b []byte, v []float32) []byte {
-	for _, f := range v {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
-	}
-	return b
-}
-
-// decodeVector decodes what appendVector encoded: nil when b is empty.
-func decodeVector(b []byte) ([]float32, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	if len(b)%4 != 0 {
-		return nil, fmt.Errorf("vector of %d bytes is not a whole number of float32s", len(b))
-	}
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v, nil
 }
 
 // nullBlob returns b, or nil, which the driver binds as NULL, when b is
