@@ -151,7 +151,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	promptEst := int64(-1)
 	var reserveTokens, reserveCost int64
 	if g.opts.Budgets.HasCaps(call.Tenant, call.Key) {
-		promptEst = countPrompt(req)
+		promptEst = int64(tokens.CountPrompt(&req))
 		// The reservation covers the prompt with a margin for tokenizers
 		// that count differently, and the most the model may write.
 		reserveTokens = promptEst + promptEst/10 + 16 + int64(req.MaxTokens)
@@ -165,11 +165,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	}
 	req.Meta = provider.Meta{Tenant: call.Tenant.ID.String(), Route: call.Route, RequestID: call.RequestID}
 
-	timeout := cfg.Limits.RequestTimeout.D()
-	if timeout <= 0 {
-		timeout = DefaultRequestTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout(cfg))
 	rec := g.newRecord(call, start)
 	if call.OnStart != nil {
 		call.OnStart()
@@ -212,15 +208,6 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	rec.TTFT = g.opts.Now().Sub(start)
 	g.opts.Metrics.TTFT.WithLabelValues(call.Tenant.ID.String(), rec.Provider, rec.Model).Observe(rec.TTFT.Seconds())
 	return st, nil
-}
-
-// countPrompt counts the tokens of a request's messages and passages.
-func countPrompt(req provider.ChatRequest) int64 {
-	n := int64(tokens.CountMessages(req.Messages))
-	for _, p := range req.Passages {
-		n += int64(tokens.Count(p.Text))
-	}
-	return n
 }
 
 // replay answers a call from the cache: no budget is reserved and nothing
@@ -303,11 +290,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 		return nil, err
 	}
 	req.Meta = provider.Meta{Tenant: call.Tenant.ID.String(), Route: call.Route, RequestID: call.RequestID}
-	timeout := cfg.Limits.RequestTimeout.D()
-	if timeout <= 0 {
-		timeout = DefaultRequestTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout(cfg))
 	defer cancel()
 	rec := g.newRecord(call, start)
 	var out *provider.EmbedResponse
@@ -343,7 +326,6 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 		usage = provider.Usage{PromptTokens: int(promptEst), Estimated: true}
 	}
 	rec.Status = "ok"
-	rec.Estimated = usage.Estimated
 	cost := g.finish(rec, cfg, int64(usage.PromptTokens), 0, usage.Estimated)
 	res.Settle(int64(usage.Total()), cost)
 	if cacheOn && !rec.Fallback {
@@ -496,6 +478,13 @@ func (g *Gateway) finish(rec *store.UsageRecord, cfg *tenant.Config, in, out int
 		g.opts.Ledger.Record(*rec)
 	}
 	return rec.CostMicros
+}
+
+func requestTimeout(cfg *tenant.Config) time.Duration {
+	if d := cfg.Limits.RequestTimeout.D(); d > 0 {
+		return d
+	}
+	return DefaultRequestTimeout
 }
 
 func retries(cfg *tenant.Config) int {

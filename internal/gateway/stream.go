@@ -148,7 +148,7 @@ func (s *Stream) end(status string) {
 			u = *s.usage
 		} else {
 			if s.promptEst < 0 {
-				s.promptEst = countPrompt(*s.req)
+				s.promptEst = int64(tokens.CountPrompt(s.req))
 			}
 			u = provider.Usage{PromptTokens: int(s.promptEst), CompletionTokens: tokens.Count(s.text.String()), Estimated: true}
 		}

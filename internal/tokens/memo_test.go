@@ -22,3 +22,11 @@ func TestCountMemo(t *testing.T) {
 		t.Errorf("get(c) = %d, %v", n, ok)
 	}
 }
+
+func TestRoleTokens(t *testing.T) {
+	for _, r := range []string{"system", "user", "assistant", "tool", "developer"} {
+		if got, want := roleTokens(r), Count(r); got != want {
+			t.Errorf("roleTokens(%q) = %d, the tokenizer says %d", r, got, want)
+		}
+	}
+}

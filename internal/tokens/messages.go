@@ -11,6 +11,26 @@ const (
 	perReply   = 3 // the reply is primed with <|start|>assistant<|message|>
 )
 
+// CountPrompt counts a chat request's messages and passages: what a
+// model reads.
+func CountPrompt(req *provider.ChatRequest) int {
+	n := CountMessages(req.Messages)
+	for _, p := range req.Passages {
+		n += Count(p.Text)
+	}
+	return n
+}
+
+// roleTokens counts a role; the usual ones are one token each (a test
+// keeps this in step with the tokenizer).
+func roleTokens(role string) int {
+	switch role {
+	case provider.RoleSystem, provider.RoleUser, provider.RoleAssistant, provider.RoleTool:
+		return 1
+	}
+	return Count(role)
+}
+
 // CountMessages returns the prompt tokens of a chat by OpenAI's documented
 // convention: 3 tokens of framing per message, plus the tokens of its role,
 // content and name, 1 more for a name, and 3 for priming the reply. Tool
@@ -24,7 +44,7 @@ func CountMessages(msgs []provider.Message) int {
 	}
 	n := perReply
 	for _, m := range msgs {
-		n += perMessage + Count(m.Role) + Count(m.Content)
+		n += perMessage + roleTokens(m.Role) + Count(m.Content)
 		if m.Name != "" {
 			n += perName + Count(m.Name)
 		}

@@ -35,10 +35,7 @@ func (e *Extractive) Chat(ctx context.Context, req *provider.ChatRequest) (provi
 		return nil, badRequest("no chat request")
 	}
 	text, finish := e.Answer(req)
-	prompt := tokens.CountMessages(req.Messages)
-	for _, p := range req.Passages {
-		prompt += tokens.Count(p.Text)
-	}
+	prompt := tokens.CountPrompt(req)
 	return &stream{
 		ctx:    ctx,
 		chunks: chunks(text),
