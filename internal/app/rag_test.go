@@ -156,6 +156,9 @@ func TestKnowledgeBaseLifecycle(t *testing.T) {
 			t.Errorf("globex %s acme's document = %d, want 404", m, status)
 		}
 	}
+	if status, _ := call(t, s, "acme", "GET", "/documents/"+strings.Repeat("x", 300), "", ""); status != 404 {
+		t.Errorf("GET of an ID no document can have = %d, want 404", status)
+	}
 	if status, _ := call(t, s, "globex", "POST", "/documents", "application/json", `{"text":"x","metadata":{"tenant":"acme"}}`); status != 400 {
 		t.Errorf("metadata naming a tenant = %d, want 400", status)
 	}

@@ -35,8 +35,8 @@ type PromptPassage struct {
 
 var templates sync.Map // template text -> *template.Template
 
-// ParseTemplate parses a RAG template; tenant config validation uses it.
-func ParseTemplate(text string) (*template.Template, error) {
+// parseTemplate parses a RAG template, once per distinct text.
+func parseTemplate(text string) (*template.Template, error) {
 	if t, ok := templates.Load(text); ok {
 		return t.(*template.Template), nil
 	}
@@ -54,7 +54,7 @@ func RenderPrompt(tmpl, query string, passages []PromptPassage) (string, error) 
 	if tmpl == "" {
 		tmpl = DefaultTemplate
 	}
-	t, err := ParseTemplate(tmpl)
+	t, err := parseTemplate(tmpl)
 	if err != nil {
 		return "", fmt.Errorf("rag template: %w", err)
 	}
@@ -88,22 +88,4 @@ func Citations(answer string, n int) (valid, invalid []int) {
 		}
 	}
 	return valid, invalid
-}
-
-// StripCitations removes the citations of numbers not in keep from an
-// answer.
-func StripCitations(answer string, drop []int) string {
-	if len(drop) == 0 {
-		return answer
-	}
-	bad := map[string]bool{}
-	for _, k := range drop {
-		bad[strconv.Itoa(k)] = true
-	}
-	return citationPattern.ReplaceAllStringFunc(answer, func(m string) string {
-		if bad[m[1:len(m)-1]] {
-			return ""
-		}
-		return m
-	})
 }

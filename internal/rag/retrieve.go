@@ -48,6 +48,8 @@ type Chunk struct {
 	Ranks       Ranks    `json:"ranks"`
 	// Flagged marks text that looks like instructions to a model.
 	Flagged bool `json:"flagged,omitempty"`
+
+	tokens int // of Text as stored
 }
 
 // Result is the answer to a Query.
@@ -129,7 +131,7 @@ func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, err
 		}
 		ch := Chunk{
 			ChunkID: f.ChunkID, DocID: info.DocID, Title: info.Title, URL: info.URL, HeadingPath: info.HeadingPath,
-			Text: info.Text, Start: info.Start, End: info.End, Score: f.Score, Flagged: info.Flagged,
+			Text: info.Text, Start: info.Start, End: info.End, Score: f.Score, Flagged: info.Flagged, tokens: info.Tokens,
 		}
 		if len(f.Ranks) > 0 {
 			ch.Ranks.BM25 = f.Ranks[0]
@@ -278,7 +280,10 @@ func (s *Service) Context(ctx context.Context, c Caller, question string, filter
 	out := &Context{}
 	var pp []PromptPassage
 	for _, ch := range res.Chunks {
-		n := countTokens(ch.Text)
+		n := ch.tokens
+		if n == 0 || len(cfg.RAG.Redact) > 0 { // redaction changes the text
+			n = countTokens(ch.Text)
+		}
 		if n > budget {
 			break
 		}

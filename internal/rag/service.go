@@ -98,6 +98,7 @@ type chunkInfo struct {
 	HeadingPath []string
 	Text        string
 	Start, End  int
+	Tokens      int
 	Flagged     bool
 }
 
@@ -161,27 +162,44 @@ func (s *Service) Load(ctx context.Context, tenants []*tenant.Tenant) error {
 	return nil
 }
 
+// indexed is a document made ready for the index, outside any lock: its
+// index entries (Vector set from its chunks) and what results show.
+type indexed struct {
+	docID   string
+	entries []index.Entry
+	infos   []*chunkInfo
+	ids     []string
+}
+
+func prepare(d store.DocumentRecord, cs []store.StoredChunk) indexed {
+	p := indexed{docID: d.ID, entries: make([]index.Entry, len(cs)), infos: make([]*chunkInfo, len(cs)), ids: make([]string, len(cs))}
+	for i, c := range cs {
+		p.entries[i] = index.Entry{ChunkID: c.ID, DocID: d.ID, Text: indexText(d.Title, c.HeadingPath, c.Text), Vector: c.Vector, Metadata: d.Metadata}
+		p.infos[i] = &chunkInfo{DocID: d.ID, Title: d.Title, URL: d.URL, HeadingPath: c.HeadingPath, Text: c.Text,
+			Start: c.Start, End: c.End, Tokens: c.Tokens, Flagged: LooksLikeInjection(c.Text)}
+		p.ids[i] = c.ID
+	}
+	return p
+}
+
 // put indexes a stored document, replacing its previous chunks.
 func (k *kb) put(d store.DocumentRecord, cs []store.StoredChunk) error {
-	entries := make([]index.Entry, len(cs))
-	infos := make([]*chunkInfo, len(cs))
-	ids := make([]string, len(cs))
-	for i, c := range cs {
-		entries[i] = index.Entry{ChunkID: c.ID, DocID: d.ID, Text: indexText(d.Title, c.HeadingPath, c.Text), Vector: c.Vector, Metadata: d.Metadata}
-		infos[i] = &chunkInfo{DocID: d.ID, Title: d.Title, URL: d.URL, HeadingPath: c.HeadingPath, Text: c.Text, Start: c.Start, End: c.End, Flagged: LooksLikeInjection(c.Text)}
-		ids[i] = c.ID
-	}
-	if err := k.ix.Replace(d.ID, entries); err != nil {
+	return k.apply(prepare(d, cs))
+}
+
+// apply puts a prepared document in the index.
+func (k *kb) apply(p indexed) error {
+	if err := k.ix.Replace(p.docID, p.entries); err != nil {
 		return err
 	}
 	k.mu.Lock()
-	for _, id := range k.byDoc[d.ID] {
+	for _, id := range k.byDoc[p.docID] {
 		delete(k.chunks, id)
 	}
-	for i, id := range ids {
-		k.chunks[id] = infos[i]
+	for i, id := range p.ids {
+		k.chunks[id] = p.infos[i]
 	}
-	k.byDoc[d.ID] = ids
+	k.byDoc[p.docID] = p.ids
 	k.mu.Unlock()
 	return nil
 }
@@ -282,14 +300,23 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 	}
 	parts := chunk.Split(doc, opts)
 	stored := make([]store.StoredChunk, len(parts))
-	texts := make([]string, len(parts))
 	for i, p := range parts {
 		sum := sha256.Sum256([]byte(p.Text))
 		stored[i] = store.StoredChunk{
 			ID: fmt.Sprintf("%s#%d", in.ID, p.Ordinal), DocID: in.ID, Ordinal: p.Ordinal, HeadingPath: p.HeadingPath,
 			Text: p.Text, Start: p.Start, End: p.End, Tokens: p.Tokens, Hash: hex.EncodeToString(sum[:]),
 		}
-		texts[i] = indexText(title, p.HeadingPath, p.Text)
+	}
+	rec := store.DocumentRecord{
+		ID: in.ID, Title: title, URL: in.URL, Format: format, Metadata: in.Metadata, Hash: hash,
+		EmbeddingModel: model, Bytes: int64(len(src)), Chunks: len(stored), UploadedBy: keyID(c.Key),
+	}
+	// The index entries are prepared now, outside the lock; the embedder
+	// sees the same text as BM25.
+	ready := prepare(rec, stored)
+	texts := make([]string, len(stored))
+	for i := range ready.entries {
+		texts[i] = ready.entries[i].Text
 	}
 	for lo := 0; lo < len(texts); lo += embedBatch {
 		hi := min(lo+embedBatch, len(texts))
@@ -299,11 +326,8 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 		}
 		for i, v := range res.Vectors {
 			stored[lo+i].Vector = v
+			ready.entries[lo+i].Vector = v
 		}
-	}
-	rec := store.DocumentRecord{
-		ID: in.ID, Title: title, URL: in.URL, Format: format, Metadata: in.Metadata, Hash: hash,
-		EmbeddingModel: model, Bytes: int64(len(src)), Chunks: len(stored), UploadedBy: keyID(c.Key),
 	}
 
 	// The store write and the index update run under the lock, so that the
@@ -326,7 +350,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 	if err != nil {
 		return IngestResult{}, api.Internal(err)
 	}
-	if err := k.put(rec, stored); err != nil {
+	if err := k.apply(ready); err != nil {
 		return IngestResult{}, api.Internal(err)
 	}
 	k.setVersion(version)
@@ -337,7 +361,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 // Delete removes a document: nothing of it is retrievable afterwards.
 func (s *Service) Delete(ctx context.Context, t tenant.ID, id string) (int64, error) {
 	if !docIDPattern.MatchString(id) {
-		return 0, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
+		return 0, docErr(id, store.ErrNotFound)
 	}
 	k, err := s.base(ctx, t)
 	if err != nil {
@@ -346,11 +370,8 @@ func (s *Service) Delete(ctx context.Context, t tenant.ID, id string) (int64, er
 	k.write.Lock()
 	defer k.write.Unlock()
 	version, err := s.docs.DeleteDocument(ctx, t, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
-	}
 	if err != nil {
-		return 0, api.Internal(err)
+		return 0, docErr(id, err)
 	}
 	k.remove(id)
 	k.setVersion(version)
@@ -360,11 +381,8 @@ func (s *Service) Delete(ctx context.Context, t tenant.ID, id string) (int64, er
 // Document returns a document's record.
 func (s *Service) Document(ctx context.Context, t tenant.ID, id string) (store.DocumentRecord, error) {
 	d, err := s.docs.Document(ctx, t, id)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return d, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
-	}
 	if err != nil {
-		return d, api.Internal(err)
+		return d, docErr(id, err)
 	}
 	return d, nil
 }
@@ -372,11 +390,8 @@ func (s *Service) Document(ctx context.Context, t tenant.ID, id string) (store.D
 // Chunks returns a document's chunks.
 func (s *Service) Chunks(ctx context.Context, t tenant.ID, id string) ([]api.DocumentChunk, error) {
 	cs, err := s.docs.Chunks(ctx, t, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, api.Errorf(api.CodeNotFound, "document %q does not exist", id)
-	}
 	if err != nil {
-		return nil, api.Internal(err)
+		return nil, docErr(id, err)
 	}
 	out := make([]api.DocumentChunk, len(cs))
 	for i, c := range cs {
@@ -394,14 +409,13 @@ func (s *Service) Documents(ctx context.Context, t tenant.ID, after string, limi
 	return ds, nil
 }
 
-// Version returns the tenant's corpus version: it changes with every
-// ingest and delete.
-func (s *Service) Version(ctx context.Context, t tenant.ID) (int64, error) {
-	k, err := s.base(ctx, t)
-	if err != nil {
-		return 0, api.Internal(err)
+// docErr maps a store error about document id: a document that does not
+// exist, or whose ID no document could have, is not found.
+func docErr(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return api.Errorf(api.CodeNotFound, "document %q does not exist", id)
 	}
-	return k.currentVersion(), nil
+	return api.Internal(err)
 }
 
 func (k *kb) currentVersion() int64 {
