@@ -3,7 +3,10 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,8 +23,8 @@ const DefaultHeartbeat = 10 * time.Second
 // chatSend answers POST /chat: a turn streamed over SSE, or one envelope
 // when the request says "stream": false.
 func (s *Server) chatSend(w http.ResponseWriter, r *http.Request) error {
-	if s.opts.Chat == nil {
-		return api.Errorf(api.CodeUnavailable, "chat is not available on this server")
+	if err := s.needChat(); err != nil {
+		return err
 	}
 	var body api.ChatRequest
 	if err := decodeJSON(w, r, &body); err != nil {
@@ -71,14 +74,12 @@ func (s *Server) chatSend(w http.ResponseWriter, r *http.Request) error {
 
 // chatHistory answers GET /chat/{sessionId}/history?after=N&limit=N.
 func (s *Server) chatHistory(w http.ResponseWriter, r *http.Request) error {
-	if s.opts.Chat == nil {
-		return api.Errorf(api.CodeUnavailable, "chat is not available on this server")
+	if err := s.needChat(); err != nil {
+		return err
 	}
 	q := r.URL.Query()
-	for k := range q {
-		if k != "after" && k != "limit" {
-			return api.Errorf(api.CodeInvalidRequest, "unknown query parameter %q; allowed: after, limit", k)
-		}
+	if err := checkQuery(q, "after", "limit"); err != nil {
+		return err
 	}
 	after, err := queryInt(q.Get("after"), 0, 0, 1<<62)
 	if err != nil {
@@ -108,14 +109,31 @@ func (s *Server) chatHistory(w http.ResponseWriter, r *http.Request) error {
 
 // chatDelete answers DELETE /chat/{sessionId}.
 func (s *Server) chatDelete(w http.ResponseWriter, r *http.Request) error {
-	if s.opts.Chat == nil {
-		return api.Errorf(api.CodeUnavailable, "chat is not available on this server")
+	if err := s.needChat(); err != nil {
+		return err
 	}
 	sid := r.PathValue("sessionId")
 	if err := s.opts.Chat.Delete(r.Context(), Identity(r).Tenant.ID, sid); err != nil {
 		return err
 	}
 	return writeData(w, r, http.StatusOK, map[string]any{"sessionId": sid, "deleted": true})
+}
+
+func (s *Server) needChat() error {
+	if s.opts.Chat == nil {
+		return api.Errorf(api.CodeUnavailable, "chat is not available on this server")
+	}
+	return nil
+}
+
+// checkQuery refuses query parameters other than allowed.
+func checkQuery(q url.Values, allowed ...string) error {
+	for k := range q {
+		if !slices.Contains(allowed, k) {
+			return api.Errorf(api.CodeInvalidRequest, "unknown query parameter %q; allowed: %s", k, strings.Join(allowed, ", "))
+		}
+	}
+	return nil
 }
 
 func chatResult(res *chat.Result, traceID string) api.ChatResult {

@@ -38,17 +38,28 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return api.Errorf(api.CodeUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
 		}
 	}
-	limit := maxBodyBytes(r)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, maxBodyBytes(r))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return api.Errorf(api.CodePayloadTooLarge, "request body is larger than %d bytes", limit).
-				WithDetails(map[string]any{"limit": limit})
-		}
-		return api.Errorf(api.CodeInvalidRequest, "could not read request body: %v", err)
+		return err
 	}
 	return decodeBytes(body, v)
+}
+
+// readBody reads a body of at most limit bytes: 413 above it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	return b, nil
+}
+
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return api.Errorf(api.CodePayloadTooLarge, "request body is larger than %d bytes", tooBig.Limit).WithDetails(map[string]any{"limit": tooBig.Limit})
+	}
+	return api.Errorf(api.CodeInvalidRequest, "could not read the request body: %v", err)
 }
 
 // decodeBytes is decodeJSON after the body has been read.

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -224,10 +223,8 @@ func (s *Server) documentsList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	for k := range q {
-		if k != "after" && k != "limit" {
-			return api.Errorf(api.CodeInvalidRequest, "unknown query parameter %q; allowed: after, limit", k)
-		}
+	if err := checkQuery(q, "after", "limit"); err != nil {
+		return err
 	}
 	limit, err := queryInt(q.Get("limit"), 100, 1, store.MaxDocumentsPage)
 	if err != nil {
@@ -319,21 +316,4 @@ func documentOf(d store.DocumentRecord) api.Document {
 		ID: d.ID, Title: d.Title, URL: d.URL, Format: d.Format, Metadata: d.Metadata, Chunks: d.Chunks, Bytes: d.Bytes,
 		Hash: d.Hash, EmbeddingModel: d.EmbeddingModel, UploadedBy: d.UploadedBy, Created: d.Created.UTC(), Updated: d.Updated.UTC(),
 	}
-}
-
-// readBody reads a body of at most limit bytes.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		return nil, bodyError(err)
-	}
-	return b, nil
-}
-
-func bodyError(err error) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return api.Errorf(api.CodePayloadTooLarge, "request body is larger than %d bytes", tooBig.Limit).WithDetails(map[string]any{"limit": tooBig.Limit})
-	}
-	return api.Errorf(api.CodeInvalidRequest, "could not read the request body: %v", err)
 }

@@ -23,10 +23,8 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 		return api.Errorf(api.CodeUnavailable, "usage is not recorded on this server")
 	}
 	q := r.URL.Query()
-	for k := range q {
-		if k != "from" && k != "to" && k != "key" {
-			return api.Errorf(api.CodeInvalidRequest, "unknown query parameter %q; allowed: from, to, key", k)
-		}
+	if err := checkQuery(q, "from", "to", "key"); err != nil {
+		return err
 	}
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	to, err := day(q.Get("to"), today)
