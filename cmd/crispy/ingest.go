@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/rag"
 )
 
 // ingestBatch bounds one NDJSON request of `crispy ingest`.
@@ -174,7 +175,7 @@ func collectDocuments(root string) ([]fileDoc, int, error) {
 		rel, _ := filepath.Rel(base, path)
 		rel = filepath.ToSlash(rel)
 		doc := map[string]any{
-			"id":       documentID(rel),
+			"id":       rag.DocumentIDFrom(rel),
 			"title":    strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)),
 			field:      string(b),
 			"metadata": map[string]any{"path": rel},
@@ -188,24 +189,6 @@ func collectDocuments(root string) ([]fileDoc, int, error) {
 		return nil
 	})
 	return docs, total, err
-}
-
-// documentID makes a relative path a valid document ID.
-func documentID(rel string) string {
-	var b strings.Builder
-	for _, r := range rel {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._:/@-", r):
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	id := strings.TrimLeft(b.String(), "._:/@-")
-	if len(id) > 256 {
-		id = id[:256]
-	}
-	return id
 }
 
 type ingestClient struct {

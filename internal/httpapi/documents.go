@@ -8,7 +8,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/crispy-enigma/crispy/api"
@@ -123,8 +122,6 @@ func (s *Server) documentsBatch(w http.ResponseWriter, r *http.Request) error {
 	return writeData(w, r, http.StatusOK, map[string]any{"results": results})
 }
 
-var fileIDUnsafe = regexp.MustCompile(`[^A-Za-z0-9._:/@-]+`)
-
 // documentsUpload ingests files sent as multipart/form-data. Each "file"
 // part is a document, its format from its extension; optional fields
 // title, url and metadata (JSON) apply to every file, id to a single file.
@@ -200,7 +197,7 @@ func (s *Server) documentsUpload(w http.ResponseWriter, r *http.Request, boundar
 // that uploading the file again replaces it.
 func fileDocument(name, contentType, content string) (rag.DocumentInput, error) {
 	base := path.Base(strings.ReplaceAll(name, "\\", "/"))
-	in := rag.DocumentInput{ID: strings.Trim(fileIDUnsafe.ReplaceAllString(base, "_"), "_.")}
+	in := rag.DocumentInput{ID: rag.DocumentIDFrom(base)}
 	ext := strings.ToLower(path.Ext(base))
 	mt, _, _ := mime.ParseMediaType(contentType)
 	switch {

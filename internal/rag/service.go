@@ -514,6 +514,26 @@ func chunkOptions(cfg *tenant.Config) chunk.Options {
 	return o
 }
 
+// DocumentIDFrom makes a file's path (or name) a valid document ID: each
+// character an ID cannot hold becomes '_', leading punctuation is dropped,
+// and it is cut at 256 bytes.
+func DocumentIDFrom(path string) string {
+	var b strings.Builder
+	for _, r := range path {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._:/@-", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	id := strings.TrimLeft(b.String(), "._:/@-")
+	if len(id) > 256 {
+		id = id[:256]
+	}
+	return id
+}
+
 // derivedID names a document that came without an ID: by its URL when it
 // has one, else by its content, so that re-sending it is idempotent.
 func derivedID(in DocumentInput, src string) string {
