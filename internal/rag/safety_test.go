@@ -123,3 +123,19 @@ func TestHTTPReranker(t *testing.T) {
 		t.Errorf("no scores reordered: %v", got)
 	}
 }
+
+func TestDocumentIDFrom(t *testing.T) {
+	for in, want := range map[string]string{
+		"notes/travel handbook.md": "notes/travel_handbook.md",
+		"-draft.md":                "draft.md",
+		"@x.txt":                   "x.txt",
+		"été.html":                 "t_.html",
+	} {
+		if got := DocumentIDFrom(in); got != want || !docIDPattern.MatchString(got) {
+			t.Errorf("DocumentIDFrom(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := DocumentIDFrom(strings.Repeat("a", 300)); len(got) != 256 {
+		t.Errorf("long name: %d bytes", len(got))
+	}
+}
