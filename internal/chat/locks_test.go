@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -20,6 +21,7 @@ func TestLocksSerialiseAndForget(t *testing.T) {
 				t.Errorf("two holders of %q", key)
 			}
 			mu.Unlock()
+			runtime.Gosched() // give a second holder, if the lock let one in, the time to show
 			mu.Lock()
 			inside[key]--
 			mu.Unlock()
