@@ -25,6 +25,9 @@ type Query struct {
 	TopK    int          `json:"topK,omitempty"`
 	Filters index.Filter `json:"filters,omitempty"`
 	Mode    string       `json:"mode,omitempty"`
+	// NoRerank skips the tenant's reranker (for exact-term lookups, where
+	// the fused order is what the caller wants).
+	NoRerank bool `json:"-"`
 }
 
 // Ranks are a chunk's positions in the lists fusion combined (0: absent).
@@ -72,7 +75,7 @@ type Result struct {
 // the embedding alone.
 func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, error) {
 	cfg := c.Tenant.Config
-	if err := validateQuery(cfg, &q); err != nil {
+	if err := ValidateQuery(cfg, &q); err != nil {
 		return nil, err
 	}
 	k, err := s.base(ctx, c.Tenant.ID)
@@ -144,7 +147,7 @@ func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, err
 	version := k.version
 	k.mu.RUnlock()
 
-	if r := s.reranker(c); r != nil && len(chunks) > 1 && q.Mode == ModeHybrid {
+	if r := s.reranker(c); r != nil && !q.NoRerank && len(chunks) > 1 && q.Mode == ModeHybrid {
 		t0 := time.Now()
 		n := min(len(chunks), 3*q.TopK)
 		docs := make([]string, n)
@@ -220,7 +223,9 @@ func (s *Service) reranker(c Caller) Reranker {
 	return s.Rerankers(c.Tenant, *rr)
 }
 
-func validateQuery(cfg *tenant.Config, q *Query) error {
+// ValidateQuery checks a query against the tenant's limits and fills in its
+// defaults (topK, mode), as Retrieve does first.
+func ValidateQuery(cfg *tenant.Config, q *Query) error {
 	bad := func(path, format string, args ...any) error {
 		return api.Errorf(api.CodeInvalidRequest, format, args...).WithDetails(map[string]any{"path": path})
 	}
@@ -268,11 +273,18 @@ type Context struct {
 
 // Context retrieves passages for a question and frames them for a model.
 func (s *Service) Context(ctx context.Context, c Caller, question string, filters index.Filter) (*Context, error) {
-	cfg := c.Tenant.Config
 	res, err := s.Retrieve(ctx, c, Query{Text: question, Filters: filters})
 	if err != nil {
 		return nil, err
 	}
+	return s.Frame(c, question, res)
+}
+
+// Frame numbers the chunks of a retrieval result from 1, keeps those that
+// fit the tenant's context budget (in rank order, stopping at the first
+// that does not), and renders the prompt that frames them as data.
+func (s *Service) Frame(c Caller, question string, res *Result) (*Context, error) {
+	cfg := c.Tenant.Config
 	budget := cfg.RAG.MaxContextTokens
 	if budget == 0 {
 		budget = DefaultMaxContextTokens
@@ -299,6 +311,7 @@ func (s *Service) Context(ctx context.Context, c Caller, question string, filter
 	if out.Flagged > 0 {
 		s.metrics.flagged.WithLabelValues(c.Tenant.ID.String()).Add(float64(out.Flagged))
 	}
+	var err error
 	out.Prompt, err = RenderPrompt(cfg.RAG.Template, question, pp)
 	if err != nil {
 		return nil, api.Internal(err)

@@ -378,6 +378,19 @@ func (s *Service) Delete(ctx context.Context, t tenant.ID, id string) (int64, er
 	return version, nil
 }
 
+// Version returns the tenant's corpus version: it changes with every
+// ingest or delete that changes the knowledge base, so a cache keyed by it
+// never serves an answer from a corpus that has since changed.
+func (s *Service) Version(ctx context.Context, t tenant.ID) (int64, error) {
+	k, err := s.base(ctx, t)
+	if err != nil {
+		return 0, api.Internal(err)
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.version, nil
+}
+
 // Document returns a document's record.
 func (s *Service) Document(ctx context.Context, t tenant.ID, id string) (store.DocumentRecord, error) {
 	d, err := s.docs.Document(ctx, t, id)
