@@ -9,3 +9,9 @@ import _ "embed"
 //
 //go:embed tenant.schema.json
 var Tenant []byte
+
+// SearchResponse is schema/search.response.schema.json, the JSON Schema
+// (2020-12) of the POST /search result and of its SSE events ($defs).
+//
+//go:embed search.response.schema.json
+var SearchResponse []byte

@@ -23,6 +23,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/provider/builtin"
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/ratelimit"
+	"github.com/crispy-enigma/crispy/internal/search"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/store/sqlite"
 	"github.com/crispy-enigma/crispy/internal/tenant"
@@ -45,6 +46,7 @@ type App struct {
 	ledger    *gateway.Ledger
 	gateway   *gateway.Gateway
 	chat      *chat.Service
+	search    *search.Service
 	rag       *rag.Service
 	jobs      *rag.Jobs
 	api       *httpapi.Server
@@ -122,12 +124,14 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		a.db.Close()
 		return nil, err
 	}
+	a.search = search.New(a.rag, a.gateway, a.db.KV(), log, a.metrics.Registry)
 	a.chat = chat.New(a.gateway, a.db.Sessions(), a.db.KV(), log)
 	a.chat.RAG = a.rag
 	a.api = httpapi.New(httpapi.Options{
 		Registry:       a.registry.Load,
 		Gateway:        a.gateway,
 		Chat:           a.chat,
+		Search:         a.search,
 		RAG:            a.rag,
 		Jobs:           a.jobs,
 		Heartbeat:      cfg.Heartbeat,

@@ -46,6 +46,7 @@ func (s *Server) routes() []*route {
 		{pattern: "DELETE /documents/{id...}", family: "documents", scope: tenant.ScopeDocumentsWrite, h: s.documentDelete},
 		{pattern: "GET /jobs/{id}", family: "documents", scope: tenant.ScopeDocumentsRead, h: s.jobGet},
 		{pattern: "POST /retrieve", family: "retrieve", scope: tenant.ScopeSearch, h: s.retrieve},
+		{pattern: "POST /search", family: "search", scope: tenant.ScopeSearch, h: s.search},
 
 		{pattern: "POST /v1/chat/completions", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.chatCompletions},
 		{pattern: "POST /v1/embeddings", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.embeddings},

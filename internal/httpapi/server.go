@@ -19,6 +19,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/ratelimit"
+	"github.com/crispy-enigma/crispy/internal/search"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -45,6 +46,8 @@ type Options struct {
 	Jobs *rag.Jobs
 	// Chat runs chat turns (/chat).
 	Chat *chat.Service
+	// Search answers /search.
+	Search *search.Service
 	// Limiter applies the tenants' rate limits; nil: none.
 	Limiter *ratelimit.Limiter
 	// Streams caps the streams a tenant has open at once; nil: no cap.

@@ -1,0 +1,151 @@
+package search
+
+import (
+	"math"
+	"regexp"
+	"strconv"
+
+	"github.com/crispy-enigma/crispy/internal/rag"
+	"github.com/crispy-enigma/crispy/internal/rag/index"
+)
+
+// DefaultMinConfidence is the threshold of tenants that set no
+// rag.minConfidence.
+const DefaultMinConfidence = 0.3
+
+// coverageDepth is how many of the best chunks the coverage of the query is
+// measured against; agreeTop is the rank within which the retrievers must
+// place the best chunk to agree on it.
+const (
+	coverageDepth = 3
+	agreeTop      = 10
+)
+
+// retrievalConfidence measures, before any answer, how well the retrieved
+// chunks bear on the query, in [0, 1]:
+//
+//	0.7 · coverage + 0.3 · agreement
+//
+// coverage is the share of the query's index terms (stemmed, stopwords
+// dropped) found in the title, headings or text of the best coverageDepth
+// chunks; agreement is the share of the retrievers that ran (BM25, vectors)
+// that rank the best chunk within their first agreeTop. No chunks, or a
+// query with no index terms, give 0.
+func retrievalConfidence(query string, chunks []rag.Chunk) float64 {
+	if len(chunks) == 0 {
+		return 0
+	}
+	qterms := dedup(index.Terms(query))
+	if len(qterms) == 0 {
+		return 0
+	}
+	have := map[string]bool{}
+	for _, ch := range chunks[:min(len(chunks), coverageDepth)] {
+		for _, t := range chunkTerms(ch) {
+			have[t] = true
+		}
+	}
+	found := 0
+	for _, t := range qterms {
+		if have[t] {
+			found++
+		}
+	}
+	coverage := float64(found) / float64(len(qterms))
+
+	top := chunks[0].Ranks
+	agree := 0.0
+	if top.BM25 > 0 && top.BM25 <= agreeTop {
+		agree += 0.5
+	}
+	if top.Vector > 0 && top.Vector <= agreeTop {
+		agree += 0.5
+	}
+	return round3(0.7*coverage + 0.3*agree)
+}
+
+// marker is a citation run such as "[1]" or "[1][3]".
+var marker = regexp.MustCompile(`(\s*\[\d{1,4}\])+`)
+var markerNum = regexp.MustCompile(`\[(\d{1,4})\]`)
+
+// support measures how much of an answer its citations back, in [0, 1].
+// The answer is cut after each citation run into claims; a claim's support
+// is the share of its index terms found in the passages it cites (0 when it
+// cites none), and the answer's is the mean over claims that have terms.
+// passages[n-1] is the text of source n.
+func support(answer string, passages []string) float64 {
+	terms := make([]map[string]bool, len(passages))
+	for i, p := range passages {
+		terms[i] = map[string]bool{}
+		for _, t := range index.Terms(p) {
+			terms[i][t] = true
+		}
+	}
+	var sum float64
+	claims := 0
+	measure := func(text string, cites []int) {
+		ts := dedup(index.Terms(text))
+		if len(ts) == 0 {
+			return
+		}
+		claims++
+		if len(cites) == 0 {
+			return
+		}
+		found := 0
+		for _, t := range ts {
+			for _, n := range cites {
+				if terms[n-1][t] {
+					found++
+					break
+				}
+			}
+		}
+		sum += float64(found) / float64(len(ts))
+	}
+	last := 0
+	for _, loc := range marker.FindAllStringIndex(answer, -1) {
+		var cites []int
+		for _, m := range markerNum.FindAllStringSubmatch(answer[loc[0]:loc[1]], -1) {
+			if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(passages) {
+				cites = append(cites, n)
+			}
+		}
+		measure(answer[last:loc[0]], cites)
+		last = loc[1]
+	}
+	measure(answer[last:], nil)
+	if claims == 0 {
+		return 0
+	}
+	return round3(sum / float64(claims))
+}
+
+// answerConfidence combines the retrieval confidence with the answer's
+// support: an answer its sources fully back keeps the retrieval figure, one
+// they do not back at all halves it.
+func answerConfidence(retrieval, support float64) float64 {
+	return round3(retrieval * (0.5 + 0.5*support))
+}
+
+func chunkTerms(ch rag.Chunk) []string {
+	out := index.Terms(ch.Title)
+	for _, h := range ch.HeadingPath {
+		out = append(out, index.Terms(h)...)
+	}
+	return append(out, index.Terms(ch.Text)...)
+}
+
+func dedup(ts []string) []string {
+	seen := make(map[string]bool, len(ts))
+	out := ts[:0:0]
+	for _, t := range ts {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
