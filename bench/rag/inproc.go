@@ -46,7 +46,7 @@ type inProcess struct {
 // Ingest calls there.
 func runInProcess(ctx context.Context, dir string, docs, stageDocs []rag.DocumentInput, profile string) (inProcess, error) {
 	var out inProcess
-	cfgJSON, err := tenantConfig(tenant.NewKey())
+	cfgJSON, err := tenantConfig(tenant.NewKey(), false)
 	if err != nil {
 		return out, err
 	}

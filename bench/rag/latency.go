@@ -11,11 +11,36 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/rag"
 )
 
-// retrieveHistogram is the server's retrieval latency histogram, by mode.
-const retrieveHistogram = "crispy_rag_retrieve_seconds"
+// retrieveHistogram is the server's retrieval latency histogram, by mode;
+// searchHistogram the search's, by stage.
+const (
+	retrieveHistogram = "crispy_rag_retrieve_seconds"
+	searchHistogram   = "crispy_search_stage_seconds"
+)
+
+// Search modes: POST /search with the tenant's cache off, and with it on
+// and every query already answered once.
+const (
+	modeSearch       = "search"
+	modeSearchCached = "search-cached"
+)
+
+// histogramOf names the server histogram, and its label, that times mode:
+// retrieval by mode, a search that ran by its total, a cached one by its
+// cache stage.
+func histogramOf(mode string) (name, label, value string) {
+	switch mode {
+	case modeSearch:
+		return searchHistogram, "stage", "total"
+	case modeSearchCached:
+		return searchHistogram, "stage", "cache"
+	}
+	return retrieveHistogram, "mode", mode
+}
 
 // queryRun is one measured run of queries in one mode.
 type queryRun struct {
@@ -42,7 +67,7 @@ func (r queryRun) qps() float64 { return float64(len(r.client)) / r.wall.Seconds
 func (c *client) runQueries(queries []string, mode string, topK, clients, warmup int) (queryRun, error) {
 	run := queryRun{mode: mode, clients: clients, stages: map[string]float64{}}
 	for _, q := range queries[:min(warmup, len(queries))] {
-		if _, _, err := c.retrieve(q, mode, topK); err != nil {
+		if _, err := c.query(q, mode, topK); err != nil {
 			return run, err
 		}
 	}
@@ -68,18 +93,18 @@ func (c *client) runQueries(queries []string, mode string, topK, clients, warmup
 					return
 				}
 				t0 := time.Now()
-				res, _, err := c.retrieve(queries[i], mode, topK)
+				res, err := c.query(queries[i], mode, topK)
 				elapsed := ms(time.Since(t0))
 				mu.Lock()
 				if err != nil {
 					firstE = cmpOr(firstE, err)
 				} else {
 					run.client = append(run.client, elapsed)
-					run.server = append(run.server, res.Timings["total"])
-					for k, v := range res.Timings {
+					run.server = append(run.server, res.timings["total"])
+					for k, v := range res.timings {
 						run.stages[k] += v
 					}
-					hits += len(res.Chunks)
+					hits += res.hits
 				}
 				mu.Unlock()
 			}
@@ -99,17 +124,18 @@ func (c *client) runQueries(queries []string, mode string, topK, clients, warmup
 	if err != nil {
 		return run, err
 	}
-	h0, err := histogram(before, retrieveHistogram, "mode", mode)
+	name, label, value := histogramOf(mode)
+	h0, err := histogram(before, name, label, value)
 	if err != nil {
 		return run, err
 	}
-	h1, err := histogram(after, retrieveHistogram, "mode", mode)
+	h1, err := histogram(after, name, label, value)
 	if err != nil {
 		return run, err
 	}
 	d := h1.minus(h0)
 	if n := d.total(); int(n) != len(queries) {
-		return run, fmt.Errorf("histogram counted %v retrievals in mode %s, %d were sent", n, mode, len(queries))
+		return run, fmt.Errorf("histogram %s{%s=%q} counted %v queries in mode %s, %d were sent", name, label, value, n, mode, len(queries))
 	}
 	for i, q := range []float64{.5, .95, .99} {
 		run.hist[i] = d.quantile(q) * 1000
@@ -122,6 +148,36 @@ func cmpOr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// answer is what the benchmark keeps of a query's answer.
+type answer struct {
+	timings map[string]float64
+	hits    int // chunks or sources returned
+}
+
+// query runs one query in mode: a retrieval, or a search (which must come
+// from the cache in mode search-cached, and must not otherwise).
+func (c *client) query(q, mode string, topK int) (answer, error) {
+	if mode != modeSearch && mode != modeSearchCached {
+		res, _, err := c.retrieve(q, mode, topK)
+		if err != nil {
+			return answer{}, err
+		}
+		return answer{res.Timings, len(res.Chunks)}, nil
+	}
+	body, err := json.Marshal(map[string]any{"query": q, "topK": topK})
+	if err != nil {
+		return answer{}, err
+	}
+	var res api.SearchResult
+	if err := c.do("POST", "/search", "application/json", body, 200, &res); err != nil {
+		return answer{}, err
+	}
+	if res.Cached != (mode == modeSearchCached) {
+		return answer{}, fmt.Errorf("search %q: cached %v in mode %s", q, res.Cached, mode)
+	}
+	return answer{res.Timings, len(res.Sources)}, nil
 }
 
 // retrieve runs one query and returns the result and the client's time.

@@ -46,6 +46,15 @@
 // goal, so read it as a range), and the mean of each stage the server
 // timed. The clients run on the same machine and take CPU from the server.
 //
+// Search. Mode search posts the same queries to POST /search with the
+// tenant's cache off, so every one runs (builtin rewrite, retrieval,
+// builtin extractive answer, follow-ups); its server time is the answer's
+// timings.total and its histogram crispy_search_stage_seconds{stage="total"}.
+// Mode search-cached turns the tenant's cache on (rewriting the tenant file
+// and sending SIGHUP), answers every query once unmeasured, then measures
+// them all again, each of which must come from the cache; its histogram is
+// stage="cache". The cache is turned off again after it.
+//
 // Memory and restart. VmRSS of the server process (/proc/PID/status) when
 // ready with an empty knowledge base and after the largest size is
 // ingested (with the peak, VmHWM). Then the server is stopped and started
@@ -122,7 +131,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.warmup, "warmup", 20, "unmeasured queries before each run")
 	flag.IntVar(&o.clients, "clients", 4, "concurrent clients of the concurrent runs")
 	flag.IntVar(&o.topK, "topk", 8, "topK of each query")
-	flag.StringVar(&modes, "modes", "hybrid,bm25,vector", "retrieval modes, comma-separated")
+	flag.StringVar(&modes, "modes", "hybrid,bm25,vector,search,search-cached", "retrieval modes, and search (uncached) and search-cached, comma-separated")
 	flag.IntVar(&o.inprocDocs, "inproc-docs", 2000, "documents ingested in this process without HTTP (0: skip)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the in-process ingest to this file")
 	flag.StringVar(&o.data, "data", "", "folder for the benchmark's work folder (default: the system's temporary folder; /dev/shm takes the disk out)")
@@ -145,8 +154,8 @@ func parseFlags() (options, error) {
 	o.sizes = slices.Compact(o.sizes)
 	for m := range strings.SplitSeq(modes, ",") {
 		m = strings.TrimSpace(m)
-		if m != rag.ModeHybrid && m != rag.ModeBM25 && m != rag.ModeVector {
-			return o, fmt.Errorf("-modes: %q is not hybrid, bm25 or vector", m)
+		if m != rag.ModeHybrid && m != rag.ModeBM25 && m != rag.ModeVector && m != modeSearch && m != modeSearchCached {
+			return o, fmt.Errorf("-modes: %q is not hybrid, bm25, vector, search or search-cached", m)
 		}
 		o.modes = append(o.modes, m)
 	}
@@ -267,6 +276,17 @@ func run(ctx context.Context, o options) (*report, error) {
 			qs[i] = queries.query()
 		}
 		for _, mode := range o.modes {
+			if mode == modeSearchCached {
+				if err := srv.setCache(c, tenants, key, true); err != nil {
+					return nil, err
+				}
+				logf("search: answering %d queries once to fill the cache", len(qs))
+				for _, q := range qs {
+					if _, err := c.query(q, modeSearch, o.topK); err != nil {
+						return nil, err
+					}
+				}
+			}
 			for _, clients := range slices.Compact([]int{1, o.clients}) {
 				qr, err := c.runQueries(qs, mode, o.topK, clients, o.warmup)
 				if err != nil {
@@ -275,6 +295,11 @@ func run(ctx context.Context, o options) (*report, error) {
 				qr.chunks = have
 				r.runs = append(r.runs, qr)
 				logf("retrieve %s at %d chunks, %d clients: p50 %.2f ms, p95 %.2f ms (server)", mode, have, clients, percentile(qr.server, 50), percentile(qr.server, 95))
+			}
+			if mode == modeSearchCached {
+				if err := srv.setCache(c, tenants, key, false); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

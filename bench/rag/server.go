@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crispy-enigma/crispy/api"
@@ -27,8 +29,9 @@ import (
 // to 20, and no rate limits, budgets or cache.
 const benchTenant = "bench-rag"
 
-// tenantConfig returns the tenant's config with key's hash.
-func tenantConfig(key string) ([]byte, error) {
+// tenantConfig returns the tenant's config with key's hash, its cache on or
+// off.
+func tenantConfig(key string, cache bool) ([]byte, error) {
 	return json.MarshalIndent(map[string]any{
 		"id": benchTenant, "name": "Knowledge base benchmark",
 		"keys": []any{map[string]any{
@@ -39,22 +42,57 @@ func tenantConfig(key string) ([]byte, error) {
 			"chat":      map[string]any{"model": "builtin/extractive"},
 			"embedding": map[string]any{"model": "builtin/hash-384"},
 		},
-		"rag": map[string]any{"enabled": true, "topK": 8, "maxTopK": 20},
+		"rag":   map[string]any{"enabled": true, "topK": 8, "maxTopK": 20},
+		"cache": map[string]any{"enabled": cache, "searchTtl": "24h"},
 	}, "", "  ")
 }
 
-// writeTenant writes the tenant into a tenants folder dir and returns its
-// API key.
+// writeTenant writes the tenant, its cache off, into a tenants folder dir
+// and returns its API key.
 func writeTenant(dir string) (string, error) {
 	key := tenant.NewKey()
-	b, err := tenantConfig(key)
+	return key, putTenant(dir, key, false)
+}
+
+func putTenant(dir, key string, cache bool) error {
+	b, err := tenantConfig(key, cache)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, benchTenant), 0o755); err != nil {
-		return "", err
+		return err
 	}
-	return key, os.WriteFile(filepath.Join(dir, benchTenant, tenant.FileName), b, 0o644)
+	return os.WriteFile(filepath.Join(dir, benchTenant, tenant.FileName), b, 0o644)
+}
+
+// setCache turns the tenant's cache on or off: it rewrites the tenant file
+// and has the server reload it (SIGHUP), waiting until the reload counter
+// of /metrics moves.
+func (c *crispy) setCache(cl *client, dir, key string, on bool) error {
+	count := func() float64 {
+		m, err := cl.metrics()
+		if err != nil {
+			return -1
+		}
+		if v := gauge(m, `crispy_config_reloads_total{result="ok"}`); !math.IsNaN(v) {
+			return v
+		}
+		return 0 // no reload yet
+	}
+	before := count()
+	if err := putTenant(dir, key, on); err != nil {
+		return err
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		return err
+	}
+	for range 500 {
+		if count() > before {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return errors.New("the server did not reload its tenants within 5 s of SIGHUP")
 }
 
 // crispy is a running `crispy serve`.
