@@ -145,17 +145,7 @@ const twoProviders = `{"id":"acme","name":"Acme","keys":[{"id":"k","hash":"sha25
 
 func collect(t *testing.T, st *Stream) (string, error) {
 	t.Helper()
-	var b strings.Builder
-	for {
-		d, err := st.Recv()
-		if err == io.EOF {
-			return b.String(), nil
-		}
-		if err != nil {
-			return b.String(), err
-		}
-		b.WriteString(d.Text)
-	}
+	return st.Text()
 }
 
 func (h *harness) chat(model string) (*Stream, error) {

@@ -47,6 +47,23 @@ type Stream struct {
 	final  provider.Usage
 }
 
+// Text reads the rest of the stream and returns its text, with what was
+// read before an error: for callers that want the whole answer rather than
+// its pieces.
+func (s *Stream) Text() (string, error) {
+	var b strings.Builder
+	for {
+		d, err := s.Recv()
+		if err == io.EOF {
+			return b.String(), nil
+		}
+		if err != nil {
+			return b.String(), err
+		}
+		b.WriteString(d.Text)
+	}
+}
+
 // Model returns the provider/model reference that is answering.
 func (s *Stream) Model() string { return s.rec.Provider + "/" + s.rec.Model }
 

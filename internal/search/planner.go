@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"unicode/utf8"
 
@@ -131,17 +130,7 @@ func (s *Service) complete(ctx context.Context, c rag.Caller, model string, msgs
 		return "", err
 	}
 	defer st.Close()
-	var b strings.Builder
-	for {
-		d, err := st.Recv()
-		if err == io.EOF {
-			return b.String(), nil
-		}
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(d.Text)
-	}
+	return st.Text()
 }
 
 // angle keeps a snippet from closing its <source> element.
