@@ -12,7 +12,9 @@
 // The vocabulary (about 100,000 entries) is built into a map on first use,
 // once per process, which takes about 10 ms (more under the race detector);
 // a server calls Load at start-up so that the first request does not pay for
-// it. Counting English runs at about 15 MB/s (60 µs a KB). Every
+// it. Plain ASCII text is split into pieces by hand and common pieces are
+// counted from a cache (split.go): about 300 MB/s on English prose, against
+// 13 MB/s through the library alone (BenchmarkCountUncached). Every
 // function is safe for concurrent use.
 package tokens
 
@@ -62,8 +64,16 @@ func Count(text string) int {
 	if err != nil {
 		return estimate(text)
 	}
-	n, err := c.Count(text)
-	if err != nil {
+	var n int
+	if plain(text) {
+		n = countASCII(text, func(piece string) int {
+			n, err := c.Count(piece)
+			if err != nil {
+				return estimate(piece)
+			}
+			return n
+		})
+	} else if n, err = c.Count(text); err != nil {
 		return estimate(text)
 	}
 	if len(text) >= memoMinBytes {
