@@ -175,6 +175,8 @@ type statements struct {
 	usageInsert, usageAdd, usageRollup, usageRecords *sql.Stmt
 
 	sessionTouch, messageInsert, messagesTrim, sessionSetSeq, messagesPage, sessionGet *sql.Stmt
+
+	documentGet, documentPut, chunksDelete, chunkInsert, corpusBump *sql.Stmt
 }
 
 // prepare prepares the statements, leaving those it has prepared in place
@@ -199,6 +201,11 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.sessionSetSeq, writer, sessionSetSeq},
 		{&s.messagesPage, reader, messagesPage},
 		{&s.sessionGet, reader, sessionGet},
+		{&s.documentGet, reader, documentGet},
+		{&s.documentPut, writer, documentPut},
+		{&s.chunksDelete, writer, chunksDelete},
+		{&s.chunkInsert, writer, chunkInsert},
+		{&s.corpusBump, writer, corpusBump},
 	}
 	for _, l := range list {
 		stmt, err := l.pool.PrepareContext(ctx, l.query)

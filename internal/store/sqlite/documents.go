@@ -121,20 +121,17 @@ func (d *Documents) PutDocument(ctx context.Context, t tenant.ID, doc store.Docu
 	}
 	defer tx.Rollback() // a no-op once committed
 
-	_, err = tx.ExecContext(ctx, documentPut, tenantID, doc.ID, doc.Title, doc.URL, doc.Format, metadata,
+	st := &d.db.stmts // prepared once at open: no SQL is parsed per document
+	_, err = tx.StmtContext(ctx, st.documentPut).ExecContext(ctx, tenantID, doc.ID, doc.Title, doc.URL, doc.Format, metadata,
 		doc.Hash, doc.EmbeddingModel, doc.Bytes, len(chunks), doc.UploadedBy, now)
 	if err != nil {
 		return 0, d.db.fail(ctx, "put document", err)
 	}
-	if _, err := tx.ExecContext(ctx, chunksDelete, tenantID, doc.ID); err != nil {
+	if _, err := tx.StmtContext(ctx, st.chunksDelete).ExecContext(ctx, tenantID, doc.ID); err != nil {
 		return 0, d.db.fail(ctx, "put document: old chunks", err)
 	}
 	if len(chunks) > 0 {
-		insert, err := tx.PrepareContext(ctx, chunkInsert)
-		if err != nil {
-			return 0, d.db.fail(ctx, "put document: chunks", err)
-		}
-		defer insert.Close()
+		insert := tx.StmtContext(ctx, st.chunkInsert)
 		var vector []byte // reused: the driver copies what it binds
 		for i, c := range chunks {
 			vector = vecbytes.Append(vector[:0], c.Vector)
@@ -146,7 +143,7 @@ func (d *Documents) PutDocument(ctx context.Context, t tenant.ID, doc store.Docu
 		}
 	}
 	var version int64
-	if err := tx.QueryRowContext(ctx, corpusBump, tenantID).Scan(&version); err != nil {
+	if err := tx.StmtContext(ctx, st.corpusBump).QueryRowContext(ctx, tenantID).Scan(&version); err != nil {
 		return 0, d.db.fail(ctx, "put document: corpus version", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -164,7 +161,7 @@ func (d *Documents) Document(ctx context.Context, t tenant.ID, id string) (store
 	if err := d.db.ready(ctx); err != nil {
 		return store.DocumentRecord{}, fmt.Errorf("sqlite: document: %w", err)
 	}
-	doc, err := scanDocument(d.db.reader.QueryRowContext(ctx, documentGet, t.String(), id))
+	doc, err := scanDocument(d.db.stmts.documentGet.QueryRowContext(ctx, t.String(), id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.DocumentRecord{}, store.ErrNotFound
@@ -224,11 +221,11 @@ func (d *Documents) DeleteDocument(ctx context.Context, t tenant.ID, id string) 
 	case n == 0:
 		return 0, store.ErrNotFound
 	}
-	if _, err := tx.ExecContext(ctx, chunksDelete, tenantID, id); err != nil {
+	if _, err := tx.StmtContext(ctx, d.db.stmts.chunksDelete).ExecContext(ctx, tenantID, id); err != nil {
 		return 0, d.db.fail(ctx, "delete document: chunks", err)
 	}
 	var version int64
-	if err := tx.QueryRowContext(ctx, corpusBump, tenantID).Scan(&version); err != nil {
+	if err := tx.StmtContext(ctx, d.db.stmts.corpusBump).QueryRowContext(ctx, tenantID).Scan(&version); err != nil {
 		return 0, d.db.fail(ctx, "delete document: corpus version", err)
 	}
 	if err := tx.Commit(); err != nil {
