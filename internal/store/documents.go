@@ -52,6 +52,12 @@ type StoredChunk struct {
 	Vector     []float32
 }
 
+// DocumentPut is one document and its chunks, for PutDocuments.
+type DocumentPut struct {
+	Doc    DocumentRecord
+	Chunks []StoredChunk
+}
+
 // Documents stores tenants' knowledge bases: documents and their chunks
 // with vectors, from which the in-memory indexes are built. Every call is
 // scoped to one tenant. Each tenant has a corpus version that every change
@@ -61,6 +67,11 @@ type Documents interface {
 	// readers see the old document and chunks or the new ones, never a mix.
 	// It returns the tenant's new corpus version.
 	PutDocument(ctx context.Context, t tenant.ID, doc DocumentRecord, chunks []StoredChunk) (int64, error)
+	// PutDocuments puts several documents in one transaction: all of them
+	// or, on any error, none. The corpus version grows by one a document;
+	// it returns the version after the last. Two puts of the same document
+	// ID are ErrInvalid.
+	PutDocuments(ctx context.Context, t tenant.ID, puts []DocumentPut) (int64, error)
 	// Document returns a document, or ErrNotFound.
 	Document(ctx context.Context, t tenant.ID, id string) (DocumentRecord, error)
 	// Documents returns up to limit documents with ID > after, by ID.

@@ -93,21 +93,43 @@ var _ store.Documents = (*Documents)(nil)
 // two chunks with the same Ordinal and a metadata number that is NaN or
 // infinite, which JSON cannot hold.
 func (d *Documents) PutDocument(ctx context.Context, t tenant.ID, doc store.DocumentRecord, chunks []store.StoredChunk) (int64, error) {
-	if err := store.CheckDocument(t, doc, chunks); err != nil {
-		return 0, fmt.Errorf("sqlite: put document: %w", err)
+	return d.PutDocuments(ctx, t, []store.DocumentPut{{Doc: doc, Chunks: chunks}})
+}
+
+// PutDocuments is PutDocument for several documents in one transaction:
+// one commit (and one sync of the log) for all of them. Every document is
+// checked before anything is written.
+func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.DocumentPut) (int64, error) {
+	type encoded struct {
+		metadata string
+		headings []string
 	}
-	if err := checkOrdinals(chunks); err != nil {
-		return 0, fmt.Errorf("sqlite: put document: %w", err)
-	}
-	metadata, err := encodeMetadata(doc.Metadata)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: put document: %w", err)
-	}
-	headings := make([]string, len(chunks))
-	for i, c := range chunks {
-		if headings[i], err = encodeHeadingPath(c.HeadingPath); err != nil {
-			return 0, fmt.Errorf("sqlite: put document: chunk %d: %w", i, err)
+	enc := make([]encoded, len(puts))
+	seen := make(map[string]bool, len(puts))
+	for n, p := range puts {
+		if err := store.CheckDocument(t, p.Doc, p.Chunks); err != nil {
+			return 0, fmt.Errorf("sqlite: put document: %w", err)
 		}
+		if seen[p.Doc.ID] {
+			return 0, fmt.Errorf("sqlite: put documents: %w: document %q is put twice", store.ErrInvalid, p.Doc.ID)
+		}
+		seen[p.Doc.ID] = true
+		if err := checkOrdinals(p.Chunks); err != nil {
+			return 0, fmt.Errorf("sqlite: put document: %w", err)
+		}
+		var err error
+		if enc[n].metadata, err = encodeMetadata(p.Doc.Metadata); err != nil {
+			return 0, fmt.Errorf("sqlite: put document: %w", err)
+		}
+		enc[n].headings = make([]string, len(p.Chunks))
+		for i, c := range p.Chunks {
+			if enc[n].headings[i], err = encodeHeadingPath(c.HeadingPath); err != nil {
+				return 0, fmt.Errorf("sqlite: put document: chunk %d: %w", i, err)
+			}
+		}
+	}
+	if len(puts) == 0 {
+		return 0, fmt.Errorf("sqlite: put documents: %w: no documents", store.ErrInvalid)
 	}
 	if err := d.db.ready(ctx); err != nil {
 		return 0, fmt.Errorf("sqlite: put document: %w", err)
@@ -122,29 +144,31 @@ func (d *Documents) PutDocument(ctx context.Context, t tenant.ID, doc store.Docu
 	defer tx.Rollback() // a no-op once committed
 
 	st := &d.db.stmts // prepared once at open: no SQL is parsed per document
-	_, err = tx.StmtContext(ctx, st.documentPut).ExecContext(ctx, tenantID, doc.ID, doc.Title, doc.URL, doc.Format, metadata,
-		doc.Hash, doc.EmbeddingModel, doc.Bytes, len(chunks), doc.UploadedBy, now)
-	if err != nil {
-		return 0, d.db.fail(ctx, "put document", err)
-	}
-	if _, err := tx.StmtContext(ctx, st.chunksDelete).ExecContext(ctx, tenantID, doc.ID); err != nil {
-		return 0, d.db.fail(ctx, "put document: old chunks", err)
-	}
-	if len(chunks) > 0 {
-		insert := tx.StmtContext(ctx, st.chunkInsert)
-		var vector []byte // reused: the driver copies what it binds
-		for i, c := range chunks {
+	put, del, insert, bump := tx.StmtContext(ctx, st.documentPut), tx.StmtContext(ctx, st.chunksDelete),
+		tx.StmtContext(ctx, st.chunkInsert), tx.StmtContext(ctx, st.corpusBump)
+	var vector []byte // reused: the driver copies what it binds
+	var version int64
+	for n, p := range puts {
+		doc := p.Doc
+		_, err = put.ExecContext(ctx, tenantID, doc.ID, doc.Title, doc.URL, doc.Format, enc[n].metadata,
+			doc.Hash, doc.EmbeddingModel, doc.Bytes, len(p.Chunks), doc.UploadedBy, now)
+		if err != nil {
+			return 0, d.db.fail(ctx, "put document", err)
+		}
+		if _, err := del.ExecContext(ctx, tenantID, doc.ID); err != nil {
+			return 0, d.db.fail(ctx, "put document: old chunks", err)
+		}
+		for i, c := range p.Chunks {
 			vector = vecbytes.Append(vector[:0], c.Vector)
-			_, err := insert.ExecContext(ctx, tenantID, c.DocID, c.Ordinal, c.ID, headings[i], c.Text,
+			_, err := insert.ExecContext(ctx, tenantID, c.DocID, c.Ordinal, c.ID, enc[n].headings[i], c.Text,
 				c.Start, c.End, c.Tokens, c.Hash, nullBlob(vector))
 			if err != nil {
 				return 0, d.db.fail(ctx, fmt.Sprintf("put document: chunk %d", i), err)
 			}
 		}
-	}
-	var version int64
-	if err := tx.StmtContext(ctx, st.corpusBump).QueryRowContext(ctx, tenantID).Scan(&version); err != nil {
-		return 0, d.db.fail(ctx, "put document: corpus version", err)
+		if err := bump.QueryRowContext(ctx, tenantID).Scan(&version); err != nil {
+			return 0, d.db.fail(ctx, "put document: corpus version", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, d.db.fail(ctx, "put document: commit", err)

@@ -33,6 +33,7 @@ func TestDocuments(t *testing.T, open func(t *testing.T) store.Documents) {
 		{"Replace", testDocReplace},
 		{"Times", testDocTimes},
 		{"Version", testDocVersion},
+		{"Batch", testDocBatch},
 		{"Listing", testDocListing},
 		{"Delete", testDocDelete},
 		{"Scan", testDocScan},
@@ -315,6 +316,49 @@ func putUntilUpdatedAfter(t *testing.T, d store.Documents, doc store.DocumentRec
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// testDocBatch checks that PutDocuments writes all of its documents or
+// none, one version a document.
+func testDocBatch(t *testing.T, d store.Documents) {
+	ctx := t.Context()
+	a, aChunks := docFixture("a", 1, 2, 4)
+	b, bChunks := docFixture("b", 1, 3, 4)
+	c, cChunks := docFixture("c", 1, 1, 4)
+	mustPutDocument(t, d, acme, a, aChunks)
+
+	a2, a2Chunks := docFixture("a", 2, 1, 4)
+	v, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: a2, Chunks: a2Chunks}, {Doc: b, Chunks: bChunks}, {Doc: c, Chunks: cChunks}})
+	if err != nil || v != 4 {
+		t.Fatalf("PutDocuments(a, b, c) = %d, %v; want version 4", v, err)
+	}
+	wantVersion(t, d, acme, 4)
+	for id, n := range map[string]int{"a": 1, "b": 3, "c": 1} {
+		if got := mustChunks(t, d, acme, id); len(got) != n {
+			t.Errorf("%s: %d chunks after the batch, want %d", id, len(got), n)
+		}
+	}
+	if got := mustDocument(t, d, acme, "a"); got.Hash != a2.Hash {
+		t.Errorf("a was not replaced: hash %q, want %q", got.Hash, a2.Hash)
+	}
+
+	// One bad document, or the same ID twice, and nothing is written.
+	bad := c
+	bad.ID = "d"
+	bad.Metadata = map[string]any{"n": 1}
+	e, eChunks := docFixture("e", 1, 2, 4)
+	for name, puts := range map[string][]store.DocumentPut{
+		"invalid":  {{Doc: e, Chunks: eChunks}, {Doc: bad, Chunks: nil}},
+		"repeated": {{Doc: e, Chunks: eChunks}, {Doc: e, Chunks: eChunks}},
+		"empty":    nil,
+	} {
+		if _, err := d.PutDocuments(ctx, acme, puts); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("PutDocuments(%s) = %v, want ErrInvalid", name, err)
+		}
+	}
+	wantNoDocument(t, d, acme, "e")
+	wantVersion(t, d, acme, 4)
+	wantVersion(t, d, globex, 0)
 }
 
 // testDocVersion checks that each tenant's corpus version goes up by one
