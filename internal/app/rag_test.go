@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -442,5 +443,65 @@ func TestCitationsMapToThisTurn(t *testing.T) {
 	}
 	if m := metrics(t, s); !strings.Contains(m, `crispy_rag_citations_dropped_total{tenant="acme"} 1`) {
 		t.Errorf("dropped citation not counted:\n%s", grep(m, "crispy_rag"))
+	}
+}
+
+// Concurrent ingests share store transactions (group commit): every one
+// gets its own right answer, the index and the store agree, and the corpus
+// version counts one a document written.
+func TestConcurrentIngestsGroupCommit(t *testing.T) {
+	s := startKB(t, "acme")
+	const docs = 40
+	type result struct {
+		status int
+		body   string
+	}
+	results := make(chan result, 2*docs)
+	var wg sync.WaitGroup
+	for i := range docs {
+		body := fmt.Sprintf(`{"id":"doc-%d","title":"Doc %d","text":"Canary zq%dx lives in document %d. It is unique."}`, i, i, i, i)
+		// Each document is sent twice at once: one write, one no-op.
+		for range 2 {
+			wg.Go(func() {
+				status, env := call(t, s, "acme", "POST", "/documents", "application/json", body)
+				results <- result{status, string(env.Data)}
+			})
+		}
+	}
+	wg.Wait()
+	close(results)
+	created, unchanged := 0, 0
+	for r := range results {
+		switch {
+		case r.status == 201 && strings.Contains(r.body, `"status":"created"`):
+			created++
+		case r.status == 200 && strings.Contains(r.body, `"status":"unchanged"`):
+			unchanged++
+		default:
+			t.Errorf("ingest = %d %s", r.status, r.body)
+		}
+	}
+	if created != docs || unchanged != docs {
+		t.Errorf("created %d, unchanged %d; want %d each", created, unchanged, docs)
+	}
+	for i := range docs {
+		_, r, e := retrieve(t, s, "acme", fmt.Sprintf(`{"query":"zq%dx","mode":"bm25","topK":1}`, i))
+		if len(r.Chunks) != 1 || r.Chunks[0].DocID != fmt.Sprintf("doc-%d", i) {
+			t.Errorf("zq%dx: %+v %+v", i, r.Chunks, e)
+		}
+	}
+	status, env := call(t, s, "acme", "GET", "/documents?limit=1000", "", "")
+	if n := strings.Count(string(env.Data), `"id":"doc-`); status != 200 || n != docs {
+		t.Errorf("listed %d documents, want %d", n, docs)
+	}
+	// Some writes shared a transaction.
+	if m := metrics(t, s); !strings.Contains(m, "crispy_rag_write_group_documents_count") ||
+		strings.Contains(m, fmt.Sprintf(`crispy_rag_write_group_documents_bucket{le="1"} %d`, docs)) {
+		t.Errorf("no group of more than one document:\n%s", grep(m, "crispy_rag_write_group"))
+	}
+	// The version after one more write is docs+1: one a document written.
+	status, env = call(t, s, "acme", "POST", "/documents", "application/json", `{"id":"last","text":"The last one."}`)
+	if want := fmt.Sprintf(`"version":%d`, docs+1); status != 201 || !strings.Contains(string(env.Data), want) {
+		t.Errorf("last ingest = %d %s, want %s", status, env.Data, want)
 	}
 }

@@ -8,6 +8,7 @@ type Metrics struct {
 	flagged  *prometheus.CounterVec   // passages flagged as possible injection, by tenant
 	dropped  *prometheus.CounterVec   // citations that map to no passage, by tenant
 	retrieve *prometheus.HistogramVec // retrieval latency by mode
+	group    prometheus.Histogram     // documents written per store transaction
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -25,9 +26,13 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crispy_rag_retrieve_seconds", Help: "Retrieval latency by mode (hybrid, vector, bm25).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1},
 		}, []string{"mode"}),
+		group: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "crispy_rag_write_group_documents", Help: "Documents written per store transaction (concurrent ingests of a tenant share one).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve)
+		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.group)
 	}
 	return m
 }

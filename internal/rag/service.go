@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,11 @@ type kb struct {
 	load    sync.Once
 	loadErr error
 
-	write sync.Mutex // one ingest or delete at a time: store and index agree
+	write sync.Mutex // one write or delete at a time: store and index agree
+
+	qmu     sync.Mutex // guards queue and writing
+	queue   []*pending // prepared documents waiting for their write
+	writing bool       // an ingest is writing the queue
 
 	mu      sync.RWMutex
 	ix      *index.Index
@@ -330,32 +335,121 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 		}
 	}
 
-	// The store write and the index update run under the lock, so that the
-	// two agree; the document is looked up again, since a concurrent ingest
-	// of the same ID may have landed meanwhile.
+	w := &pending{rec: rec, stored: stored, ready: ready, done: make(chan struct{})}
+	s.write(ctx, c.Tenant.ID, k, w)
+	return w.res, w.err
+}
+
+// maxGroup is the most documents one store transaction writes.
+const maxGroup = 32
+
+// pending is a prepared document waiting for its write.
+type pending struct {
+	rec    store.DocumentRecord
+	stored []store.StoredChunk
+	ready  indexed
+	res    IngestResult
+	err    error
+	done   chan struct{}
+}
+
+// write stores a prepared document and indexes it. Concurrent ingests of a
+// tenant share their writes (group commit): the first to arrive writes its
+// document and those queued behind it, up to maxGroup, in one store
+// transaction and one sync, then takes the next group, until the queue is
+// empty; the others wait for their result. The write runs even when ctx is
+// cancelled once queued: the document is prepared and the write is short.
+func (s *Service) write(ctx context.Context, t tenant.ID, k *kb, w *pending) {
+	ctx = context.WithoutCancel(ctx)
+	k.qmu.Lock()
+	k.queue = append(k.queue, w)
+	if k.writing {
+		k.qmu.Unlock()
+		<-w.done
+		return
+	}
+	k.writing = true
+	k.qmu.Unlock()
+	for {
+		k.qmu.Lock()
+		group := k.takeGroup()
+		if len(group) == 0 {
+			k.writing = false
+			k.qmu.Unlock()
+			break
+		}
+		k.qmu.Unlock()
+		s.writeGroup(ctx, t, k, group)
+	}
+	<-w.done
+}
+
+// takeGroup takes up to maxGroup documents off the queue, stopping before
+// a second put of the same ID (it goes in the next group). k.qmu is held.
+func (k *kb) takeGroup() []*pending {
+	ids := map[string]bool{}
+	n := 0
+	for n < len(k.queue) && n < maxGroup && !ids[k.queue[n].rec.ID] {
+		ids[k.queue[n].rec.ID] = true
+		n++
+	}
+	group := slices.Clone(k.queue[:n])
+	k.queue = k.queue[n:]
+	return group
+}
+
+// writeGroup writes a group under the tenant's write lock, so that the
+// store and the index agree. Each document is looked up again first: an
+// ingest of the same ID may have landed since it was prepared, and an
+// unchanged one is not written.
+func (s *Service) writeGroup(ctx context.Context, t tenant.ID, k *kb, group []*pending) {
 	k.write.Lock()
 	defer k.write.Unlock()
-	old, err := s.docs.Document(ctx, c.Tenant.ID, in.ID)
-	switch {
-	case err == nil && old.Hash == hash:
-		return IngestResult{ID: in.ID, Status: "unchanged", Chunks: old.Chunks, Version: k.currentVersion()}, nil
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return IngestResult{}, api.Internal(err)
+	defer func() {
+		for _, w := range group {
+			close(w.done)
+		}
+	}()
+	var puts []store.DocumentPut
+	var fresh []*pending
+	for _, w := range group {
+		old, err := s.docs.Document(ctx, t, w.rec.ID)
+		switch {
+		case err == nil && old.Hash == w.rec.Hash:
+			w.res = IngestResult{ID: w.rec.ID, Status: "unchanged", Chunks: old.Chunks, Version: k.currentVersion()}
+			continue
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			w.err = api.Internal(err)
+			continue
+		}
+		w.res = IngestResult{ID: w.rec.ID, Status: "created", Chunks: len(w.stored)}
+		if err == nil {
+			w.res.Status = "updated"
+		}
+		puts = append(puts, store.DocumentPut{Doc: w.rec, Chunks: w.stored})
+		fresh = append(fresh, w)
 	}
-	status := "created"
-	if err == nil {
-		status = "updated"
+	if len(puts) == 0 {
+		return
 	}
-	version, err := s.docs.PutDocument(ctx, c.Tenant.ID, rec, stored)
+	s.metrics.group.Observe(float64(len(puts)))
+	version, err := s.docs.PutDocuments(ctx, t, puts)
 	if err != nil {
-		return IngestResult{}, api.Internal(err)
+		for _, w := range fresh {
+			w.err = api.Internal(err)
+		}
+		return
 	}
-	if err := k.apply(ready); err != nil {
-		return IngestResult{}, api.Internal(err)
+	chunks := 0
+	for _, w := range fresh {
+		if err := k.apply(w.ready); err != nil {
+			w.err = api.Internal(err)
+		}
+		w.res.Version = version
+		chunks += len(w.stored)
 	}
 	k.setVersion(version)
-	s.metrics.chunks.WithLabelValues(c.Tenant.ID.String()).Add(float64(len(stored)))
-	return IngestResult{ID: in.ID, Status: status, Chunks: len(stored), Version: version}, nil
+	s.metrics.chunks.WithLabelValues(t.String()).Add(float64(chunks))
 }
 
 // Delete removes a document: nothing of it is retrievable afterwards.
