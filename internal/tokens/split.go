@@ -149,27 +149,41 @@ const (
 )
 
 // countASCII counts the tokens of s, an ASCII string, with count encoding a
-// piece the library's way.
+// piece the library's way. The cache is read under one lock for the whole
+// text; the pieces it misses are counted after, and added under one more.
 func countASCII(s string, count func(piece string) int) int {
 	total := 0
-	splitASCII(s, func(p string) {
+	var buf [32]string
+	misses := buf[:0]
+	pieces.mu.RLock()
+	for i := 0; i < len(s); {
+		p := s[i : i+pieceLen(s, i)]
+		if n, ok := pieces.m[p]; ok {
+			total += n
+		} else {
+			misses = append(misses, p)
+		}
+		i += len(p)
+	}
+	pieces.mu.RUnlock()
+	if len(misses) == 0 {
+		return total
+	}
+	counts := make([]int, len(misses))
+	for i, p := range misses {
+		counts[i] = count(p)
+		total += counts[i]
+	}
+	pieces.mu.Lock()
+	for i, p := range misses {
 		if len(p) > maxPieceBytes {
-			total += count(p)
-			return
+			continue
 		}
-		pieces.mu.RLock()
-		n, ok := pieces.m[p]
-		pieces.mu.RUnlock()
-		if !ok {
-			n = count(p)
-			pieces.mu.Lock()
-			if len(pieces.m) >= maxPieces {
-				clear(pieces.m)
-			}
-			pieces.m[p] = n
-			pieces.mu.Unlock()
+		if len(pieces.m) >= maxPieces {
+			clear(pieces.m)
 		}
-		total += n
-	})
+		pieces.m[p] = counts[i]
+	}
+	pieces.mu.Unlock()
 	return total
 }
