@@ -35,6 +35,9 @@ type stage struct {
 type inProcess struct {
 	ingested
 	stages []stage
+	// jobs is the same ingest as one rag.Jobs batch: parallel workers,
+	// shared store transactions.
+	jobs ingested
 }
 
 // runInProcess ingests docs with rag.Service.Ingest, wired as internal/app
@@ -44,7 +47,7 @@ type inProcess struct {
 // them, stageDocs (not the same ones: internal/tokens remembers the counts
 // of texts it has seen). With profile set, it writes a CPU profile of the
 // Ingest calls there.
-func runInProcess(ctx context.Context, dir string, docs, stageDocs []rag.DocumentInput, profile string) (inProcess, error) {
+func runInProcess(ctx context.Context, dir string, docs, jobDocs, stageDocs []rag.DocumentInput, profile string) (inProcess, error) {
 	var out inProcess
 	cfgJSON, err := tenantConfig(tenant.NewKey(), false)
 	if err != nil {
@@ -97,6 +100,24 @@ func runInProcess(ctx context.Context, dir string, docs, stageDocs []rag.Documen
 	}
 	out.wall = time.Since(start)
 	pprof.StopCPUProfile()
+
+	jobs := rag.NewJobs(svc)
+	start = time.Now()
+	job := jobs.Start(rag.Caller{Tenant: t}, jobDocs)
+	jobs.Wait()
+	out.jobs.wall = time.Since(start)
+	done, err := jobs.Get(t.ID, job.ID)
+	if err != nil {
+		return out, err
+	}
+	if done.Failed > 0 {
+		return out, fmt.Errorf("in-process job: %d documents failed, the first: %v", done.Failed, done.Errors[0].Error)
+	}
+	for i, res := range done.Results {
+		out.jobs.docs++
+		out.jobs.chunks += res.Chunks
+		out.jobs.bytes += int64(len(jobDocs[i].Markdown))
+	}
 
 	out.stages, err = stages(ctx, dir, t.ID, stageDocs)
 	return out, err

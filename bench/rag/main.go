@@ -30,8 +30,9 @@
 // the first POST to the last job done. The server ingests a tenant's
 // documents one at a time, whatever the number of jobs. The same
 // rag.Service.Ingest is also timed in this process without HTTP, on
-// -inproc-docs other documents, and each of its steps on its own (over
-// -inproc-docs more).
+// -inproc-docs other documents, one after the other, then as one
+// rag.Jobs batch (its workers and group commit, still without HTTP) over
+// as many more, and each of its steps on its own (over -inproc-docs more).
 //
 // Retrieval. At each size of -chunks (a chunk count, reached or just passed
 // by ingesting), for each of -modes, POST
@@ -212,12 +213,13 @@ func run(ctx context.Context, o options) (*report, error) {
 
 	if o.inprocDocs > 0 {
 		src := &docSource{c: newCorpus(words, o.zipf, o.seed+2000), size: o.docBytes}
-		docs := make([]rag.DocumentInput, 2*o.inprocDocs)
+		docs := make([]rag.DocumentInput, 3*o.inprocDocs)
 		for i := range docs {
 			docs[i] = src.doc()
 		}
 		logf("in-process: ingesting %d documents", o.inprocDocs)
-		ip, err := runInProcess(ctx, work, docs[:o.inprocDocs], docs[o.inprocDocs:], o.cpuProfile)
+		n := o.inprocDocs
+		ip, err := runInProcess(ctx, work, docs[:n], docs[n:2*n], docs[2*n:], o.cpuProfile)
 		if err != nil {
 			return nil, err
 		}

@@ -59,6 +59,8 @@ func (r *report) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "| **HTTP NDJSON jobs, total** | %d | %d | %.1f | %.1f | **%.2f** | %.0f | %s |\n", total.docs, total.chunks, float64(total.bytes)/1e6, total.wall.Seconds(), total.mbps(), total.chunksPerSec(), verdict(total.mbps() >= 5))
 	if ip := r.inproc; ip != nil {
 		fmt.Fprintf(w, "| rag.Service.Ingest in process, no HTTP | %d | %d | %.1f | %.1f | %.2f | %.0f | %s |\n", ip.docs, ip.chunks, float64(ip.bytes)/1e6, ip.wall.Seconds(), ip.mbps(), ip.chunksPerSec(), verdict(ip.mbps() >= 5))
+		j := ip.jobs
+		fmt.Fprintf(w, "| rag.Jobs in process (parallel workers, group commit), no HTTP | %d | %d | %.1f | %.1f | %.2f | %.0f | %s |\n", j.docs, j.chunks, float64(j.bytes)/1e6, j.wall.Seconds(), j.mbps(), j.chunksPerSec(), verdict(j.mbps() >= 5))
 
 		fmt.Fprintf(w, "\nWhere an in-process ingest spends its time (each step alone, in Ingest's order, over %d more documents like them, one goroutine; per chunk of the Ingest run):\n\n", ip.docs)
 		fmt.Fprintf(w, "| step | seconds | µs per chunk | share of Ingest |\n|---|--:|--:|--:|\n")
