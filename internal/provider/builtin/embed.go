@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/crispy-enigma/crispy/internal/provider"
@@ -72,7 +73,8 @@ func (h *HashEmbedder) Embed(ctx context.Context, req *provider.EmbedRequest) (*
 		return nil, badRequest("no input")
 	}
 	out := &provider.EmbedResponse{Vectors: make([][]float32, len(req.Input))}
-	var f featurizer
+	f := featurizers.Get().(*featurizer)
+	defer featurizers.Put(f)
 	for i, text := range req.Input {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -96,6 +98,9 @@ func hashDimensions(model string) (int, error) {
 	}
 	return n, nil
 }
+
+// featurizers keeps featurizers, and their buffers, from one call to the next.
+var featurizers = sync.Pool{New: func() any { return new(featurizer) }}
 
 // featurizer holds buffers reused from one input to the next.
 type featurizer struct {
@@ -141,7 +146,10 @@ func (f *featurizer) embed(text string, dims int) []float32 {
 			j++
 		}
 		k := f.keys[i]
-		w := kindWeight[k&3] * (1 + math.Log(float64(j-i)))
+		w := kindWeight[k&3]
+		if j-i > 1 { // most features occur once: log 1 is 0
+			w *= 1 + math.Log(float64(j-i))
+		}
 		sign := mix64(k)
 		if sign>>63 == 1 {
 			w = -w
