@@ -174,6 +174,8 @@ type indexed struct {
 	entries []index.Entry
 	infos   []*chunkInfo
 	ids     []string
+	// batch, when set, is entries analysed for the index already.
+	batch *index.Prepared
 }
 
 func prepare(d store.DocumentRecord, cs []store.StoredChunk) indexed {
@@ -194,7 +196,13 @@ func (k *kb) put(d store.DocumentRecord, cs []store.StoredChunk) error {
 
 // apply puts a prepared document in the index.
 func (k *kb) apply(p indexed) error {
-	if err := k.ix.Replace(p.docID, p.entries); err != nil {
+	var err error
+	if p.batch != nil {
+		err = k.ix.ReplacePrepared(p.batch)
+	} else {
+		err = k.ix.Replace(p.docID, p.entries)
+	}
+	if err != nil {
 		return err
 	}
 	k.mu.Lock()
@@ -335,6 +343,10 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 		}
 	}
 
+	// The index's analysis of the text runs here too, not under the lock.
+	if ready.batch, err = k.ix.Prepare(ready.docID, ready.entries); err != nil {
+		return IngestResult{}, api.Internal(err)
+	}
 	w := &pending{rec: rec, stored: stored, ready: ready, done: make(chan struct{})}
 	s.write(ctx, c.Tenant.ID, k, w)
 	return w.res, w.err

@@ -166,14 +166,39 @@ type prepared struct {
 // the old chunks or the new ones, never a mix. Empty entries delete the
 // document. On error (wrapping ErrInvalid) the index is unchanged.
 func (ix *Index) Replace(docID string, entries []Entry) error {
-	if docID == "" {
-		return fmt.Errorf("%w: document id is empty", ErrInvalid)
-	}
-	ps, metas, err := ix.prepare(docID, entries)
+	b, err := ix.Prepare(docID, entries)
 	if err != nil {
 		return err
 	}
+	return ix.ReplacePrepared(b)
+}
 
+// Prepared is a document's entries validated and analysed by Prepare, ready
+// for ReplacePrepared.
+type Prepared struct {
+	docID string
+	ps    []prepared
+	metas []map[string]any
+}
+
+// Prepare does the part of Replace that needs no lock: it validates entries
+// and analyses their text, so that callers who serialise their writes can
+// do it before they take their own lock. The entries' vectors are read
+// again by ReplacePrepared: do not change them in between.
+func (ix *Index) Prepare(docID string, entries []Entry) (*Prepared, error) {
+	if docID == "" {
+		return nil, fmt.Errorf("%w: document id is empty", ErrInvalid)
+	}
+	ps, metas, err := ix.prepare(docID, entries)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{docID: docID, ps: ps, metas: metas}, nil
+}
+
+// ReplacePrepared is Replace with entries made ready by Prepare.
+func (ix *Index) ReplacePrepared(b *Prepared) error {
+	docID, ps, metas := b.docID, b.ps, b.metas
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	dim := 0
