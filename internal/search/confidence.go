@@ -122,10 +122,33 @@ func support(answer string, passages []string) float64 {
 }
 
 // answerConfidence combines the retrieval confidence with the answer's
-// support: an answer its sources fully back keeps the retrieval figure, one
-// they do not back at all halves it.
-func answerConfidence(retrieval, support float64) float64 {
-	return round3(retrieval * (0.5 + 0.5*support))
+// support and its coverage of the query: an answer its sources fully back
+// and that speaks of every term of the query keeps the retrieval figure;
+// one its sources do not back at all, or that speaks of none of the
+// query's terms, halves it.
+func answerConfidence(retrieval, support, coverage float64) float64 {
+	return round3(retrieval * (0.5 + 0.5*support) * (0.5 + 0.5*coverage))
+}
+
+// answerCoverage is the share of the query's index terms that the answer
+// holds: an answer that never names what was asked about is less likely
+// to answer it. A query with no index terms gives 1.
+func answerCoverage(query, answer string) float64 {
+	qs := dedup(index.Terms(query))
+	if len(qs) == 0 {
+		return 1
+	}
+	in := map[string]bool{}
+	for _, t := range index.Terms(answer) {
+		in[t] = true
+	}
+	n := 0
+	for _, t := range qs {
+		if in[t] {
+			n++
+		}
+	}
+	return float64(n) / float64(len(qs))
 }
 
 func chunkTerms(ch rag.Chunk) []string {

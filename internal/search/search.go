@@ -220,7 +220,8 @@ func (r *run) grounded(ctx context.Context, plan Plan, threshold float64) error 
 		}
 	case plan.Intent == api.IntentNavigational:
 		r.res.Confidence = conf
-		r.res.Answer = navigate(chunks[0])
+		i := bestTitle(plan.Rewritten, chunks)
+		r.res.Answer = navigate(chunks[i], i+1)
 		r.res.Path = append(r.res.Path, "navigate")
 		if err := r.sources(); err != nil {
 			return err
@@ -315,7 +316,7 @@ func (r *run) answer(ctx context.Context, frame *rag.Context, retrieval, thresho
 	for i, p := range frame.Passages {
 		texts[i] = p.Title + "\n" + p.Text
 	}
-	r.res.Confidence = answerConfidence(retrieval, support(answer, texts))
+	r.res.Confidence = answerConfidence(retrieval, support(answer, texts), answerCoverage(r.res.RewrittenQuery, answer))
 	r.res.Answer = answer
 	if r.res.Confidence < threshold {
 		r.res.Answer = api.NoConfidentAnswer
@@ -376,16 +377,41 @@ func (r *run) time(stage string, t0 time.Time) {
 
 func (r *run) lap(timing string, t0 time.Time) { r.res.Timings[timing] = ms(r.s.now().Sub(t0)) }
 
-// navigate is the answer of a navigational query: the best page.
-func navigate(ch rag.Chunk) string {
+// navigate is the answer of a navigational query: the page of source n.
+func navigate(ch rag.Chunk, n int) string {
 	title := ch.Title
 	if title == "" {
 		title = ch.DocID
 	}
 	if ch.URL != "" {
-		return fmt.Sprintf("The page you are looking for is probably “%s” (%s) [1].", title, ch.URL)
+		return fmt.Sprintf("The page you are looking for is probably “%s” (%s) [%d].", title, ch.URL, n)
 	}
-	return fmt.Sprintf("The page you are looking for is probably “%s” [1].", title)
+	return fmt.Sprintf("The page you are looking for is probably “%s” [%d].", title, n)
+}
+
+// bestTitle returns the index of the chunk whose document title holds the
+// most of the query's terms (words such as "page" or "docs" count for
+// nothing), the best ranked among equals: a navigational query names its
+// page.
+func bestTitle(query string, chunks []rag.Chunk) int {
+	qs := dedup(index.Terms(navCues.ReplaceAllString(query, " ")))
+	best, bestN := 0, 0
+	for i, ch := range chunks {
+		in := map[string]bool{}
+		for _, t := range index.Terms(ch.Title) {
+			in[t] = true
+		}
+		n := 0
+		for _, t := range qs {
+			if in[t] {
+				n++
+			}
+		}
+		if n > bestN {
+			best, bestN = i, n
+		}
+	}
+	return best
 }
 
 // titleMatch reports whether every index term of query is in title: a

@@ -121,6 +121,41 @@ func TestSupport(t *testing.T) {
 	}
 }
 
+func TestAnswerCoverage(t *testing.T) {
+	for _, tt := range []struct {
+		query, answer string
+		want          float64
+	}{
+		{"hotel refunds", "Hotels are refunded up to 180 euros [1].", 1},
+		{"How do budgets work?", "The benchmark runs the same work [1].", 0.5},
+		{"quantum", "Hotels are refunded [1].", 0},
+		{"the of", "anything", 1},
+	} {
+		if got := answerCoverage(tt.query, tt.answer); got != tt.want {
+			t.Errorf("answerCoverage(%q, %q) = %v, want %v", tt.query, tt.answer, got, tt.want)
+		}
+	}
+	if got := answerConfidence(0.8, 1, 1); got != 0.8 {
+		t.Errorf("a backed answer that covers the query keeps the retrieval figure: %v", got)
+	}
+	if got := answerConfidence(0.8, 0, 0); got != 0.2 {
+		t.Errorf("an unbacked answer that misses the query: %v, want 0.2", got)
+	}
+}
+
+func TestBestTitle(t *testing.T) {
+	chunks := []rag.Chunk{{Title: "Architecture"}, {Title: "Tenants"}, {Title: "Tenants and keys"}}
+	if got := bestTitle("tenants page", chunks); got != 1 {
+		t.Errorf("bestTitle = %d, want 1 (the best ranked title naming tenants)", got)
+	}
+	if got := bestTitle("pricing page", chunks); got != 0 {
+		t.Errorf("no title matches: %d, want the best ranked, 0", got)
+	}
+	if got := navigate(rag.Chunk{Title: "Tenants", URL: "https://x/t"}, 2); got != "The page you are looking for is probably “Tenants” (https://x/t) [2]." {
+		t.Errorf("navigate = %q", got)
+	}
+}
+
 func TestRetrievalConfidence(t *testing.T) {
 	chunks := []rag.Chunk{
 		{Title: "Travel", Text: "Hotel costs are refunded up to 180 euros per night.", Ranks: rag.Ranks{BM25: 1, Vector: 2}},
