@@ -432,3 +432,22 @@ func TestSearchWithLanguageModel(t *testing.T) {
 		})
 	}
 }
+
+// A search whose answer does not fit the tenant's budget is refused before
+// anything streams, with its own status; the paths that call no model
+// still answer.
+func TestSearchBudget(t *testing.T) {
+	dir := t.TempDir()
+	writeTenant(t, dir, "acme", strings.Replace(searchTenant("acme", "", ""), `"cache"`, `"limits": {"budget": {"tokensPerDay": 1000}}, "cache"`, 1))
+	s := startDeps(t, testConfig(t, dir), app.Deps{})
+	ingestDoc(t, s, "acme", "handbook", "Travel handbook", handbook)
+	for _, stream := range []string{"false", "true"} {
+		status, env := call(t, s, "acme", "POST", "/search", "application/json", `{"query":"How much are hotel costs refunded per night?","stream":`+stream+`}`)
+		if status != 402 || env.Error == nil || env.Error.Code != api.CodeBudgetExceeded {
+			t.Errorf("stream %s: %d %+v, want 402 budget_exceeded", stream, status, env.Error)
+		}
+	}
+	if status, res, e := search(t, s, "acme", `{"query":"travel handbook"}`); status != 200 || res.Intent != api.IntentNavigational {
+		t.Errorf("navigational search over budget = %d %+v %+v", status, res, e)
+	}
+}
