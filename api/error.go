@@ -29,6 +29,7 @@ const (
 	CodeUnavailable          ErrorCode = "unavailable"            // 503: the server is starting, draining or a dependency is down
 	CodeUpstreamError        ErrorCode = "upstream_error"         // 502: every model provider tried failed
 	CodeUpstreamTimeout      ErrorCode = "upstream_timeout"       // 504: no model answered within the deadline
+	CodeToolTimeout          ErrorCode = "tool_timeout"           // 504: a tool did not finish within its timeout
 )
 
 // Codes lists every ErrorCode, in the order of docs/errors.md.
@@ -36,7 +37,7 @@ var Codes = []ErrorCode{
 	CodeInvalidRequest, CodeModelNotAllowed, CodeUnauthenticated, CodeBudgetExceeded,
 	CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePayloadTooLarge,
 	CodeUnsupportedMediaType, CodeRateLimited, CodeInternal, CodeUpstreamError,
-	CodeUnavailable, CodeUpstreamTimeout,
+	CodeUnavailable, CodeUpstreamTimeout, CodeToolTimeout,
 }
 
 // Error is the error object of the envelope. It is also the error type used

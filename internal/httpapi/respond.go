@@ -26,6 +26,7 @@ var statuses = map[api.ErrorCode]int{
 	api.CodeConflict:             http.StatusConflict,
 	api.CodeInternal:             http.StatusInternalServerError,
 	api.CodeUnavailable:          http.StatusServiceUnavailable,
+	api.CodeToolTimeout:          http.StatusGatewayTimeout,
 }
 
 // statusOf returns the HTTP status of code; an unknown code is a 500.

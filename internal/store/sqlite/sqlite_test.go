@@ -461,3 +461,9 @@ func (c *clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+func TestAudit(t *testing.T) {
+	storetest.TestAudit(t, func(t *testing.T) store.Audit {
+		return openDB(t, dbPath(t), sqlite.Options{}).Audit()
+	})
+}
