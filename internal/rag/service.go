@@ -684,3 +684,22 @@ func keyID(k *tenant.Key) string {
 
 // countTokens is the tokenizer used for context budgets.
 var countTokens = tokens.Count
+
+// Split extracts and chunks a document exactly as Ingest would for the
+// tenant, and stores nothing: the document's title (given, or found in it)
+// and its chunks.
+func Split(cfg *tenant.Config, in DocumentInput) (string, []chunk.Chunk, error) {
+	format, src, err := validateInput(&in)
+	if err != nil {
+		return "", nil, err
+	}
+	doc, err := extractDoc(format, src)
+	if err != nil {
+		return "", nil, api.Errorf(api.CodeInvalidRequest, "%v", err)
+	}
+	title := strings.TrimSpace(in.Title)
+	if title == "" {
+		title = doc.Title
+	}
+	return title, chunk.Split(doc, chunkOptions(cfg)), nil
+}

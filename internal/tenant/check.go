@@ -44,6 +44,10 @@ func check(file string, c *Config, opts Options) Problems {
 		add("/public", "public routes need at least one entry in hosts")
 	}
 
+	if slices.Contains(c.Tools.Enabled, "classify_intent") && len(c.Tools.Intents) == 0 {
+		add("/tools/intents", "classify_intent is enabled: list its labels in tools.intents")
+	}
+
 	ids := map[string]int{}
 	hashes := map[string]int{}
 	for i, k := range c.Keys {
