@@ -50,6 +50,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 		invalid("", "", err.Error()).write(w)
 		return
 	}
+	if s.cfg.Decide != nil {
+		if st, ok := s.cfg.Decide(body); ok {
+			p.applyStep(st)
+			if err := p.applyHeaders(r.Header); err != nil {
+				invalid("", "", err.Error()).write(w)
+				return
+			}
+		}
+	}
 	ctx := r.Context()
 	if p.hang {
 		s.hang(ctx)

@@ -62,6 +62,12 @@ type Config struct {
 	// Script is consumed one Step per POST request, in order, before the
 	// rates apply again.
 	Script []Step
+	// Decide, when set, is given the body of each chat request and may
+	// return the step that answers it (ok true), laid over the script and
+	// the rates; the X-Mock-* headers still win. It lets a test play a
+	// model that reacts to what it reads, such as one that calls every
+	// tool its prompt mentions.
+	Decide func(body []byte) (Step, bool)
 }
 
 // Step scripts the answer to one request. Its zero value is a normal answer.

@@ -28,11 +28,11 @@
 //
 // # Failures
 //
-// Failures come from three places, later ones winning: Config's rates
+// Failures come from four places, later ones winning: Config's rates
 // (ErrorRate, HangRate, MalformedRate, CutRate, drawn from one seeded RNG so
 // that they are exclusive and reproducible), the next Step of the script
-// (Config.Script, then Server.Enqueue; one step per POST), and these request
-// headers:
+// (Config.Script, then Server.Enqueue; one step per POST), the Step that
+// Config.Decide returns for the request's body, and these request headers:
 //
 //	X-Mock-Status: 429            answer with this status and an OpenAI error body (200: force success)
 //	X-Mock-Retry-After: 1         Retry-After value, sent verbatim (seconds or an HTTP date)

@@ -861,3 +861,22 @@ func BenchmarkChatCompletion(b *testing.B) {
 func BenchmarkEmbeddings(b *testing.B) {
 	benchmarkServe(b, mockupstream.Config{}, "/v1/embeddings", `{"model":"e","input":["the cat sat on the mat","a dog"]}`)
 }
+
+func TestDecide(t *testing.T) {
+	_, base := mockupstream.Start(t, mockupstream.Config{Decide: func(body []byte) (mockupstream.Step, bool) {
+		if bytes.Contains(body, []byte("call me")) {
+			return mockupstream.Step{ToolCalls: []mockupstream.ToolCall{{ID: "call_9", Name: "ring", Arguments: `{"n":1}`}}}, true
+		}
+		return mockupstream.Step{}, false
+	}})
+	var c completion
+	decodeJSON(t, post(t, t.Context(), base+"/chat/completions", `{"model":"m","messages":[{"role":"user","content":"please call me"}]}`).Body, &c)
+	if m := c.Choices[0].Message; len(m.ToolCalls) != 1 || m.ToolCalls[0].ID != "call_9" || m.ToolCalls[0].Function.Name != "ring" {
+		t.Errorf("decided answer = %+v", c.Choices[0])
+	}
+	var plain completion
+	decodeJSON(t, post(t, t.Context(), base+"/chat/completions", hello).Body, &plain)
+	if m := plain.Choices[0].Message; len(m.ToolCalls) != 0 || m.Content == nil || *m.Content == "" {
+		t.Errorf("undecided answer = %+v", plain.Choices[0])
+	}
+}
