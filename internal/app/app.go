@@ -28,6 +28,8 @@ import (
 	"github.com/crispy-enigma/crispy/internal/store/sqlite"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
+	"github.com/crispy-enigma/crispy/internal/tools"
+	toolsbuiltin "github.com/crispy-enigma/crispy/internal/tools/builtin"
 	"github.com/crispy-enigma/crispy/internal/version"
 )
 
@@ -47,6 +49,7 @@ type App struct {
 	gateway   *gateway.Gateway
 	chat      *chat.Service
 	search    *search.Service
+	tools     *tools.Dispatcher
 	rag       *rag.Service
 	jobs      *rag.Jobs
 	api       *httpapi.Server
@@ -125,13 +128,22 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		return nil, err
 	}
 	a.search = search.New(a.rag, a.gateway, a.db.KV(), log, a.metrics.Registry)
+	a.tools = tools.New(tools.Options{
+		Registry: toolsbuiltin.Registry(toolsbuiltin.Deps{RAG: a.rag, Gateway: a.gateway}),
+		Audit:    a.db.Audit(),
+		Metrics:  a.metrics.Registry,
+		Logger:   log,
+	})
 	a.chat = chat.New(a.gateway, a.db.Sessions(), a.db.KV(), log)
 	a.chat.RAG = a.rag
+	a.chat.Tools = a.tools
 	a.api = httpapi.New(httpapi.Options{
 		Registry:       a.registry.Load,
 		Gateway:        a.gateway,
 		Chat:           a.chat,
 		Search:         a.search,
+		Tools:          a.tools,
+		Audit:          a.db.Audit(),
 		RAG:            a.rag,
 		Jobs:           a.jobs,
 		Heartbeat:      cfg.Heartbeat,

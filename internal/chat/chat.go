@@ -31,6 +31,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
+	"github.com/crispy-enigma/crispy/internal/tools"
 )
 
 // Defaults for tenants that do not set them.
@@ -60,6 +61,9 @@ type Service struct {
 	// RAG, when set, grounds the turns of tenants whose rag.enabled is on
 	// in their knowledge base.
 	RAG *rag.Service
+	// Tools, when set, runs the tool calls the model makes, as the caller
+	// and within the caller's permissions (see tools.Turn).
+	Tools *tools.Dispatcher
 
 	sessionLocks locks
 	idemLocks    locks
@@ -218,7 +222,7 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, er
 		creq.Passages, creq.SourcesPrompt = grounding.Passages, grounding.Prompt
 	}
 	call := gateway.Call{Tenant: req.Tenant, Key: req.Key, Route: gateway.RouteChat, Model: req.Model, RequestID: req.RequestID, OnStart: sink.Started}
-	st, err := s.gw.Chat(ctx, call, creq)
+	st, err := s.answer(ctx, req, call, creq)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +273,36 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, er
 	}
 	res.UserSeq, res.AssistantSeq = stored[0].Seq, stored[1].Seq
 	return res, streamErr
+}
+
+// answer is a model's answer as a turn reads it: *gateway.Stream, or
+// *tools.Turn when the model may call tools.
+type answer interface {
+	Recv() (provider.Delta, error)
+	Close() error
+	Model() string
+	FinishReason() string
+	Usage() provider.Usage
+}
+
+// answer calls the model: through the tool dispatcher when there is one,
+// so that the tool calls the model makes run with the caller's
+// permissions, round after round.
+func (s *Service) answer(ctx context.Context, req Request, call gateway.Call, creq provider.ChatRequest) (answer, error) {
+	if s.Tools == nil {
+		return s.gw.Chat(ctx, call, creq)
+	}
+	c := tools.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}
+	if req.Key != nil {
+		c.Scopes = tenant.ScopeSet(req.Key.Scopes)
+	}
+	turn, err := s.Tools.Turn(ctx, c, creq, req.Tenant.Config.Tools.MaxRounds, func(ctx context.Context, r provider.ChatRequest) (*gateway.Stream, error) {
+		return s.gw.Chat(ctx, call, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return turn, nil
 }
 
 // validate checks a request before anything is read or called.

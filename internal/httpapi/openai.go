@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -69,7 +70,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := Identity(r)
 	call := gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteCompletions, Model: req.Model, RequestID: RequestID(r), Cache: true}
-	st, err := s.opts.Gateway.Chat(r.Context(), call, preq)
+	st, err := s.completion(r, call, &req, preq)
 	if err != nil {
 		return err
 	}
@@ -106,10 +107,40 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// completionStream is an answer as the completion routes read it:
+// *gateway.Stream, or *tools.Turn when server-side tools run.
+type completionStream interface {
+	Recv() (provider.Delta, error)
+	Close() error
+	Model() string
+	FinishReason() string
+	Usage() provider.Usage
+}
+
+// completion calls the model. A request that brings its own tools gets
+// the model's tool calls back, as OpenAI's API does: the client runs them.
+// For a tenant that enables tools, a request without tools (and without
+// "tool_choice": "none") runs the server's tools the caller may use,
+// through the dispatcher, and gets the final answer; the tool rounds are
+// not shown, and the answer is not cached.
+func (s *Server) completion(r *http.Request, call gateway.Call, req *openai.ChatCompletionRequest, preq provider.ChatRequest) (completionStream, error) {
+	if s.opts.Tools == nil || len(call.Tenant.Config.Tools.Enabled) == 0 || len(req.Tools) > 0 || strings.TrimSpace(string(req.ToolChoice)) == `"none"` {
+		return s.opts.Gateway.Chat(r.Context(), call, preq)
+	}
+	call.Cache = false // tool results may change from one call to the next
+	turn, err := s.opts.Tools.Turn(r.Context(), toolCaller(r), preq, call.Tenant.Config.Tools.MaxRounds, func(ctx context.Context, p provider.ChatRequest) (*gateway.Stream, error) {
+		return s.opts.Gateway.Chat(ctx, call, p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return turn, nil
+}
+
 // streamCompletion writes the answer as chat.completion.chunk events. An
 // upstream failure after the first chunk is sent as an error event, without
 // [DONE], so that SDKs raise instead of returning a truncated answer.
-func streamCompletion(w http.ResponseWriter, st *gateway.Stream, id string, created int64, includeUsage bool) error {
+func streamCompletion(w http.ResponseWriter, st completionStream, id string, created int64, includeUsage bool) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

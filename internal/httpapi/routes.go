@@ -48,6 +48,11 @@ func (s *Server) routes() []*route {
 		{pattern: "POST /retrieve", family: "retrieve", scope: tenant.ScopeSearch, h: s.retrieve},
 		{pattern: "POST /search", family: "search", scope: tenant.ScopeSearch, h: s.search},
 
+		{pattern: "GET /tools", family: "tools", scope: tenant.ScopeTools, h: s.toolsList},
+		{pattern: "POST /tools/{name}/invoke", family: "tools", scope: tenant.ScopeTools, h: s.toolInvoke},
+		// "audit" is no family a tenant can make public.
+		{pattern: "GET /audit", family: "audit", scope: tenant.ScopeAdmin, h: s.auditList},
+
 		{pattern: "POST /v1/chat/completions", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.chatCompletions},
 		{pattern: "POST /v1/embeddings", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.embeddings},
 		{pattern: "GET /v1/models", family: "chat", openai: true, h: s.models},

@@ -22,6 +22,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/search"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/internal/tools"
 )
 
 // DefaultMaxBodyBytes is the body limit of JSON routes for tenants that set
@@ -48,6 +49,10 @@ type Options struct {
 	Chat *chat.Service
 	// Search answers /search.
 	Search *search.Service
+	// Tools runs tools (/tools) and the tool calls of models in
+	// /v1/chat/completions; Audit reads their audit log (/audit).
+	Tools *tools.Dispatcher
+	Audit store.Audit
 	// Limiter applies the tenants' rate limits; nil: none.
 	Limiter *ratelimit.Limiter
 	// Streams caps the streams a tenant has open at once; nil: no cap.
