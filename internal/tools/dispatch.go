@@ -149,9 +149,7 @@ func (d *Dispatcher) Permitted(c Caller) []*Tool {
 // Invoke returns; fromModel says a model asked for the call.
 func (d *Dispatcher) Invoke(ctx context.Context, c Caller, name string, args []byte, fromModel bool) (json.RawMessage, error) {
 	start := d.now()
-	if len(bytes.TrimSpace(args)) == 0 {
-		args = []byte("{}")
-	}
+	args = orEmptyObject(args)
 	out, outcome, err := d.invoke(ctx, c, name, args)
 	rec := store.AuditRecord{
 		Time: start.UTC(), Tenant: c.Tenant.ID, RequestID: c.RequestID, KeyID: c.keyID(), Tool: auditName(name),
@@ -226,6 +224,14 @@ func (d *Dispatcher) invoke(ctx context.Context, c Caller, name string, args []b
 		return nil, OutcomeError, api.Internal(fmt.Errorf("tool %s: result fails its schema: %v %v", name, ps, err))
 	}
 	return out, OutcomeOK, nil
+}
+
+// orEmptyObject returns args, or {} when they are empty: no arguments.
+func orEmptyObject(args []byte) []byte {
+	if len(bytes.TrimSpace(args)) == 0 {
+		return []byte("{}")
+	}
+	return args
 }
 
 // InvalidArgs is the error of arguments that fail a tool's schema: every

@@ -169,7 +169,7 @@ func errorContent(e *api.Error) []byte {
 func (d *Dispatcher) refuse(ctx context.Context, c Caller, call provider.ToolCall, outcome string) {
 	rec := store.AuditRecord{
 		Time: d.now().UTC(), Tenant: c.Tenant.ID, RequestID: c.RequestID, KeyID: c.keyID(), Tool: auditName(call.Name),
-		ArgsSHA256: ArgsHash([]byte(call.Arguments)), Outcome: outcome, FromModel: true,
+		ArgsSHA256: ArgsHash(orEmptyObject([]byte(call.Arguments))), Outcome: outcome, FromModel: true,
 	}
 	_ = d.record(ctx, rec)
 }
