@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Client is a small Go client of the Crispy Enigma API. It sends the API key
@@ -83,4 +85,62 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 	}
 	return nil
+}
+
+// Tools lists the tools the key may invoke (GET /tools).
+func (c *Client) Tools(ctx context.Context) (*ToolList, error) {
+	var l ToolList
+	if err := c.do(ctx, http.MethodGet, "/tools", nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// InvokeTool runs the tool called name with args, a JSON object
+// (POST /tools/{name}/invoke).
+func (c *Client) InvokeTool(ctx context.Context, name string, args json.RawMessage) (*ToolResult, error) {
+	var res ToolResult
+	if err := c.do(ctx, http.MethodPost, "/tools/"+url.PathEscape(name)+"/invoke", ToolInvocation{Args: args}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// AuditQuery selects a page of the audit log; its zero value is the
+// newest page of the default size.
+type AuditQuery struct {
+	From, To time.Time
+	Tool     string
+	Limit    int
+	Cursor   string // AuditPage.Next of the previous page
+}
+
+// Audit returns a page of the tenant's tool audit log, newest first
+// (GET /audit; the key needs the scope admin).
+func (c *Client) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error) {
+	v := url.Values{}
+	if !q.From.IsZero() {
+		v.Set("from", q.From.Format(time.RFC3339Nano))
+	}
+	if !q.To.IsZero() {
+		v.Set("to", q.To.Format(time.RFC3339Nano))
+	}
+	if q.Tool != "" {
+		v.Set("tool", q.Tool)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	path := "/audit"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var p AuditPage
+	if err := c.do(ctx, http.MethodGet, path, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }

@@ -3,6 +3,8 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -314,4 +316,61 @@ func TestToolsUseTheConfiguredModel(t *testing.T) {
 			t.Errorf("model request %+v", req.Messages)
 		}
 	}
+}
+
+// TestChatStreamRunsToolCalls streams a /chat turn whose model calls a
+// tool first: the client sees the final answer's tokens and the done
+// event, and the call is audited and counted.
+func TestChatStreamRunsToolCalls(t *testing.T) {
+	s, fm := startModel(t, 4, func(n int, req wireRequest) mockupstream.Step {
+		if lastIsTool(req) {
+			return mockupstream.Step{Reply: "Panels make power."}
+		}
+		return mockupstream.Step{ToolCalls: []mockupstream.ToolCall{{ID: "c1", Name: "summarize", Arguments: summarizeCall}}}
+	})
+	res := do(t, t.Context(), "POST", s.url+"/chat", "ck_dev_acme", `{"message":"summarise my notes"}`)
+	evs, _ := events(t, res.Body)
+	res.Body.Close()
+	var text strings.Builder
+	for _, ev := range evs[:len(evs)-1] {
+		var tok api.ChatToken
+		if ev.Event != "token" || json.Unmarshal(ev.Data, &tok) != nil {
+			t.Fatalf("event %q %s", ev.Event, ev.Data)
+		}
+		text.WriteString(tok.Text)
+	}
+	last := evs[len(evs)-1]
+	var done api.ChatResult
+	if last.Event != "done" || json.Unmarshal(last.Data, &done) != nil || text.String() != "Panels make power." || done.FinishReason != "stop" {
+		t.Errorf("stream: text %q, last %s %s", text.String(), last.Event, last.Data)
+	}
+	if done.Usage.PromptTokens == 0 || len(fm.requests()) != 2 {
+		t.Errorf("usage %+v over %d model calls", done.Usage, len(fm.requests()))
+	}
+	if recs := modelAudit(t, s); len(recs) != 1 || recs[0].Outcome != "ok" || recs[0].Tool != "summarize" {
+		t.Errorf("audit = %+v", recs)
+	}
+	// The session keeps the question and the final answer only.
+	if _, h := history(t, s, "ck_dev_acme", done.SessionID, ""); len(h.Messages) != 2 || h.Messages[1].Content != "Panels make power." {
+		t.Errorf("history = %+v", h.Messages)
+	}
+	mres, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mres.Body.Close()
+	b, _ := io.ReadAll(mres.Body)
+	if !strings.Contains(string(b), `crispy_tool_invocations_total{outcome="ok",tenant="acme",tool="summarize"} 1`) {
+		t.Errorf("metrics lack the invocation:\n%s", grepLines(string(b), "crispy_tool"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -7,8 +7,6 @@ package builtin
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strings"
 
 	"github.com/crispy-enigma/crispy/internal/gateway"
@@ -77,15 +75,9 @@ func ask(ctx context.Context, d Deps, c tools.Caller, system, text string) (stri
 		return "", err
 	}
 	defer st.Close()
-	var b strings.Builder
-	for {
-		delta, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return strings.TrimSpace(b.String()), nil
-		}
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(delta.Text)
+	answer, err := st.Text()
+	if err != nil {
+		return "", err
 	}
+	return strings.TrimSpace(answer), nil
 }
