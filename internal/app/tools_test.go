@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -40,13 +41,7 @@ func startTools(t *testing.T) *started {
 			t.Fatal(err)
 		}
 		var entries []string
-		for _, key := range slices.Sorted(func(yield func(string) bool) {
-			for k := range keys {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, key := range slices.Sorted(maps.Keys(keys)) {
 			scopes, _ := json.Marshal(keys[key])
 			entries = append(entries, fmt.Sprintf(`{"id": %q, "hash": %q, "scopes": %s},`, strings.TrimPrefix(key, "ck_test_"), tenant.HashKey(key), scopes))
 		}
@@ -171,13 +166,7 @@ func TestToolsPermissionMatrix(t *testing.T) {
 	hasToolsScope := map[string]bool{"ck_dev_acme": true, acmeAllWrite: true, acmeWriteKey: true, acmeToolsKey: true, "ck_dev_globex": true, globexAdminKey: true}
 	oks := map[string]int{}
 	for i, k := range keys {
-		for _, name := range slices.Sorted(func(yield func(string) bool) {
-			for n := range args {
-				if !yield(n) {
-					return
-				}
-			}
-		}) {
+		for _, name := range slices.Sorted(maps.Keys(args)) {
 			docID := fmt.Sprintf("tooldoc-%d", i)
 			c := invokeTool(t, s, k.key, name, strings.Replace(args[name], "DOCID", docID, 1))
 			var want int
