@@ -391,3 +391,24 @@ func TestRegistryRejects(t *testing.T) {
 		t.Error("a name registered twice")
 	}
 }
+
+// failingAudit refuses every record.
+type failingAudit struct{ nopAudit }
+
+func (*failingAudit) AppendAudit(context.Context, store.AuditRecord) (int64, error) {
+	return 0, errors.New("disk full")
+}
+
+// TestAuditFailure checks that a call whose record cannot be written does
+// not pass for a success, and that a refusal keeps its own error.
+func TestAuditFailure(t *testing.T) {
+	reg := tools.MustRegistry(testTool("fine", 0, func(context.Context) (any, error) { return map[string]any{"ok": true}, nil }))
+	d := tools.New(tools.Options{Registry: reg, Audit: &failingAudit{}})
+	c := callerOf(newTenant("acme", "fine"), tenant.ScopeTools)
+	if _, err := d.Invoke(t.Context(), c, "fine", nil, false); api.AsError(err).Code != api.CodeInternal {
+		t.Errorf("ok call with a failed audit write: %v, want internal", err)
+	}
+	if _, err := d.Invoke(t.Context(), c, "nope", nil, false); api.AsError(err).Code != api.CodeNotFound {
+		t.Errorf("refused call with a failed audit write: %v, want not_found", err)
+	}
+}
