@@ -165,3 +165,14 @@ func TestIntegerSpellings(t *testing.T) {
 		}
 	}
 }
+
+func TestPlaces(t *testing.T) {
+	got := builtin.ExtractRules("A Parisian flew from Hong Kong to South Korea, then to New  York and paris; Berlin.", []string{"place"})
+	var names []string
+	for _, e := range got {
+		names = append(names, e.Text)
+	}
+	if want := "Hong Kong|South Korea|Berlin"; strings.Join(names, "|") != want {
+		t.Errorf("places = %q, want %s", names, want)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tools"
@@ -99,7 +101,7 @@ var rules = []rule{
 
 // places is a gazetteer: countries, regions and large cities, matched as
 // whole capitalised words.
-var places = func() *regexp.Regexp {
+var places = func() map[string]bool {
 	list := []string{
 		"Afghanistan", "Albania", "Algeria", "Argentina", "Australia", "Austria", "Bangladesh", "Belgium", "Brazil",
 		"Bulgaria", "Canada", "Chile", "China", "Colombia", "Croatia", "Cuba", "Czechia", "Denmark", "Egypt",
@@ -118,9 +120,58 @@ var places = func() *regexp.Regexp {
 		"Seattle", "Seoul", "Shanghai", "Stockholm", "Sydney", "Tokyo", "Toronto", "Vancouver", "Vienna",
 		"Warsaw", "Washington", "Zurich",
 	}
-	slices.SortFunc(list, func(a, b string) int { return cmp.Compare(len(b), len(a)) }) // longest first
-	return regexp.MustCompile(`\b(?:` + strings.Join(list, "|") + `)\b`)
+	m := make(map[string]bool, len(list))
+	for _, p := range list {
+		m[p] = true
+	}
+	return m
 }()
+
+// maxPlaceWords is the most words of a place in the gazetteer.
+const maxPlaceWords = 2
+
+// findPlaces returns the gazetteer's places in text: runs of words split
+// by one space, the longest run that is a place first.
+func findPlaces(text string) []Entity {
+	type word struct{ start, end int }
+	var ws []word
+	for i := 0; i < len(text); {
+		r, n := utf8.DecodeRuneInString(text[i:])
+		if !unicode.IsLetter(r) {
+			i += n
+			continue
+		}
+		j := i
+		for j < len(text) {
+			r, n := utf8.DecodeRuneInString(text[j:])
+			if !unicode.IsLetter(r) {
+				break
+			}
+			j += n
+		}
+		ws = append(ws, word{i, j})
+		i = j
+	}
+	var out []Entity
+	for i := 0; i < len(ws); i++ {
+		if c := text[ws[i].start]; c < 'A' || c > 'Z' {
+			continue
+		}
+		for n := min(maxPlaceWords, len(ws)-i); n >= 1; n-- {
+			last := ws[i+n-1]
+			joined := true
+			for k := i + 1; k < i+n; k++ {
+				joined = joined && ws[k].start == ws[k-1].end+1 && text[ws[k-1].end] == ' '
+			}
+			if s := text[ws[i].start:last.end]; joined && places[s] {
+				out = append(out, Entity{Type: "place", Text: s, Start: ws[i].start, End: last.end})
+				i += n - 1
+				break
+			}
+		}
+	}
+	return out
+}
 
 func entitiesTool(d Deps) *tools.Tool {
 	return &tools.Tool{
@@ -170,19 +221,21 @@ func ExtractRules(text string, types []string) []Entity {
 			cands = append(cands, Entity{Type: r.typ, Text: span, Start: s, End: s + len(span)})
 		}
 	}
-	for _, m := range places.FindAllStringIndex(text, -1) {
-		cands = append(cands, Entity{Type: "place", Text: text[m[0]:m[1]], Start: m[0], End: m[1]})
-	}
+	cands = append(cands, findPlaces(text)...)
 	rank := func(t string) int { return slices.Index(entityTypes, t) }
 	slices.SortStableFunc(cands, func(a, b Entity) int {
 		return cmp.Or(cmp.Compare(rank(a.Type), rank(b.Type)), cmp.Compare(b.End-b.Start, a.End-a.Start), cmp.Compare(a.Start, b.Start))
 	})
 	var out []Entity
+	taken := make([]bool, len(text)) // bytes of the entities kept
 	for _, c := range cands {
-		overlaps := slices.ContainsFunc(out, func(o Entity) bool { return c.Start < o.End && o.Start < c.End })
-		if !overlaps && (len(types) == 0 || slices.Contains(types, c.Type)) {
-			out = append(out, c)
+		if slices.Contains(taken[c.Start:c.End], true) || (len(types) > 0 && !slices.Contains(types, c.Type)) {
+			continue
 		}
+		for i := c.Start; i < c.End; i++ {
+			taken[i] = true
+		}
+		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Entity) int { return cmp.Compare(a.Start, b.Start) })
 	if out == nil {
