@@ -144,7 +144,7 @@ func (t *Turn) next() error {
 				content = out
 			}
 		}
-		t.req.Messages = append(t.req.Messages, provider.Message{Role: provider.RoleTool, ToolCallID: call.ID, Name: call.Name, Content: string(content)})
+		t.req.Messages = append(t.req.Messages, provider.Message{Role: provider.RoleTool, ToolCallID: call.ID, Content: string(content)})
 	}
 	t.rounds++
 	if t.rounds >= t.maxRounds {
