@@ -53,6 +53,7 @@ type ToolResult struct {
 type AuditRecord struct {
 	ID         string    `json:"id"`
 	Time       time.Time `json:"time"`
+	Tenant     string    `json:"tenant"`
 	RequestID  string    `json:"requestId"`
 	KeyID      string    `json:"keyId"`
 	Tool       string    `json:"tool"`

@@ -280,7 +280,7 @@ func TestAuditLog(t *testing.T) {
 	}
 	for i, r := range page.Records {
 		w := want[i]
-		if r.RequestID == "" || r.RequestID != w.RequestID || r.KeyID != w.KeyID || r.Tool != w.Tool || r.ArgsSHA256 != w.ArgsSHA256 ||
+		if r.Tenant != "acme" || r.RequestID == "" || r.RequestID != w.RequestID || r.KeyID != w.KeyID || r.Tool != w.Tool || r.ArgsSHA256 != w.ArgsSHA256 ||
 			r.Outcome != w.Outcome || r.ErrorCode != w.ErrorCode || r.FromModel || r.ID == "" ||
 			r.Time.Before(before) || r.Time.After(time.Now().Add(time.Second)) || r.LatencyMS < 0 {
 			t.Errorf("record %d:\n got %+v\nwant %+v", i, r, w)
@@ -289,7 +289,7 @@ func TestAuditLog(t *testing.T) {
 
 	// globex sees its own record only, and acme never sees globex's.
 	_, gpage, _ := auditPage(t, s, globexAdminKey, "")
-	if len(gpage.Records) != 1 || gpage.Records[0].RequestID != globexOK.reqID || gpage.Records[0].KeyID != "dev" {
+	if len(gpage.Records) != 1 || gpage.Records[0].RequestID != globexOK.reqID || gpage.Records[0].KeyID != "dev" || gpage.Records[0].Tenant != "globex" {
 		t.Errorf("globex audit = %+v", gpage.Records)
 	}
 	for _, r := range page.Records {

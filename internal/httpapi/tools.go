@@ -139,7 +139,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, rec := range recs {
 		page.Records = append(page.Records, api.AuditRecord{
-			ID: strconv.FormatInt(rec.ID, 10), Time: rec.Time, RequestID: rec.RequestID, KeyID: rec.KeyID, Tool: rec.Tool,
+			ID: strconv.FormatInt(rec.ID, 10), Time: rec.Time, Tenant: rec.Tenant.String(), RequestID: rec.RequestID, KeyID: rec.KeyID, Tool: rec.Tool,
 			ArgsSHA256: rec.ArgsSHA256, Outcome: rec.Outcome, ErrorCode: rec.ErrorCode,
 			LatencyMS: float64(rec.Latency.Microseconds()) / 1000, FromModel: rec.FromModel,
 		})
