@@ -412,3 +412,42 @@ func TestAuditFailure(t *testing.T) {
 		t.Errorf("refused call with a failed audit write: %v, want not_found", err)
 	}
 }
+
+// TestConcurrentInvoke runs invocations of several callers at once (under
+// -race): each gets its own answer and its own record.
+func TestConcurrentInvoke(t *testing.T) {
+	reg, runs, mu := counted(t)
+	audit := openAudit(t)
+	d := tools.New(tools.Options{Registry: reg, Audit: audit})
+	acme, globex := newTenant("acme", allFive...), newTenant("globex", builtin.Summarize)
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Go(func() {
+			tn := acme
+			if i%2 == 1 {
+				tn = globex
+			}
+			_, err := d.Invoke(t.Context(), callerOf(tn, tenant.ScopeTools), builtin.TagChunk, []byte(validArgs[builtin.TagChunk]), i%3 == 0)
+			if want := tn == acme; (err == nil) != want {
+				t.Errorf("call %d (%s): %v", i, tn.ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if runs[builtin.TagChunk] != 12 {
+		t.Errorf("tag_chunk ran %d times, want 12", runs[builtin.TagChunk])
+	}
+	for tn, want := range map[*tenant.Tenant]string{acme: tools.OutcomeOK, globex: tools.OutcomeDenied} {
+		recs, _ := audit.AuditRecords(t.Context(), tn.ID, store.AuditFilter{Limit: 100})
+		if len(recs) != 12 {
+			t.Errorf("%s: %d records, want 12", tn.ID, len(recs))
+		}
+		for _, r := range recs {
+			if r.Outcome != want {
+				t.Errorf("%s: outcome %s, want %s", tn.ID, r.Outcome, want)
+			}
+		}
+	}
+}
