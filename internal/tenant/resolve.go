@@ -68,7 +68,7 @@ func (r *Registry) Resolve(req Request) (Identity, error) {
 		}
 		return Identity{Tenant: t, Key: k, KeyID: k.ID, Scopes: scopes}, nil
 	}
-	if t, ok := r.ByHost(req.Host); ok && t.IsPublic(req.Route) {
+	if t, ok := r.ByHost(req.Host); ok && t.IsPublic(req.Route) && req.Scope.Anonymous() {
 		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
 			return Identity{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of this host")
 		}

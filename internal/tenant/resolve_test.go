@@ -56,6 +56,32 @@ func TestResolve(t *testing.T) {
 		{"missing scope", tenant.Request{Authorization: globexKey, Scope: tenant.ScopeDocumentsWrite}, "", "", tenant.ErrForbidden},
 		{"public host with other X-Tenant-ID", tenant.Request{Host: "acme.localhost", Route: "health", TenantHeader: "globex"}, "", "", tenant.ErrForbidden},
 	}
+	// A public family never opens a route that writes or administers: those
+	// need a key.
+	publicAll, err := tenant.Parse("pub", []byte(`{"id":"pub","name":"Pub","hosts":["pub.localhost"],
+		"public":["health","chat","search","retrieve","documents","tools","tts","usage"],
+		"keys":[{"id":"k","hash":"sha256:0000000000000000000000000000000000000000000000000000000000000001","scopes":["chat"]}]}`), tenant.Options{})
+	if len(err) > 0 {
+		t.Fatal(err)
+	}
+	pub, nerr := tenant.NewRegistry([]*tenant.Config{publicAll}, tenant.Options{})
+	if nerr != nil {
+		t.Fatal(nerr)
+	}
+	for _, scope := range tenant.Scopes {
+		_, err := pub.Resolve(tenant.Request{Host: "pub.localhost", Route: "documents", Scope: scope})
+		if want := scope.Anonymous(); (err == nil) != want {
+			t.Errorf("anonymous %s on a public family: err %v, want allowed %v", scope, err, want)
+		}
+		if !scope.Anonymous() && !errors.Is(err, tenant.ErrUnauthenticated) {
+			t.Errorf("anonymous %s: %v, want ErrUnauthenticated", scope, err)
+		}
+	}
+	for _, s := range []tenant.Scope{tenant.ScopeDocumentsWrite, tenant.ScopeToolsWrite, tenant.ScopeUsageRead, tenant.ScopeAdmin} {
+		if s.Anonymous() {
+			t.Errorf("%s is anonymous", s)
+		}
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id, err := reg.Resolve(tt.req)

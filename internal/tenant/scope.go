@@ -33,3 +33,15 @@ type ScopeSet []Scope
 func (s ScopeSet) Has(scope Scope) bool {
 	return scope == "" || slices.Contains(s, scope)
 }
+
+// Anonymous reports whether a caller without a key may exercise scope on a
+// route family its tenant makes public. Scopes that write, administer or
+// read what the tenant spends never are public: a route that needs one
+// asks for a key even in a public family.
+func (s Scope) Anonymous() bool {
+	switch s {
+	case ScopeDocumentsWrite, ScopeToolsWrite, ScopeUsageRead, ScopeAdmin:
+		return false
+	}
+	return true
+}
