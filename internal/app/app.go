@@ -204,7 +204,7 @@ func (a *App) seedBudgets(ctx context.Context, b *gateway.Budgets, reg *tenant.R
 			if err != nil {
 				return err
 			}
-			b.Seed(t.ID.String(), row.KeyID, day, row.TokensIn+row.TokensOut, row.CostMicros)
+			b.Seed(t.ID.String(), row.KeyID, day, gateway.Amount{Tokens: row.TokensIn + row.TokensOut, CostMicros: row.CostMicros, TTSChars: row.TTSChars})
 		}
 	}
 	return nil

@@ -8,7 +8,8 @@ import (
 )
 
 // UsageRecord is one entry of the usage ledger: one model call (all its
-// attempts and fallbacks) made through the gateway.
+// attempts and fallbacks) made through the gateway, or one synthesis of
+// speech (route "tts").
 type UsageRecord struct {
 	Time       time.Time // when the call started
 	Tenant     tenant.ID
@@ -28,6 +29,7 @@ type UsageRecord struct {
 	Estimated  bool  // token counts were estimated by a tokenizer, not reported
 	CostMicros int64 // cost in millionths of a US dollar
 	CacheHit   bool
+	TTSChars   int64 // characters of text spoken (route tts)
 }
 
 // UsageFilter selects ledger rows of one tenant. From is inclusive, To
@@ -50,6 +52,7 @@ type UsageRow struct {
 	TokensIn   int64
 	TokensOut  int64
 	CostMicros int64
+	TTSChars   int64
 }
 
 // Usage is the append-only usage ledger with its daily rollup.

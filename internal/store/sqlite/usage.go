@@ -17,11 +17,11 @@ import (
 const (
 	usageInsert = `INSERT INTO usage (tenant, ts, request_id, key_id, route, provider, model,
 	attempts, fallback, status, error_kind, latency_us, ttft_us,
-	tokens_in, tokens_out, estimated, cost_micros, cache_hit)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	tokens_in, tokens_out, estimated, cost_micros, cache_hit, tts_chars)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	usageAdd = `INSERT INTO usage_daily (tenant, day, key_id, provider, model,
-	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (tenant, day, key_id, provider, model) DO UPDATE SET
 	requests    = requests    + excluded.requests,
 	errors      = errors      + excluded.errors,
@@ -29,15 +29,16 @@ ON CONFLICT (tenant, day, key_id, provider, model) DO UPDATE SET
 	cache_hits  = cache_hits  + excluded.cache_hits,
 	tokens_in   = tokens_in   + excluded.tokens_in,
 	tokens_out  = tokens_out  + excluded.tokens_out,
-	cost_micros = cost_micros + excluded.cost_micros`
+	cost_micros = cost_micros + excluded.cost_micros,
+	tts_chars   = tts_chars   + excluded.tts_chars`
 	usageRollup = `SELECT day, key_id, provider, model,
-	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros
+	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars
 FROM usage_daily
 WHERE tenant = ? AND day >= ? AND day < ? AND (? = '' OR key_id = ?)
 ORDER BY day, key_id, provider, model`
 	usageRecords = `SELECT ts, request_id, key_id, route, provider, model,
 	attempts, fallback, status, error_kind, latency_us, ttft_us,
-	tokens_in, tokens_out, estimated, cost_micros, cache_hit
+	tokens_in, tokens_out, estimated, cost_micros, cache_hit, tts_chars
 FROM usage
 WHERE tenant = ? AND ts >= ? AND ts < ? AND (? = '' OR key_id = ?)
 ORDER BY ts, id
@@ -98,14 +99,14 @@ func (u *Usage) AppendUsage(ctx context.Context, recs []store.UsageRecord) error
 		r := &recs[i]
 		_, err := insert.ExecContext(ctx, r.Tenant.String(), r.Time.UnixMilli(), r.RequestID, r.KeyID, r.Route, r.Provider, r.Model,
 			r.Attempts, r.Fallback, r.Status, r.ErrorKind, r.Latency.Microseconds(), r.TTFT.Microseconds(),
-			r.TokensIn, r.TokensOut, r.Estimated, r.CostMicros, r.CacheHit)
+			r.TokensIn, r.TokensOut, r.Estimated, r.CostMicros, r.CacheHit, r.TTSChars)
 		if err != nil {
 			return u.db.fail(ctx, fmt.Sprintf("append usage: record %d", i), err)
 		}
 	}
 	for _, s := range sums {
 		_, err := upsert.ExecContext(ctx, s.tenant, s.Day, s.KeyID, s.Provider, s.Model,
-			s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros)
+			s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros, s.TTSChars)
 		if err != nil {
 			return u.db.fail(ctx, "append usage: rollup", err)
 		}
@@ -137,7 +138,7 @@ func (u *Usage) UsageRollup(ctx context.Context, t tenant.ID, f store.UsageFilte
 	for rows.Next() {
 		var r store.UsageRow
 		err := rows.Scan(&r.Day, &r.KeyID, &r.Provider, &r.Model,
-			&r.Requests, &r.Errors, &r.Fallbacks, &r.CacheHits, &r.TokensIn, &r.TokensOut, &r.CostMicros)
+			&r.Requests, &r.Errors, &r.Fallbacks, &r.CacheHits, &r.TokensIn, &r.TokensOut, &r.CostMicros, &r.TTSChars)
 		if err != nil {
 			return nil, u.db.fail(ctx, "usage rollup", err)
 		}
@@ -176,7 +177,7 @@ func (u *Usage) UsageRecords(ctx context.Context, t tenant.ID, f store.UsageFilt
 		var ts, latency, ttft int64
 		err := rows.Scan(&ts, &r.RequestID, &r.KeyID, &r.Route, &r.Provider, &r.Model,
 			&r.Attempts, &r.Fallback, &r.Status, &r.ErrorKind, &latency, &ttft,
-			&r.TokensIn, &r.TokensOut, &r.Estimated, &r.CostMicros, &r.CacheHit)
+			&r.TokensIn, &r.TokensOut, &r.Estimated, &r.CostMicros, &r.CacheHit, &r.TTSChars)
 		if err != nil {
 			return nil, u.db.fail(ctx, "usage records", err)
 		}
@@ -233,7 +234,7 @@ func sumUsage(recs []store.UsageRecord) ([]tenantRow, error) {
 		s.Errors += count(r.Status == statusError)
 		s.Fallbacks += count(r.Fallback)
 		s.CacheHits += count(r.CacheHit)
-		if !addTo(&s.TokensIn, r.TokensIn) || !addTo(&s.TokensOut, r.TokensOut) || !addTo(&s.CostMicros, r.CostMicros) {
+		if !addTo(&s.TokensIn, r.TokensIn) || !addTo(&s.TokensOut, r.TokensOut) || !addTo(&s.CostMicros, r.CostMicros) || !addTo(&s.TTSChars, r.TTSChars) {
 			return nil, fmt.Errorf("%w: record %d: the sums of the batch overflow", store.ErrInvalid, i)
 		}
 	}
@@ -271,6 +272,8 @@ func checkUsageRecord(r *store.UsageRecord) string {
 		return "tokens out is negative"
 	case r.CostMicros < 0:
 		return "cost is negative"
+	case r.TTSChars < 0:
+		return "tts chars is negative"
 	}
 	return ""
 }

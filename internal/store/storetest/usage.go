@@ -94,6 +94,7 @@ func testUsageRoundTrip(t *testing.T, u store.Usage) {
 			Estimated:  true,
 			CostMicros: 987_654_321,
 			CacheHit:   true,
+			TTSChars:   4321,
 		},
 		{
 			// The zero value of every field but the tenant: an anonymous
@@ -207,6 +208,7 @@ func rollupFixture() [][]store.UsageRecord {
 			with(rec(lastSecondOfDay1.Add(-3*time.Second), "r6", "key-a", "openai", "gpt-b"), func(r *store.UsageRecord) {
 				r.TokensIn, r.TokensOut, r.CostMicros = 2, 3, 4
 				r.Fallback = true // a fallback that answered
+				r.TTSChars = 41   // characters of speech are summed like tokens
 			}),
 		},
 		{ // the next UTC day
@@ -237,7 +239,7 @@ var (
 	day1KeyAOpenAIGPTA = store.UsageRow{Day: "2026-03-01", KeyID: "key-a", Provider: "openai", Model: "gpt-a",
 		Requests: 3, Errors: 1, Fallbacks: 1, CacheHits: 2, TokensIn: 16, TokensOut: 27, CostMicros: 100}
 	day1KeyAOpenAIGPTB = store.UsageRow{Day: "2026-03-01", KeyID: "key-a", Provider: "openai", Model: "gpt-b",
-		Requests: 1, Fallbacks: 1, TokensIn: 2, TokensOut: 3, CostMicros: 4}
+		Requests: 1, Fallbacks: 1, TokensIn: 2, TokensOut: 3, CostMicros: 4, TTSChars: 41}
 	day1KeyBOpenAIGPTA = store.UsageRow{Day: "2026-03-01", KeyID: "key-b", Provider: "openai", Model: "gpt-a",
 		Requests: 1, Errors: 1, TokensIn: 100, TokensOut: 200, CostMicros: 1000}
 	day2AnonOpenAIGPTA = store.UsageRow{Day: "2026-03-02", KeyID: "", Provider: "openai", Model: "gpt-a",
@@ -268,7 +270,7 @@ func testUsageRollup(t *testing.T, u store.Usage) {
 		doubled[i] = store.UsageRow{
 			Day: r.Day, KeyID: r.KeyID, Provider: r.Provider, Model: r.Model,
 			Requests: 2 * r.Requests, Errors: 2 * r.Errors, Fallbacks: 2 * r.Fallbacks, CacheHits: 2 * r.CacheHits,
-			TokensIn: 2 * r.TokensIn, TokensOut: 2 * r.TokensOut, CostMicros: 2 * r.CostMicros,
+			TokensIn: 2 * r.TokensIn, TokensOut: 2 * r.TokensOut, CostMicros: 2 * r.CostMicros, TTSChars: 2 * r.TTSChars,
 		}
 	}
 	wantRows(t, mustRollup(t, u, acme, store.UsageFilter{}), doubled)
@@ -412,6 +414,7 @@ func invalidRecords() []struct {
 		{"negative tokens in", with(func(r *store.UsageRecord) { r.TokensIn = -1 })},
 		{"negative tokens out", with(func(r *store.UsageRecord) { r.TokensOut = -1 })},
 		{"negative cost", with(func(r *store.UsageRecord) { r.CostMicros = -1 })},
+		{"negative tts chars", with(func(r *store.UsageRecord) { r.TTSChars = -1 })},
 	}
 }
 
