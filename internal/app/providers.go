@@ -71,7 +71,7 @@ func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gat
 		if err != nil {
 			return fail(err)
 		}
-		return gateway.Adapter{Chat: c, Embed: c}
+		return gateway.Adapter{Chat: c, Embed: c, Speech: c}
 	case "workersai":
 		cfg := workersai.Config{Name: name, AccountID: p.AccountID, APIToken: key, BaseURL: p.BaseURL, Headers: headers, Timeout: p.Timeout.D(), HTTPClient: client}
 		if g := p.Gateway; g != nil {
@@ -85,7 +85,7 @@ func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gat
 		if err != nil {
 			return fail(err)
 		}
-		return gateway.Adapter{Chat: c, Embed: c}
+		return gateway.Adapter{Chat: c, Embed: c, Speech: c}
 	}
 	return fail(fmt.Errorf("unknown provider type %q", p.Type))
 }

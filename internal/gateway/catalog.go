@@ -5,14 +5,15 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
-// Adapter is a configured provider of one tenant. Chat or Embed may be nil
-// when the provider cannot do that; Err, when set, is why the provider
+// Adapter is a configured provider of one tenant. Chat, Embed or Speech may
+// be nil when the provider cannot do that; Err, when set, is why the provider
 // cannot be used at all (for example a missing credential), and every call
 // to it fails with that reason.
 type Adapter struct {
-	Chat  provider.Chatter
-	Embed provider.Embedder
-	Err   error
+	Chat   provider.Chatter
+	Embed  provider.Embedder
+	Speech provider.Speaker
+	Err    error
 }
 
 // Catalog maps each tenant's provider names to adapters. It is built from a
@@ -38,6 +39,10 @@ func NewCatalog(reg *tenant.Registry, builtin Adapter, build BuildFunc) *Catalog
 	}
 	return c
 }
+
+// Adapter returns the adapter of provider name for tenant id, for services
+// that call a provider outside the gateway's routing (text to speech).
+func (c *Catalog) Adapter(tenantID, name string) (Adapter, bool) { return c.adapter(tenantID, name) }
 
 // adapter returns the adapter of provider name for tenant id.
 func (c *Catalog) adapter(tenantID, name string) (Adapter, bool) {

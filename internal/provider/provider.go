@@ -1,5 +1,5 @@
 // Package provider defines what the gateway asks of a model provider: chat
-// that streams, and embeddings. Adapters live in subpackages (builtin/,
+// that streams, embeddings, and speech. Adapters live in subpackages (builtin/,
 // openai/, workersai/) and never import each other; the gateway picks one per
 // call and wraps it with routing, retries, fallbacks, budgets and metering.
 package provider
@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -216,4 +217,28 @@ func KindOf(err error) Kind {
 		return KindTimeout
 	}
 	return KindUnknown
+}
+
+// Speaker is a provider that turns text into speech. Speak returns once the
+// provider has accepted the request and its answer has begun (an error here
+// comes before any audio); the audio then streams from Speech.Body as the
+// provider sends it. Cancelling ctx stops the upstream call.
+type Speaker interface {
+	Speak(ctx context.Context, req *SpeechRequest) (*Speech, error)
+}
+
+// SpeechRequest asks for Input spoken by Voice.
+type SpeechRequest struct {
+	Model  string  // the provider's own model name
+	Input  string  // the text to speak
+	Voice  string  // a voice of the model
+	Format string  // "wav", "pcm", "mp3", "opus", ...
+	Speed  float64 // 1 is normal; 0: the provider's default
+	Meta   Meta
+}
+
+// Speech is audio streaming from a provider. Close Body when done.
+type Speech struct {
+	ContentType string
+	Body        io.ReadCloser
 }

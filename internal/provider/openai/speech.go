@@ -1,0 +1,67 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"strings"
+
+	"github.com/crispy-enigma/crispy/internal/provider"
+)
+
+// speechRequest is the body of POST /audio/speech.
+type speechRequest struct {
+	Model          string  `json:"model"`
+	Input          string  `json:"input"`
+	Voice          string  `json:"voice"`
+	ResponseFormat string  `json:"response_format,omitempty"`
+	Speed          float64 `json:"speed,omitempty"`
+}
+
+// Speak implements provider.Speaker with POST /audio/speech. Config.Timeout
+// bounds the wait for the answer to start; the audio then streams for as
+// long as the caller's context allows. An answer that is JSON or text
+// rather than audio is a protocol error.
+func (c *Client) Speak(ctx context.Context, req *provider.SpeechRequest) (*provider.Speech, error) {
+	switch {
+	case req == nil || req.Model == "":
+		return nil, c.fail(provider.KindBadRequest, 0, "no model", nil)
+	case req.Input == "":
+		return nil, c.fail(provider.KindBadRequest, 0, "no input", nil)
+	case req.Voice == "":
+		return nil, c.fail(provider.KindBadRequest, 0, "no voice", nil)
+	}
+	body, err := json.Marshal(speechRequest{Model: req.Model, Input: req.Input, Voice: req.Voice, ResponseFormat: req.Format, Speed: req.Speed})
+	if err != nil {
+		return nil, c.fail(provider.KindBadRequest, 0, "cannot encode the request", err)
+	}
+	a := c.newAttempt(ctx)
+	resp, err := c.post(a, c.cfg.BaseURL+"/audio/speech", "audio/*, application/octet-stream", body, false)
+	if err != nil {
+		a.cancel(nil)
+		return nil, err
+	}
+	ct := resp.Header.Get("Content-Type")
+	if mt, _, _ := mime.ParseMediaType(ct); mt == "application/json" || strings.HasPrefix(mt, "text/") {
+		defer a.cancel(nil)
+		defer resp.Body.Close()
+		return nil, c.fail(provider.KindProtocol, resp.StatusCode, "the answer is "+mt+", not audio", nil)
+	}
+	return &provider.Speech{ContentType: ct, Body: &attemptBody{ReadCloser: resp.Body, a: a}}, nil
+}
+
+// attemptBody is a response body that ends its attempt when closed.
+type attemptBody struct {
+	io.ReadCloser
+	a *attempt
+}
+
+// Close closes the body and cancels the attempt's context.
+func (b *attemptBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.a.cancel(nil)
+	return err
+}
+
+var _ provider.Speaker = (*Client)(nil)
