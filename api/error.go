@@ -19,6 +19,7 @@ const (
 	CodeUnauthenticated      ErrorCode = "unauthenticated"        // 401: missing, malformed or unknown credentials
 	CodeBudgetExceeded       ErrorCode = "budget_exceeded"        // 402: the call does not fit the tenant's or key's budget
 	CodeForbidden            ErrorCode = "forbidden"              // 403: known key used outside its tenant or scopes
+	CodeTTSNotEnabled        ErrorCode = "tts_not_enabled"        // 403: text to speech is off for the tenant
 	CodeNotFound             ErrorCode = "not_found"              // 404: no such route or resource in this tenant
 	CodeMethodNotAllowed     ErrorCode = "method_not_allowed"     // 405: the route exists with other methods
 	CodeConflict             ErrorCode = "conflict"               // 409: an Idempotency-Key reused for a different request
@@ -35,7 +36,7 @@ const (
 // Codes lists every ErrorCode, in the order of docs/errors.md.
 var Codes = []ErrorCode{
 	CodeInvalidRequest, CodeModelNotAllowed, CodeUnauthenticated, CodeBudgetExceeded,
-	CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePayloadTooLarge,
+	CodeForbidden, CodeTTSNotEnabled, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePayloadTooLarge,
 	CodeUnsupportedMediaType, CodeRateLimited, CodeInternal, CodeUpstreamError,
 	CodeUnavailable, CodeUpstreamTimeout, CodeToolTimeout,
 }

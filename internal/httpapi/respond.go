@@ -18,6 +18,7 @@ var statuses = map[api.ErrorCode]int{
 	api.CodeUpstreamTimeout:      http.StatusGatewayTimeout,
 	api.CodeUnauthenticated:      http.StatusUnauthorized,
 	api.CodeForbidden:            http.StatusForbidden,
+	api.CodeTTSNotEnabled:        http.StatusForbidden,
 	api.CodeNotFound:             http.StatusNotFound,
 	api.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	api.CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,

@@ -96,6 +96,18 @@ func check(file string, c *Config, opts Options) Problems {
 		}
 	}
 
+	if len(c.TTS.Voices) > 0 {
+		switch {
+		case c.TTS.Adapter != "openai" && c.TTS.Adapter != "workersai":
+			add("/tts/voices", "voices lists the voices of a remote adapter (openai, workersai); espeak lists its own")
+		case c.TTS.Voice != "" && !slices.Contains(c.TTS.Voices, c.TTS.Voice):
+			add("/tts/voice", "default voice %q is not in /tts/voices", c.TTS.Voice)
+		}
+	}
+	if t := c.TTS; t.AsyncChars > 0 && t.MaxChars > 0 && t.AsyncChars > t.MaxChars {
+		add("/tts/asyncChars", "asyncChars (%d) is above maxChars (%d): no text would become a job", t.AsyncChars, t.MaxChars)
+	}
+
 	if r := c.RAG; r.ChunkTokens > 0 && r.OverlapTokens >= r.ChunkTokens {
 		add("/rag/overlapTokens", "overlapTokens (%d) must be less than chunkTokens (%d)", r.OverlapTokens, r.ChunkTokens)
 	}

@@ -160,11 +160,13 @@ type Tools struct {
 
 // TTS configures text to speech.
 type TTS struct {
-	Adapter  string `json:"adapter,omitempty"`
-	Provider string `json:"provider,omitempty"`
-	Model    string `json:"model,omitempty"`
-	Voice    string `json:"voice,omitempty"`
-	MaxChars int    `json:"maxChars,omitempty"`
+	Adapter    string   `json:"adapter,omitempty"`
+	Provider   string   `json:"provider,omitempty"`
+	Model      string   `json:"model,omitempty"`
+	Voice      string   `json:"voice,omitempty"`
+	Voices     []string `json:"voices,omitempty"`
+	MaxChars   int      `json:"maxChars,omitempty"`
+	AsyncChars int      `json:"asyncChars,omitempty"`
 }
 
 // Safety holds input checks applied before any model call.

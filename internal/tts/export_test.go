@@ -1,0 +1,4 @@
+package tts
+
+// ParseEspeakVoices exposes parseEspeakVoices to the tests.
+var ParseEspeakVoices = parseEspeakVoices
