@@ -48,4 +48,5 @@ type UsageTotals struct {
 	TokensIn  int64   `json:"tokensIn"`
 	TokensOut int64   `json:"tokensOut"`
 	CostUSD   float64 `json:"costUsd"`
+	TTSChars  int64   `json:"ttsChars"` // characters of speech (POST /tts)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tokens"
 	"github.com/crispy-enigma/crispy/internal/tools"
 	toolsbuiltin "github.com/crispy-enigma/crispy/internal/tools/builtin"
+	"github.com/crispy-enigma/crispy/internal/tts"
 	"github.com/crispy-enigma/crispy/internal/version"
 )
 
@@ -52,6 +53,7 @@ type App struct {
 	tools     *tools.Dispatcher
 	rag       *rag.Service
 	jobs      *rag.Jobs
+	tts       *tts.Service
 	api       *httpapi.Server
 	http      *http.Server
 
@@ -59,6 +61,10 @@ type App struct {
 	registry atomic.Pointer[tenant.Registry]
 	catalog  atomic.Pointer[gateway.Catalog]
 	builtin  gateway.Adapter
+	// voices are the speech adapters of the registry in force, by tenant.
+	voices    atomic.Pointer[map[string]tts.Synthesizer]
+	espeak    *tts.Espeak // nil when espeak-ng is not installed
+	espeakErr error
 }
 
 // Deps are what an App takes from its environment. The zero value discards
@@ -99,6 +105,8 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.espeak, a.espeakErr = tts.NewEspeak(ctx, tts.EspeakOptions{})
+	a.reportEspeak(reg)
 
 	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log})
 	if err != nil {
@@ -134,6 +142,13 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Metrics:  a.metrics.Registry,
 		Logger:   log,
 	})
+	a.tts = tts.New(tts.Options{
+		Synthesizer: a.synthesizer,
+		Budgets:     budgets,
+		Ledger:      a.ledger,
+		Metrics:     tts.NewMetrics(a.metrics.Registry),
+		Logger:      log,
+	})
 	a.chat = chat.New(a.gateway, a.db.Sessions(), a.db.KV(), log)
 	a.chat.RAG = a.rag
 	a.chat.Tools = a.tools
@@ -146,6 +161,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Audit:          a.db.Audit(),
 		RAG:            a.rag,
 		Jobs:           a.jobs,
+		TTS:            a.tts,
 		Heartbeat:      cfg.Heartbeat,
 		MaxInFlight:    cfg.MaxInFlight,
 		Limiter:        ratelimit.New(ratelimit.NewMemory()),
@@ -186,6 +202,8 @@ func (a *App) loadTenants() (*tenant.Registry, error) {
 // providers.
 func (a *App) swap(reg *tenant.Registry) {
 	a.catalog.Store(gateway.NewCatalog(reg, a.builtin, a.buildAdapter))
+	voices := a.buildSynthesizers(reg)
+	a.voices.Store(&voices)
 	a.registry.Store(reg)
 }
 
@@ -315,6 +333,7 @@ func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.jobs.Wait()
+	a.tts.Close()
 	a.ledger.Close()
 	a.transport.CloseIdleConnections()
 	return errors.Join(a.db.Close(), a.tracing.Shutdown(ctx))

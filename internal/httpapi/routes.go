@@ -52,6 +52,9 @@ func (s *Server) routes() []*route {
 		{pattern: "POST /tools/{name}/invoke", family: "tools", scope: tenant.ScopeTools, h: s.toolInvoke},
 		// "audit" is no family a tenant can make public.
 		{pattern: "GET /audit", family: "audit", scope: tenant.ScopeAdmin, h: s.auditList},
+		{pattern: "POST /tts", family: "tts", scope: tenant.ScopeTTS, h: s.ttsSpeak},
+		{pattern: "GET /tts/voices", family: "tts", scope: tenant.ScopeTTS, h: s.ttsVoices},
+		{pattern: "GET /tts/jobs/{id}", family: "tts", scope: tenant.ScopeTTS, h: s.ttsJob},
 
 		{pattern: "POST /v1/chat/completions", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.chatCompletions},
 		{pattern: "POST /v1/embeddings", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.embeddings},

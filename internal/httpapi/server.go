@@ -23,6 +23,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tools"
+	"github.com/crispy-enigma/crispy/internal/tts"
 )
 
 // DefaultMaxBodyBytes is the body limit of JSON routes for tenants that set
@@ -53,6 +54,8 @@ type Options struct {
 	// /v1/chat/completions; Audit reads their audit log (/audit).
 	Tools *tools.Dispatcher
 	Audit store.Audit
+	// TTS speaks text (/tts).
+	TTS *tts.Service
 	// Limiter applies the tenants' rate limits; nil: none.
 	Limiter *ratelimit.Limiter
 	// Streams caps the streams a tenant has open at once; nil: no cap.

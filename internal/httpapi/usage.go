@@ -65,6 +65,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 			sum.TokensIn += row.TokensIn
 			sum.TokensOut += row.TokensOut
 			sum.CostMicros += row.CostMicros
+			sum.TTSChars += row.TTSChars
 		}
 	}
 	rep := api.UsageReport{
@@ -84,6 +85,7 @@ func totals(sum store.UsageRow, day, model string) api.UsageTotals {
 	return api.UsageTotals{
 		Day: day, Model: model, Requests: sum.Requests, Errors: sum.Errors, Fallbacks: sum.Fallbacks,
 		CacheHits: sum.CacheHits, TokensIn: sum.TokensIn, TokensOut: sum.TokensOut, CostUSD: float64(sum.CostMicros) / 1e6,
+		TTSChars: sum.TTSChars,
 	}
 }
 
