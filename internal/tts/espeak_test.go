@@ -259,16 +259,33 @@ func TestParseEspeakVoices(t *testing.T) {
 	}
 }
 
+// firstByte is a writer that notes when its first byte came.
+type firstByte struct{ at time.Time }
+
+func (f *firstByte) Write(p []byte) (int, error) {
+	if f.at.IsZero() {
+		f.at = time.Now()
+	}
+	return len(p), nil
+}
+
+// BenchmarkEspeak measures a whole synthesis and, as first-byte-ms, the
+// wait for its first byte of audio.
 func BenchmarkEspeak(b *testing.B) {
 	e := newEspeak(b, tts.EspeakOptions{})
 	for _, n := range []int{100, 1000} {
 		text := strings.Repeat(sentence, n/len(sentence)+1)[:n]
 		b.Run(strconv.Itoa(n)+"chars", func(b *testing.B) {
+			var first time.Duration
 			for b.Loop() {
-				if err := e.Synthesize(context.Background(), tts.Request{Text: text, Voice: "en", Format: tts.WAV, Speed: 1}, io.Discard); err != nil {
+				w := &firstByte{}
+				start := time.Now()
+				if err := e.Synthesize(context.Background(), tts.Request{Text: text, Voice: "en", Format: tts.WAV, Speed: 1}, w); err != nil {
 					b.Fatal(err)
 				}
+				first += w.at.Sub(start)
 			}
+			b.ReportMetric(float64(first)/float64(time.Millisecond)/float64(b.N), "first-byte-ms")
 		})
 	}
 }
