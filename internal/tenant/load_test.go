@@ -117,6 +117,20 @@ func TestLoadErrors(t *testing.T) {
 				"/providers/cf/headers/cf-aig-authorization: header \"cf-aig-authorization\" carries a secret",
 			},
 		},
+		{
+			name: "tts voices of espeak, default voice not listed, jobs above the limit",
+			files: map[string]string{
+				"one/tenant.jsonc": `{"id":"one","name":"One","keys":[` + keyJSON("k1") + `],"tts":{"adapter":"espeak","voices":["en"],"maxChars":100,"asyncChars":200}}`,
+				"two/tenant.jsonc": `{"id":"two","name":"Two","keys":[` + keyJSON("k2") + `],
+					"providers":{"local":{"type":"openai","baseUrl":"http://127.0.0.1:8880/v1"}},
+					"tts":{"adapter":"openai","provider":"local","voice":"alloy","voices":["af_bella"]}}`,
+			},
+			want: []string{
+				"one/tenant.jsonc: /tts/voices: voices lists the voices of a remote adapter",
+				"one/tenant.jsonc: /tts/asyncChars: asyncChars (200) is above maxChars (100)",
+				"two/tenant.jsonc: /tts/voice: default voice \"alloy\" is not in /tts/voices",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
