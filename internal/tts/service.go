@@ -278,14 +278,13 @@ func (s *Service) all(ctx context.Context, p *Plan, res *gateway.Reservation) ([
 // Start holds the plan's characters and runs it as a job; the audio is
 // then kept for JobTTL, for the plan's tenant only.
 func (s *Service) Start(p *Plan) (api.TTSJob, error) {
-	tid := p.caller.Tenant.ID.String()
-	job, err := s.jobs.add(tid, p.chars, p.ContentType(), s.opts.Now())
+	res, err := s.opts.Budgets.ReserveSpeech(p.caller.Tenant, p.caller.Key, int64(p.chars))
 	if err != nil {
 		return api.TTSJob{}, err
 	}
-	res, err := s.opts.Budgets.ReserveSpeech(p.caller.Tenant, p.caller.Key, int64(p.chars))
+	job, err := s.jobs.add(p.caller.Tenant.ID.String(), p.chars, p.ContentType(), s.opts.Now())
 	if err != nil {
-		job.finish(s.opts.Now(), nil, err)
+		res.SettleAmount(gateway.Amount{})
 		return api.TTSJob{}, err
 	}
 	s.wg.Add(1)
