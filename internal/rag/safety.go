@@ -2,6 +2,7 @@ package rag
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -11,41 +12,109 @@ import (
 // it is still used, framed as data and marked, so that a document that
 // merely discusses prompt injection is not lost.
 var injectionPatterns = []struct {
-	// hints are words one of which the pattern needs: the expression runs
-	// only on text that holds one, since it costs a hundred times more.
-	hints []string
+	// need are groups of words: every match of the pattern holds a word of
+	// each group, so the expression, which costs a hundred times more than
+	// finding them, runs only when all groups are present, and only around
+	// the words of the group anchor (see LooksLikeInjection).
+	need   [][]string
+	anchor int
+	// whole: the pattern is anchored at the start of the text, so it runs
+	// on the whole text rather than around its words.
+	whole bool
 	re    *regexp.Regexp
 }{
-	{[]string{"ignore", "disregard", "forget", "override"},
+	{[][]string{{"ignore", "disregard", "forget", "override"}, {"instruction", "rules", "prompt", "directions", "guidelines"}}, 0, false,
 		regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b.{0,20}\b(instructions?|rules|prompts?|directions|guidelines)\b`)},
-	{[]string{"you are now", "act as", "instruction", "from now on"},
+	{[][]string{{"you are now", "act as", "instruction", "from now on"}}, 0, false,
 		regexp.MustCompile(`(?i)\byou are now\b|\bact as (an?|the) \w+|\bnew instructions?\s*:|\bfrom now on,? you\b`)},
-	{[]string{"system prompt", "instruction"},
+	{[][]string{{"reveal", "print", "show", "repeat", "output"}, {"system prompt", "instruction"}}, 1, false,
 		regexp.MustCompile(`(?i)\b(reveal|print|show|repeat|output)\b.{0,30}\b(system prompt|hidden instructions?|your instructions)\b`)},
-	{[]string{"tool", "function"},
+	{[][]string{{"call", "invoke", "run", "execute", "use"}, {"tool", "function"}, {"ingest_docs", "summarize", "extract_entities", "classify_intent", "tag_chunk", "with arguments", "now"}}, 1, false,
 		regexp.MustCompile(`(?i)\b(call|invoke|run|execute|use)\b.{0,20}\b(the )?(tool|function)s?\b.{0,40}\b(ingest_docs|summarize|extract_entities|classify_intent|tag_chunk|with arguments|now)\b`)},
-	{[]string{"<|", "[inst", "[/inst", "<<sys>>", "##"},
+	{[][]string{{"<|", "[inst", "[/inst", "<<sys>>", "##"}}, 0, true,
 		regexp.MustCompile(`(?i)<\|(im_start|im_end|system|assistant|user|endoftext)\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(system|instruction)s?\b`)},
-	{[]string{"ignore", "you must", "you should", "always", "never"},
+	{[][]string{{"assistant", "ai", "model", "llm", "chatbot"}, {"ignore", "you must", "you should", "always", "never"}, {":", ","}}, 1, false,
 		regexp.MustCompile(`(?i)\b(assistant|ai|model|llm|chatbot)\s*[:,]\s*(ignore|you must|you should|always|never)\b`)},
 }
 
+// hintWindow is how far, in bytes, around an anchor word a match can
+// reach: every pattern's gaps are bounded (.{0,40} and the like, in runes
+// of up to four bytes), and the longest reach, pattern 1's, is under 300.
+const hintWindow = 400
+
 // LooksLikeInjection reports whether text contains instructions aimed at a
-// model.
+// model. A pattern runs only when the text holds a word of each of its
+// groups, and then on the stretches around its anchor words (hintWindow
+// bytes on each side, widened to whole words, overlapping stretches merged)
+// rather than on all of the text: never more text than the whole, often
+// much less.
 func LooksLikeInjection(text string) bool {
-	lower := strings.ToLower(text)
+	lower := strings.ToLower(text) // the patterns are case-insensitive: matching lower is the same
+	var spans [][2]int
 	for _, p := range injectionPatterns {
-		for _, h := range p.hints {
-			if strings.Contains(lower, h) {
-				if p.re.MatchString(text) {
-					return true
+		if !holdsAll(lower, p.need) {
+			continue
+		}
+		if p.whole {
+			if p.re.MatchString(lower) {
+				return true
+			}
+			continue
+		}
+		spans = spans[:0]
+		for _, w := range p.need[p.anchor] {
+			for from := 0; ; {
+				i := strings.Index(lower[from:], w)
+				if i < 0 {
+					break
 				}
-				break
+				i += from
+				from = i + len(w)
+				spans = append(spans, [2]int{max(0, i-hintWindow), min(len(lower), from+hintWindow)})
+			}
+		}
+		slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+		for k := 0; k < len(spans); {
+			lo, hi := spans[k][0], spans[k][1]
+			for k++; k < len(spans) && spans[k][0] <= hi; k++ {
+				hi = max(hi, spans[k][1])
+			}
+			if p.re.MatchString(lower[wordStart(lower, lo):wordEnd(lower, hi)]) {
+				return true
 			}
 		}
 	}
 	return false
 }
+
+// holdsAll reports whether s holds a word of every group.
+func holdsAll(s string, groups [][]string) bool {
+	for _, g := range groups {
+		if !slices.ContainsFunc(g, func(w string) bool { return strings.Contains(s, w) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// wordStart moves i back to the start of the word it is in, so that a
+// stretch does not begin inside a word.
+func wordStart(s string, i int) int {
+	for i > 0 && !isSpace(s[i-1]) {
+		i--
+	}
+	return i
+}
+
+// wordEnd moves i forward to the end of the word it is in.
+func wordEnd(s string, i int) int {
+	for i < len(s) && !isSpace(s[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
 
 var (
 	emailPattern = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
