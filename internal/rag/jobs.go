@@ -77,11 +77,12 @@ func (j *Jobs) Start(c Caller, docs []DocumentInput) Job {
 	go func() {
 		defer j.wg.Done()
 		ctx := context.Background()
-		// Documents are prepared (extracted, chunked, embedded) by a few
-		// workers at once; their writes are serialised by the service.
+		// Documents are prepared (extracted, chunked, embedded) by two
+		// workers a core, so that the cores stay busy while a group of
+		// writes holds the tenant's lock; the writes share transactions.
 		next := make(chan int)
 		var workers sync.WaitGroup
-		for range min(runtime.GOMAXPROCS(0), 4, len(docs)) {
+		for range min(2*runtime.GOMAXPROCS(0), 8, len(docs)) {
 			workers.Go(func() {
 				for i := range next {
 					d := docs[i]
