@@ -1,6 +1,9 @@
 package tokens
 
-import "sync"
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
 
 // cl100k_base first splits text into pieces with this pattern, then encodes
 // each piece on its own with byte-pair merges:
@@ -136,54 +139,49 @@ func pieceLen(s string, i int) int {
 	return end - 1 - i
 }
 
-// pieces caches the token counts of pieces. Like the memo of whole texts,
-// it forgets everything when it fills.
-var pieces = struct {
-	mu sync.RWMutex
-	m  map[string]int
-}{m: make(map[string]int, maxPieces)}
+// pieceCache caches the token counts of pieces, without locks: a table of
+// 2^15 words, each packing the high 48 bits of a piece's 64-bit hash (the
+// low 15 pick the slot) with its count, read and written atomically, so a
+// reader sees a whole entry or none. A newer piece that hashes to a slot
+// replaces the older one. Two pieces would be confused only if their 64-bit
+// hashes agreed in 63 bits, far rarer than anything the counts are used for
+// would notice.
+var pieceCache struct {
+	seed  maphash.Seed
+	slots [1 << pieceSlotBits]atomic.Uint64
+}
 
 const (
-	maxPieces     = 1 << 16
-	maxPieceBytes = 64 // longer pieces (rare: runs of symbols, long words) are not kept
+	pieceSlotBits = 15
+	maxPieceBytes = 64     // longer pieces (rare: runs of symbols, long words) are not kept
+	maxPieceCount = 0xffff // a count that does not fit the entry is not kept
 )
 
+func init() { pieceCache.seed = maphash.MakeSeed() }
+
 // countASCII counts the tokens of s, an ASCII string, with count encoding a
-// piece the library's way. The cache is read under one lock for the whole
-// text; the pieces it misses are counted after, and added under one more.
+// piece the library's way and the cache remembering pieces.
 func countASCII(s string, count func(piece string) int) int {
 	total := 0
-	var buf [32]string
-	misses := buf[:0]
-	pieces.mu.RLock()
 	for i := 0; i < len(s); {
 		p := s[i : i+pieceLen(s, i)]
-		if n, ok := pieces.m[p]; ok {
-			total += n
-		} else {
-			misses = append(misses, p)
-		}
 		i += len(p)
-	}
-	pieces.mu.RUnlock()
-	if len(misses) == 0 {
-		return total
-	}
-	counts := make([]int, len(misses))
-	for i, p := range misses {
-		counts[i] = count(p)
-		total += counts[i]
-	}
-	pieces.mu.Lock()
-	for i, p := range misses {
 		if len(p) > maxPieceBytes {
+			total += count(p)
 			continue
 		}
-		if len(pieces.m) >= maxPieces {
-			clear(pieces.m)
+		h := maphash.String(pieceCache.seed, p)
+		slot := &pieceCache.slots[h&(1<<pieceSlotBits-1)]
+		tag := h >> 16 << 16
+		if e := slot.Load(); e != 0 && e>>16<<16 == tag {
+			total += int(e & 0xffff)
+			continue
 		}
-		pieces.m[p] = counts[i]
+		n := count(p)
+		total += n
+		if n > 0 && n < maxPieceCount {
+			slot.Store(tag | uint64(n))
+		}
 	}
-	pieces.mu.Unlock()
 	return total
 }
