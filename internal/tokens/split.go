@@ -140,19 +140,20 @@ func pieceLen(s string, i int) int {
 }
 
 // pieceCache caches the token counts of pieces, without locks: a table of
-// 2^15 words, each packing the high 48 bits of a piece's 64-bit hash (the
-// low 15 pick the slot) with its count, read and written atomically, so a
-// reader sees a whole entry or none. A newer piece that hashes to a slot
-// replaces the older one. Two pieces would be confused only if their 64-bit
-// hashes agreed in 63 bits, far rarer than anything the counts are used for
-// would notice.
+// 2^17 words (1 MiB), each packing the high 48 bits of a piece's 64-bit hash
+// with its count, read and written atomically, so a reader sees a whole
+// entry or none. The low bits of the hash pick a pair of slots; a piece is
+// looked for in both and stored in the first that is free, else in the one
+// its hash prefers, replacing what was there. Two pieces would be confused
+// only if their hashes agreed in 64 bits but one, far rarer than anything
+// the counts are used for would notice.
 var pieceCache struct {
 	seed  maphash.Seed
 	slots [1 << pieceSlotBits]atomic.Uint64
 }
 
 const (
-	pieceSlotBits = 15
+	pieceSlotBits = 17
 	maxPieceBytes = 64     // longer pieces (rare: runs of symbols, long words) are not kept
 	maxPieceCount = 0xffff // a count that does not fit the entry is not kept
 )
@@ -171,16 +172,25 @@ func countASCII(s string, count func(piece string) int) int {
 			continue
 		}
 		h := maphash.String(pieceCache.seed, p)
-		slot := &pieceCache.slots[h&(1<<pieceSlotBits-1)]
+		i := h & (1<<pieceSlotBits - 1)
+		a, b := &pieceCache.slots[i], &pieceCache.slots[i^1]
 		tag := h >> 16 << 16
-		if e := slot.Load(); e != 0 && e>>16<<16 == tag {
-			total += int(e & 0xffff)
+		ea, eb := a.Load(), b.Load()
+		if ea != 0 && ea>>16<<16 == tag {
+			total += int(ea & 0xffff)
+			continue
+		}
+		if eb != 0 && eb>>16<<16 == tag {
+			total += int(eb & 0xffff)
 			continue
 		}
 		n := count(p)
 		total += n
 		if n > 0 && n < maxPieceCount {
-			slot.Store(tag | uint64(n))
+			if ea != 0 && eb == 0 {
+				a = b
+			}
+			a.Store(tag | uint64(n))
 		}
 	}
 	return total
