@@ -15,7 +15,8 @@ var injectionPatterns = []struct {
 	// need are groups of words: every match of the pattern holds a word of
 	// each group, so the expression, which costs a hundred times more than
 	// finding them, runs only when all groups are present, and only around
-	// the words of the group anchor (see LooksLikeInjection).
+	// the words of the group anchor (see LooksLikeInjection). The rarest
+	// group comes first: most texts are ruled out by it alone.
 	need   [][]string
 	anchor int
 	// whole: the pattern is anchored at the start of the text, so it runs
@@ -27,13 +28,13 @@ var injectionPatterns = []struct {
 		regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b.{0,20}\b(instructions?|rules|prompts?|directions|guidelines)\b`)},
 	{[][]string{{"you are now", "act as", "instruction", "from now on"}}, 0, false,
 		regexp.MustCompile(`(?i)\byou are now\b|\bact as (an?|the) \w+|\bnew instructions?\s*:|\bfrom now on,? you\b`)},
-	{[][]string{{"reveal", "print", "show", "repeat", "output"}, {"system prompt", "instruction"}}, 1, false,
+	{[][]string{{"system prompt", "instruction"}, {"reveal", "print", "show", "repeat", "output"}}, 0, false,
 		regexp.MustCompile(`(?i)\b(reveal|print|show|repeat|output)\b.{0,30}\b(system prompt|hidden instructions?|your instructions)\b`)},
-	{[][]string{{"call", "invoke", "run", "execute", "use"}, {"tool", "function"}, {"ingest_docs", "summarize", "extract_entities", "classify_intent", "tag_chunk", "with arguments", "now"}}, 1, false,
+	{[][]string{{"tool", "function"}, {"call", "invoke", "run", "execute", "use"}, {"ingest_docs", "summarize", "extract_entities", "classify_intent", "tag_chunk", "with arguments", "now"}}, 0, false,
 		regexp.MustCompile(`(?i)\b(call|invoke|run|execute|use)\b.{0,20}\b(the )?(tool|function)s?\b.{0,40}\b(ingest_docs|summarize|extract_entities|classify_intent|tag_chunk|with arguments|now)\b`)},
 	{[][]string{{"<|", "[inst", "[/inst", "<<sys>>", "##"}}, 0, true,
 		regexp.MustCompile(`(?i)<\|(im_start|im_end|system|assistant|user|endoftext)\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(system|instruction)s?\b`)},
-	{[][]string{{"assistant", "ai", "model", "llm", "chatbot"}, {"ignore", "you must", "you should", "always", "never"}, {":", ","}}, 1, false,
+	{[][]string{{"ignore", "you must", "you should", "always", "never"}, {":", ","}, {"assistant", "ai", "model", "llm", "chatbot"}}, 0, false,
 		regexp.MustCompile(`(?i)\b(assistant|ai|model|llm|chatbot)\s*[:,]\s*(ignore|you must|you should|always|never)\b`)},
 }
 
