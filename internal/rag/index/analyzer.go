@@ -1,7 +1,9 @@
 package index
 
 import (
+	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -13,8 +15,9 @@ import (
 // base64, run-together junk) are dropped.
 const MaxTermBytes = 64
 
-// maxStemCache bounds the number of words an Analyzer remembers stems for.
-const maxStemCache = 1 << 17
+// stemSlots is the size of an Analyzer's stem cache, in words it remembers
+// (a power of two; 1 MiB of pointers).
+const stemSlots = 1 << 17
 
 // Analyzer turns text into index terms. The zero value is ready to use and
 // safe for concurrent use; it caches stems, so share one where you can.
@@ -30,8 +33,25 @@ const maxStemCache = 1 << 17
 // with the Snowball (Porter2) English stemmer, except tokens containing a
 // digit, which are kept as they are.
 type Analyzer struct {
-	mu    sync.RWMutex
-	stems map[string]string
+	once  sync.Once
+	seed  maphash.Seed
+	stems []atomic.Pointer[stemEntry] // stemSlots of them, by the word's hash
+}
+
+// stemEntry is a word and its index term ("" for a stopword). The cache is
+// lock-free: a slot holds one entry, read and replaced atomically; a word
+// whose slot holds another word is stemmed again and takes the slot.
+type stemEntry struct{ word, term string }
+
+func (a *Analyzer) init() {
+	a.once.Do(func() {
+		a.seed = maphash.MakeSeed()
+		a.stems = make([]atomic.Pointer[stemEntry], stemSlots)
+	})
+}
+
+func (a *Analyzer) slot(word []byte) *atomic.Pointer[stemEntry] {
+	return &a.stems[maphash.Bytes(a.seed, word)&(stemSlots-1)]
 }
 
 // NewAnalyzer returns an Analyzer with an empty stem cache.
@@ -55,14 +75,12 @@ func (a *Analyzer) Terms(text string) []string {
 		digit   bool
 		toolong bool
 	)
-	// One read lock for the text, not one per word; words missing from the
-	// cache are stemmed after it and added under one write lock.
-	a.mu.RLock()
+	a.init()
 	flush := func() {
 		if len(tok) > 0 && !toolong {
-			if t, ok := a.stems[string(tok)]; ok { // no allocation for the lookup
-				if t != "" {
-					out = append(out, t)
+			if e := a.slot(tok).Load(); e != nil && e.word == string(tok) { // no allocation for the comparison
+				if e.term != "" {
+					out = append(out, e.term)
 				}
 			} else {
 				misses = append(misses, miss{len(out), digit})
@@ -108,7 +126,6 @@ func (a *Analyzer) Terms(text string) []string {
 		tok = utf8.AppendRune(tok, r)
 	}
 	flush()
-	a.mu.RUnlock()
 	if len(misses) == 0 {
 		return out
 	}
@@ -118,17 +135,9 @@ func (a *Analyzer) Terms(text string) []string {
 		words[i] = out[m.at]
 		out[m.at] = stem(words[i], m.digit)
 	}
-	a.mu.Lock()
-	if a.stems == nil {
-		a.stems = make(map[string]string)
-	}
 	for i, m := range misses {
-		if len(a.stems) >= maxStemCache {
-			break
-		}
-		a.stems[words[i]] = out[m.at]
+		a.stems[maphash.String(a.seed, words[i])&(stemSlots-1)].Store(&stemEntry{word: words[i], term: out[m.at]})
 	}
-	a.mu.Unlock()
 	// Drop the stopwords among the misses.
 	kept := out[:0]
 	for _, t := range out {
