@@ -15,9 +15,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tailscale/hujson"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 
+	"github.com/crispy-enigma/crispy/internal/schemaerr"
 	"github.com/crispy-enigma/crispy/schema"
 )
 
@@ -124,9 +123,6 @@ func readFile(file string) ([]byte, error) {
 	return data, nil
 }
 
-// printer renders schema errors in English.
-var printer = message.NewPrinter(language.English)
-
 var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.Tenant))
 	if err != nil {
@@ -179,33 +175,8 @@ func Parse(file string, data []byte, opts Options) (*Config, Problems) {
 // leaf, sorted by path so that output is stable.
 func schemaProblems(file string, ve *jsonschema.ValidationError) Problems {
 	var ps Problems
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) == 0 {
-			ps = append(ps, Problem{file, pointer(e.InstanceLocation), e.ErrorKind.LocalizedString(printer)})
-			return
-		}
-		for _, c := range e.Causes {
-			walk(c)
-		}
+	for _, l := range schemaerr.Leaves(ve) {
+		ps = append(ps, Problem{file, l.Path, l.Message})
 	}
-	walk(ve)
-	slices.SortStableFunc(ps, func(a, b Problem) int {
-		return strings.Compare(a.Path, b.Path)
-	})
-	return slices.Compact(ps)
-}
-
-// pointer renders a location as a JSON Pointer (RFC 6901).
-func pointer(loc []string) string {
-	if len(loc) == 0 {
-		return "/"
-	}
-	var b strings.Builder
-	for _, tok := range loc {
-		b.WriteByte('/')
-		tok = strings.ReplaceAll(tok, "~", "~0")
-		b.WriteString(strings.ReplaceAll(tok, "/", "~1"))
-	}
-	return b.String()
+	return ps
 }
