@@ -84,13 +84,7 @@ func (c *Client) Chat(ctx context.Context, req *provider.ChatRequest) (provider.
 	}
 	info := gatewayInfoOf(resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer k.release()
-		defer resp.Body.Close()
-		b, err := readBody(resp.Body, maxErrorBody)
-		if err != nil && (k.parent.Err() != nil || k.timedOut.Load()) {
-			return nil, c.transportError(k, err)
-		}
-		return nil, c.classify(resp.StatusCode, resp.Header, b)
+		return nil, c.refused(k, resp)
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {

@@ -140,6 +140,18 @@ type call struct {
 	closed   atomic.Bool
 }
 
+// refused reads the body of an answer that is not a success and maps it
+// to a provider error; it closes the body and releases the call.
+func (c *Client) refused(k *call, resp *http.Response) error {
+	defer k.release()
+	defer resp.Body.Close()
+	b, err := readBody(resp.Body, maxErrorBody)
+	if err != nil && (k.parent.Err() != nil || k.timedOut.Load()) {
+		return c.transportError(k, err)
+	}
+	return c.classify(resp.StatusCode, resp.Header, b)
+}
+
 func (c *Client) newCall(parent context.Context) *call {
 	ctx, cancel := context.WithCancel(parent)
 	k := &call{parent: parent, ctx: ctx, cancel: cancel}

@@ -97,13 +97,7 @@ func (c *Client) Speak(ctx context.Context, req *provider.SpeechRequest) (*provi
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer k.release()
-		defer resp.Body.Close()
-		b, err := readBody(resp.Body, maxErrorBody)
-		if err != nil && (k.parent.Err() != nil || k.timedOut.Load()) {
-			return nil, c.transportError(k, err)
-		}
-		return nil, c.classify(resp.StatusCode, resp.Header, b)
+		return nil, c.refused(k, resp)
 	}
 	ct := resp.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
