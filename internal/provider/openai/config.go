@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/crispy-enigma/crispy/internal/provider"
 )
 
 // DefaultName is the provider name used when Config.Name is empty.
@@ -49,25 +52,25 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.BaseURL == "" {
 		errs = append(errs, errors.New("baseUrl is required"))
-	} else if err := checkBaseURL(c.BaseURL); err != nil {
+	} else if err := provider.CheckBaseURL(c.BaseURL); err != nil {
 		errs = append(errs, fmt.Errorf("baseUrl: %w", err))
 	}
-	if !validHeaderValue(c.APIKey) {
+	if !httpguts.ValidHeaderFieldValue(c.APIKey) {
 		errs = append(errs, errors.New("the API key contains characters not allowed in a header"))
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, errors.New("timeout must not be negative"))
 	}
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		canon := http.CanonicalHeaderKey(name)
 		switch {
-		case !validHeaderName(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			errs = append(errs, fmt.Errorf("header %q: not a valid header name", name))
 		case slices.Contains(managedHeaders, canon):
 			errs = append(errs, fmt.Errorf("header %q is set by the client and cannot be configured", name))
 		case canon == "Authorization" && c.APIKey != "":
 			errs = append(errs, fmt.Errorf("header %q conflicts with the API key", name))
-		case !validHeaderValue(c.Headers[name]):
+		case !httpguts.ValidHeaderFieldValue(c.Headers[name]):
 			errs = append(errs, fmt.Errorf("header %q: value contains characters not allowed in a header", name))
 		}
 	}
@@ -88,7 +91,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("name", c.Name),
 		slog.String("baseUrl", c.BaseURL),
 		slog.String("apiKey", secret(c.APIKey)),
-		slog.Any("headers", sortedKeys(c.Headers)),
+		slog.Any("headers", slices.Sorted(maps.Keys(c.Headers))),
 		slog.Duration("timeout", c.Timeout),
 	)
 }
@@ -104,58 +107,4 @@ func secret(s string) string {
 		return ""
 	}
 	return redacted
-}
-
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: scheme must be http or https", s)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("%q: no host", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q: must not have a query, fragment or user info", s)
-	}
-	return nil
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue rejects control characters other than tab, which could
-// end a header early.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/crispy-enigma/crispy/internal/provider"
 )
 
 // Defaults used when the corresponding Config field is zero.
@@ -93,11 +96,11 @@ func (c Config) Validate() error {
 	}
 	if c.APIToken == "" {
 		errs = append(errs, errors.New("the API token is required"))
-	} else if !validHeaderValue(c.APIToken) {
+	} else if !httpguts.ValidHeaderFieldValue(c.APIToken) {
 		errs = append(errs, errors.New("the API token contains characters not allowed in a header"))
 	}
 	if c.BaseURL != "" {
-		if err := checkBaseURL(c.BaseURL); err != nil {
+		if err := provider.CheckBaseURL(c.BaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("baseUrl: %w", err))
 		}
 	}
@@ -110,25 +113,25 @@ func (c Config) Validate() error {
 		} else if !isIdent(g.ID, maxGatewayIDLen) {
 			errs = append(errs, fmt.Errorf("gateway.id may only contain letters, digits, '-' and '_' (at most %d)", maxGatewayIDLen))
 		}
-		if g.Token != "" && !validHeaderValue(g.Token) {
+		if g.Token != "" && !httpguts.ValidHeaderFieldValue(g.Token) {
 			errs = append(errs, errors.New("the gateway token contains characters not allowed in a header"))
 		}
 		if g.CacheTTL != 0 && (g.CacheTTL < MinCacheTTL || g.CacheTTL > MaxCacheTTL) {
 			errs = append(errs, fmt.Errorf("gateway.cacheTtl %s is outside [%s, %s]", g.CacheTTL, MinCacheTTL, MaxCacheTTL))
 		}
 		if g.BaseURL != "" {
-			if err := checkBaseURL(g.BaseURL); err != nil {
+			if err := provider.CheckBaseURL(g.BaseURL); err != nil {
 				errs = append(errs, fmt.Errorf("gateway baseUrl: %w", err))
 			}
 		}
 	}
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		switch {
-		case !validHeaderName(name):
+		case !httpguts.ValidHeaderFieldName(name):
 			errs = append(errs, fmt.Errorf("header %q: not a valid header name", name))
 		case slices.Contains(managedHeaders, http.CanonicalHeaderKey(name)):
 			errs = append(errs, fmt.Errorf("header %q is set by the client and cannot be configured", name))
-		case !validHeaderValue(c.Headers[name]):
+		case !httpguts.ValidHeaderFieldValue(c.Headers[name]):
 			errs = append(errs, fmt.Errorf("header %q: value contains characters not allowed in a header", name))
 		}
 	}
@@ -147,7 +150,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("apiToken", secret(c.APIToken)),
 		slog.String("baseUrl", c.BaseURL),
 		slog.Duration("timeout", c.Timeout),
-		slog.Any("headers", sortedKeys(c.Headers)),
+		slog.Any("headers", slices.Sorted(maps.Keys(c.Headers))),
 	}
 	if c.Gateway != nil {
 		attrs = append(attrs, slog.Any("gateway", c.Gateway))
@@ -185,23 +188,6 @@ func secret(s string) string {
 	return redacted
 }
 
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: scheme must be http or https", s)
-	}
-	if u.Host == "" {
-		return fmt.Errorf("%q: no host", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q: must not have a query, fragment or user info", s)
-	}
-	return nil
-}
-
 // isIdent reports whether s is 1..max characters of [A-Za-z0-9_-].
 func isIdent(s string, max int) bool {
 	if s == "" || len(s) > max {
@@ -214,41 +200,4 @@ func isIdent(s string, max int) bool {
 		}
 	}
 	return true
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue rejects control characters other than tab, which could
-// end a header early.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
