@@ -386,14 +386,9 @@ func (g *Gateway) attempt(ctx context.Context, call Call, targets []Target, retr
 				return nil
 			}
 			kind := provider.KindOf(err)
-			if cerr := ctx.Err(); cerr != nil {
+			if ctx.Err() != nil {
 				br.release()
-				rec.Status, rec.ErrorKind = "cancelled", kind.String()
-				if errors.Is(cerr, context.DeadlineExceeded) {
-					rec.Status = "error"
-					return api.Errorf(api.CodeUpstreamTimeout, "no model answered within the deadline")
-				}
-				return api.Errorf(api.CodeUnavailable, "the request was cancelled")
+				return ended(ctx, rec, kind)
 			}
 			lastErr = err
 			g.opts.Metrics.Errors.WithLabelValues(tid, t.Provider, t.Model, kind.String()).Inc()
@@ -422,12 +417,7 @@ func (g *Gateway) attempt(ctx context.Context, call Call, targets []Target, retr
 				wait = pe.RetryAfter
 			}
 			if err := g.opts.Sleep(ctx, wait); err != nil {
-				rec.Status, rec.ErrorKind = "cancelled", kind.String()
-				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					rec.Status = "error"
-					return api.Errorf(api.CodeUpstreamTimeout, "no model answered within the deadline")
-				}
-				return api.Errorf(api.CodeUnavailable, "the request was cancelled")
+				return ended(ctx, rec, kind)
 			}
 		}
 	}
@@ -443,6 +433,18 @@ func (g *Gateway) attempt(ctx context.Context, call Call, targets []Target, retr
 	}
 	return api.Errorf(api.CodeUpstreamError, "the model provider failed (%s)", kind).
 		WithDetails(map[string]any{"models": refs(targets), "kind": kind.String()})
+}
+
+// ended is the error of a call whose context ended during its attempts:
+// the overall deadline (504) or the caller going away. It notes it in the
+// usage record.
+func ended(ctx context.Context, rec *store.UsageRecord, kind provider.Kind) error {
+	rec.Status, rec.ErrorKind = "cancelled", kind.String()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		rec.Status = "error"
+		return api.Errorf(api.CodeUpstreamTimeout, "no model answered within the deadline")
+	}
+	return api.Errorf(api.CodeUnavailable, "the request was cancelled")
 }
 
 // newRecord starts the usage record of a call.
