@@ -33,14 +33,16 @@ type Stream struct {
 	cacheKey string
 	cached   bool
 	ctx      context.Context
-	answer   strings.Builder
-	calls    []provider.ToolCall
+
+	// answer and calls are what the model produced: counted when the
+	// provider reports no usage, and cached.
+	answer strings.Builder
+	calls  []provider.ToolCall
 
 	up      provider.Stream
 	pending *provider.Delta // the first delta, read before committing to the model
 	eof     bool            // the model ended before producing anything
 
-	text   strings.Builder
 	usage  *provider.Usage
 	finish string
 	once   sync.Once
@@ -111,15 +113,8 @@ func (s *Stream) Recv() (provider.Delta, error) {
 
 // account notes what a delta adds to the bill.
 func (s *Stream) account(d provider.Delta) {
-	s.text.WriteString(d.Text)
-	if s.cacheKey != "" {
-		s.answer.WriteString(d.Text)
-		s.calls = append(s.calls, d.ToolCalls...)
-	}
-	for _, tc := range d.ToolCalls {
-		s.text.WriteString(tc.Name)
-		s.text.WriteString(tc.Arguments)
-	}
+	s.answer.WriteString(d.Text)
+	s.calls = append(s.calls, d.ToolCalls...)
 	if d.Usage != nil {
 		u := *d.Usage
 		s.usage = &u
@@ -167,7 +162,11 @@ func (s *Stream) end(status string) {
 			if s.promptEst < 0 {
 				s.promptEst = int64(tokens.CountPrompt(s.req))
 			}
-			u = provider.Usage{PromptTokens: int(s.promptEst), CompletionTokens: tokens.Count(s.text.String()), Estimated: true}
+			out := tokens.Count(s.answer.String())
+			for _, tc := range s.calls {
+				out += tokens.Count(tc.Name) + tokens.Count(tc.Arguments)
+			}
+			u = provider.Usage{PromptTokens: int(s.promptEst), CompletionTokens: out, Estimated: true}
 		}
 		s.final = u
 		s.rec.Status = status
