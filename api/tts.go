@@ -44,6 +44,7 @@ type TTSJob struct {
 	Status      string     `json:"status"` // running, done, failed
 	Chars       int        `json:"chars"`
 	ContentType string     `json:"contentType"`
+	SampleRate  int        `json:"sampleRate,omitempty"` // of wav and pcm audio
 	Created     time.Time  `json:"created"`
 	Finished    *time.Time `json:"finished,omitempty"`
 	Expires     *time.Time `json:"expires,omitempty"`

@@ -239,8 +239,8 @@ func TestTTSJobsAreTenantScoped(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/wav" {
-			t.Fatalf("job answer %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/wav" || res.Header.Get("X-Audio-Sample-Rate") != "22050" {
+			t.Fatalf("job answer %d %q, sample rate %q", res.StatusCode, res.Header.Get("Content-Type"), res.Header.Get("X-Audio-Sample-Rate"))
 		}
 		audio, _ = io.ReadAll(res.Body)
 		res.Body.Close()

@@ -145,7 +145,7 @@ func (s *Server) ttsJob(w http.ResponseWriter, r *http.Request) error {
 		details["jobId"] = job.JobID
 		return job.Error.WithDetails(details)
 	}
-	audioHeaders(w, job.ContentType, 0, job.Chars)
+	audioHeaders(w, job.ContentType, job.SampleRate, job.Chars)
 	w.Header().Set("Content-Length", strconv.Itoa(len(audio)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(audio)

@@ -35,6 +35,7 @@ type Job struct {
 	Tenant      string
 	Chars       int
 	ContentType string
+	SampleRate  int // of wav and pcm audio, 0 for the others
 	Created     time.Time
 
 	mu       sync.Mutex
@@ -48,7 +49,7 @@ type Job struct {
 func (j *Job) Result(ttl time.Duration) (api.TTSJob, []byte) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := api.TTSJob{JobID: j.ID, Status: j.status, Chars: j.Chars, ContentType: j.ContentType, Created: j.Created.UTC(), Bytes: len(j.audio), Error: j.err}
+	out := api.TTSJob{JobID: j.ID, Status: j.status, Chars: j.Chars, ContentType: j.ContentType, SampleRate: j.SampleRate, Created: j.Created.UTC(), Bytes: len(j.audio), Error: j.err}
 	if j.status != JobRunning {
 		f, exp := j.finished.UTC(), j.finished.Add(ttl).UTC()
 		out.Finished, out.Expires = &f, &exp
@@ -96,7 +97,7 @@ func newJobs(ttl time.Duration, max int) *jobs {
 // add registers a new running job of tenant, making room by dropping
 // expired jobs and then the oldest finished ones; a tenant with max jobs
 // running is refused.
-func (js *jobs) add(tenant string, chars int, contentType string, now time.Time) (*Job, error) {
+func (js *jobs) add(tenant string, chars int, contentType string, rate int, now time.Time) (*Job, error) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	m := js.byTenant[tenant]
@@ -121,7 +122,7 @@ func (js *jobs) add(tenant string, chars int, contentType string, now time.Time)
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	j := &Job{ID: "tts_" + hex.EncodeToString(b[:]), Tenant: tenant, Chars: chars, ContentType: contentType, Created: now, status: JobRunning}
+	j := &Job{ID: "tts_" + hex.EncodeToString(b[:]), Tenant: tenant, Chars: chars, ContentType: contentType, SampleRate: rate, Created: now, status: JobRunning}
 	m[j.ID] = j
 	return j, nil
 }

@@ -282,7 +282,7 @@ func (s *Service) Start(p *Plan) (api.TTSJob, error) {
 	if err != nil {
 		return api.TTSJob{}, err
 	}
-	job, err := s.jobs.add(p.caller.Tenant.ID.String(), p.chars, p.ContentType(), s.opts.Now())
+	job, err := s.jobs.add(p.caller.Tenant.ID.String(), p.chars, p.ContentType(), p.SampleRate(), s.opts.Now())
 	if err != nil {
 		res.SettleAmount(gateway.Amount{})
 		return api.TTSJob{}, err
