@@ -362,38 +362,53 @@ type pending struct {
 	ready  indexed
 	res    IngestResult
 	err    error
-	done   chan struct{}
+	done   chan struct{} // closed once written (or failed)
+	lead   chan struct{} // closed when this ingest is to lead the next group
 }
 
 // write stores a prepared document and indexes it. Concurrent ingests of a
-// tenant share their writes (group commit): the first to arrive writes its
-// document and those queued behind it, up to maxGroup, in one store
-// transaction and one sync, then takes the next group, until the queue is
-// empty; the others wait for their result. The write runs even when ctx is
-// cancelled once queued: the document is prepared and the write is short.
+// tenant share their writes (group commit): the ingest at the head of the
+// queue leads, writing its document and those queued behind it, up to
+// maxGroup, in one store transaction and one sync; then it hands the lead
+// to the next ingest in the queue, if any, and returns. The others wait for
+// their result or for the lead. No ingest writes more than one group, so a
+// steady stream of ingests never holds one of them. The write runs even
+// when ctx is cancelled once queued: the document is prepared and the write
+// is short.
 func (s *Service) write(ctx context.Context, t tenant.ID, k *kb, w *pending) {
 	ctx = context.WithoutCancel(ctx)
+	w.lead = make(chan struct{})
 	k.qmu.Lock()
 	k.queue = append(k.queue, w)
-	if k.writing {
-		k.qmu.Unlock()
-		<-w.done
-		return
-	}
+	lead := !k.writing
 	k.writing = true
 	k.qmu.Unlock()
-	for {
-		k.qmu.Lock()
-		group := k.takeGroup()
-		if len(group) == 0 {
-			k.writing = false
-			k.qmu.Unlock()
-			break
+	if !lead {
+		select {
+		case <-w.done:
+			return
+		case <-w.lead:
 		}
-		k.qmu.Unlock()
-		s.writeGroup(ctx, t, k, group)
 	}
-	<-w.done
+	// w is at the head of the queue, so in the group; whatever happens,
+	// the lead passes on.
+	defer k.handOver()
+	k.qmu.Lock()
+	group := k.takeGroup()
+	k.qmu.Unlock()
+	s.writeGroup(ctx, t, k, group)
+}
+
+// handOver gives the lead to the ingest at the head of the queue, or ends
+// the writing when the queue is empty.
+func (k *kb) handOver() {
+	k.qmu.Lock()
+	defer k.qmu.Unlock()
+	if len(k.queue) == 0 {
+		k.writing = false
+		return
+	}
+	close(k.queue[0].lead)
 }
 
 // takeGroup takes up to maxGroup documents off the queue, stopping before
@@ -406,7 +421,11 @@ func (k *kb) takeGroup() []*pending {
 		n++
 	}
 	group := slices.Clone(k.queue[:n])
+	clear(k.queue[:n]) // the array must not keep written documents alive
 	k.queue = k.queue[n:]
+	if len(k.queue) == 0 {
+		k.queue = nil
+	}
 	return group
 }
 
