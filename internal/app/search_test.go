@@ -211,7 +211,7 @@ func TestSearchCacheAndInvalidation(t *testing.T) {
 	s := startSearch(t)
 	q := `{"query":"How much are hotel costs refunded per night?"}`
 	_, first, _ := search(t, s, "acme", q)
-	_, again, _ := search(t, s, "acme", `{"query":"  how much are HOTEL costs refunded per night"}`)
+	_, again, _ := search(t, s, "acme", `{"query":"  how much are HOTEL costs refunded per night? "}`)
 	if first.Cached || !again.Cached || !slices.Equal(again.Path, []string{"cache"}) || again.Answer != first.Answer ||
 		again.Confidence != first.Confidence || !slices.Equal(again.FollowUps, first.FollowUps) || len(again.Sources) != len(first.Sources) {
 		t.Fatalf("repeat: cached %v→%v path %v answer %q vs %q", first.Cached, again.Cached, again.Path, again.Answer, first.Answer)

@@ -18,10 +18,12 @@ func Normalize(q string) string {
 	return strings.Trim(q, "\"'“”‘’` ")
 }
 
-// cacheForm is the form of a normalised query that keys the cache: case,
-// and the punctuation that ends it, do not change the answer.
+// cacheForm is the form of a normalised query that keys the cache: case
+// and a final full stop or exclamation mark do not change the answer. A
+// final question mark does (it makes the query a question), and so does
+// any other character ("C#", "5%").
 func cacheForm(q string) string {
-	return strings.ToLower(strings.TrimRightFunc(q, func(r rune) bool { return unicode.IsPunct(r) || unicode.IsSpace(r) }))
+	return strings.ToLower(strings.TrimRightFunc(q, func(r rune) bool { return r == '.' || r == '!' || unicode.IsSpace(r) }))
 }
 
 // Plan is what the rewrite stage decides: the intent and the query that

@@ -49,9 +49,19 @@ func TestNormalizeAndCacheForm(t *testing.T) {
 	if Normalize("Ｈｏｔｅｌ") != "Hotel" {
 		t.Errorf("Normalize does not apply NFKC")
 	}
-	a, b := cacheForm(Normalize("How are hotels refunded?")), cacheForm(Normalize("how are hotels  refunded"))
+	a, b := cacheForm(Normalize("How are hotels refunded?")), cacheForm(Normalize("how are HOTELS  refunded?"))
 	if a != b {
 		t.Errorf("cache forms differ: %q %q", a, b)
+	}
+	if cacheForm("hotel refunds!") != cacheForm("Hotel refunds.") {
+		t.Error("a final full stop or exclamation mark changes the cache form")
+	}
+	// A final question mark changes the intent, and other characters the
+	// meaning: they keep their own entries.
+	for _, pair := range [][2]string{{"reset password?", "reset password"}, {"what is c#", "what is c"}, {"5%", "5"}} {
+		if cacheForm(pair[0]) == cacheForm(pair[1]) {
+			t.Errorf("%q and %q share a cache form", pair[0], pair[1])
+		}
 	}
 	if cacheForm("hotels refunded") == cacheForm("hotels not refunded") {
 		t.Error("different queries share a cache form")
@@ -72,8 +82,8 @@ func TestCacheKey(t *testing.T) {
 			t.Errorf("a different %s gives the same key", name)
 		}
 	}
-	if cacheKey(1, "Q?", base) != k {
-		t.Error("case and final punctuation change the key")
+	if cacheKey(1, "Q.", base) != k {
+		t.Error("case and a final full stop change the key")
 	}
 }
 
