@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// maxMarker is the longest citation marker the filter holds back: "[" and
-// up to four digits and "]".
+// maxMarker bounds the text held back after an unclosed "[": "[" and up
+// to four digits and "]". A closed marker of any length is checked.
 const maxMarker = 6
 
 // citeFilter passes an answer through as it streams, dropping the [n]
@@ -48,12 +48,15 @@ func (f *citeFilter) Write(s string) string {
 			continue
 		}
 		inner := s[1:j]
-		if len(inner) == 0 || len(inner) > maxMarker-2 || !digitsOnly(inner) {
+		if len(inner) == 0 || !digitsOnly(inner) {
 			out.WriteByte('[')
 			s = s[1:]
 			continue
 		}
-		n, _ := strconv.Atoi(inner)
+		n, err := strconv.Atoi(inner)
+		if err != nil {
+			n = 0 // too large for an int: it names no source
+		}
 		if n >= 1 && n <= f.sources {
 			f.cited[n] = true
 			out.WriteString(s[:j+1])

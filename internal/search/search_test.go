@@ -96,7 +96,9 @@ func TestCiteFilter(t *testing.T) {
 	}{
 		{[]string{"Paris [1] and Rome [2]."}, 2, "Paris [1] and Rome [2].", nil},
 		{[]string{"Paris [", "1", "] and Rome [", "9]."}, 2, "Paris [1] and Rome .", []int{9}},
-		{[]string{"Arrays [0] and [x] and [12345] stay"}, 3, "Arrays  and [x] and [12345] stay", []int{0}},
+		{[]string{"Arrays [0] and [x] stay"}, 3, "Arrays  and [x] stay", []int{0}},
+		{[]string{"see [12345] and [7] and [2]"}, 3, "see  and  and [2]", []int{12345, 7}},
+		{[]string{"huge [99999999999999999999999] gone"}, 3, "huge  gone", []int{0}},
 		{[]string{"open [3"}, 3, "open [3", nil},
 		{[]string{"a [1][2][3]"}, 2, "a [1][2]", []int{3}},
 	} {
