@@ -27,7 +27,7 @@ var injectionPatterns = []struct {
 	{[][]string{{"ignore", "disregard", "forget", "override"}, {"instruction", "rules", "prompt", "directions", "guidelines"}}, 0, false,
 		regexp.MustCompile(`(?i)\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b.{0,20}\b(instructions?|rules|prompts?|directions|guidelines)\b`)},
 	{[][]string{{"you are now", "act as", "instruction", "from now on"}}, 0, false,
-		regexp.MustCompile(`(?i)\byou are now\b|\bact as (an?|the) \w+|\bnew instructions?\s*:|\bfrom now on,? you\b`)},
+		regexp.MustCompile(`(?i)\byou are now\b|\bact as (an?|the) \w+|\bnew instructions?\s{0,20}:|\bfrom now on,? you\b`)},
 	{[][]string{{"system prompt", "instruction"}, {"reveal", "print", "show", "repeat", "output"}}, 0, false,
 		regexp.MustCompile(`(?i)\b(reveal|print|show|repeat|output)\b.{0,30}\b(system prompt|hidden instructions?|your instructions)\b`)},
 	{[][]string{{"tool", "function"}, {"call", "invoke", "run", "execute", "use"}, {"ingest_docs", "summarize", "extract_entities", "classify_intent", "tag_chunk", "with arguments", "now"}}, 0, false,
@@ -35,12 +35,13 @@ var injectionPatterns = []struct {
 	{[][]string{{"<|", "[inst", "[/inst", "<<sys>>", "##"}}, 0, true,
 		regexp.MustCompile(`(?i)<\|(im_start|im_end|system|assistant|user|endoftext)\|>|\[/?INST\]|<<SYS>>|^\s*#{2,}\s*(system|instruction)s?\b`)},
 	{[][]string{{"ignore", "you must", "you should", "always", "never"}, {":", ","}, {"assistant", "ai", "model", "llm", "chatbot"}}, 0, false,
-		regexp.MustCompile(`(?i)\b(assistant|ai|model|llm|chatbot)\s*[:,]\s*(ignore|you must|you should|always|never)\b`)},
+		regexp.MustCompile(`(?i)\b(assistant|ai|model|llm|chatbot)\s{0,20}[:,]\s{0,20}(ignore|you must|you should|always|never)\b`)},
 }
 
 // hintWindow is how far, in bytes, around an anchor word a match can
-// reach: every pattern's gaps are bounded (.{0,40} and the like, in runes
-// of up to four bytes), and the longest reach, pattern 1's, is under 300.
+// reach: every pattern's gaps are bounded (.{0,40}, \s{0,20} and the like,
+// in runes of up to four bytes), and the longest reach, pattern 1's, is
+// under 300.
 const hintWindow = 400
 
 // LooksLikeInjection reports whether text contains instructions aimed at a
@@ -50,7 +51,13 @@ const hintWindow = 400
 // rather than on all of the text: never more text than the whole, often
 // much less.
 func LooksLikeInjection(text string) bool {
-	lower := strings.ToLower(text) // the patterns are case-insensitive: matching lower is the same
+	// The patterns are case-insensitive, so matching the lower case is the
+	// same, once the letters that fold to ASCII ones without being their
+	// lower case (the long s) are folded too, for the words to be found.
+	lower := strings.ToLower(text)
+	if strings.ContainsRune(lower, 'ſ') {
+		lower = strings.ReplaceAll(lower, "ſ", "s")
+	}
 	var spans [][2]int
 	for _, p := range injectionPatterns {
 		if !holdsAll(lower, p.need) {
