@@ -294,7 +294,8 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 // sessions.maxAge are deleted.
 const SessionSweepInterval = time.Minute
 
-// sweepSessions deletes idle sessions every interval until ctx ends.
+// sweepSessions deletes idle sessions, and audit records past their
+// tenant's retention, every interval until ctx ends.
 func (a *App) sweepSessions(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -303,13 +304,34 @@ func (a *App) sweepSessions(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := a.chat.Sweep(ctx, a.Registry().Tenants(), time.Now())
+			now := time.Now()
+			tenants := a.Registry().Tenants()
+			n, err := a.chat.Sweep(ctx, tenants, now)
 			if err != nil && ctx.Err() == nil {
 				a.log.Error("session sweep failed", "error", err)
 			}
 			if n > 0 {
 				a.log.Info("idle sessions deleted", "sessions", n)
 			}
+			a.expireAudit(ctx, tenants, now)
+		}
+	}
+}
+
+// expireAudit deletes each tenant's audit records older than its
+// tools.auditRetention.
+func (a *App) expireAudit(ctx context.Context, tenants []*tenant.Tenant, now time.Time) {
+	for _, t := range tenants {
+		keep := t.Config.Tools.AuditRetention.D()
+		if keep == 0 {
+			keep = tools.DefaultAuditRetention
+		}
+		n, err := a.db.Audit().DeleteAuditBefore(ctx, t.ID, now.Add(-keep))
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("audit retention failed", "tenant", t.ID.String(), "error", err)
+		}
+		if n > 0 {
+			a.log.Info("audit records past retention deleted", "tenant", t.ID.String(), "records", n)
 		}
 	}
 }

@@ -40,6 +40,14 @@ func (a *memAudit) AuditRecords(_ context.Context, t tenant.ID, f store.AuditFil
 	return out, nil
 }
 
+func (a *memAudit) DeleteAuditBefore(_ context.Context, t tenant.ID, before time.Time) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(a.recs)
+	a.recs = slices.DeleteFunc(a.recs, func(r store.AuditRecord) bool { return r.Tenant == t && r.Time.Before(before) })
+	return int64(n - len(a.recs)), nil
+}
+
 func (a *memAudit) records() []store.AuditRecord {
 	a.mu.Lock()
 	defer a.mu.Unlock()

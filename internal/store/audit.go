@@ -45,4 +45,7 @@ type Audit interface {
 	// AuditRecords returns the records of tenant t matching f, newest
 	// (highest ID) first.
 	AuditRecords(ctx context.Context, t tenant.ID, f AuditFilter) ([]AuditRecord, error)
+	// DeleteAuditBefore deletes the records of tenant t whose Time is
+	// before the given time (retention), and returns how many it deleted.
+	DeleteAuditBefore(ctx context.Context, t tenant.ID, before time.Time) (int64, error)
 }

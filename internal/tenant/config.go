@@ -156,6 +156,8 @@ type Tools struct {
 	Enabled   []string `json:"enabled,omitempty"`
 	MaxRounds int      `json:"maxRounds,omitempty"`
 	Intents   []string `json:"intents,omitempty"`
+	// AuditRetention is how long audit records are kept.
+	AuditRetention Duration `json:"auditRetention,omitzero"`
 }
 
 // TTS configures text to speech.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/crispy-enigma/crispy/api"
@@ -27,6 +28,10 @@ func (a *nopAudit) AppendAudit(context.Context, store.AuditRecord) (int64, error
 
 func (a *nopAudit) AuditRecords(context.Context, tenant.ID, store.AuditFilter) ([]store.AuditRecord, error) {
 	return nil, nil
+}
+
+func (a *nopAudit) DeleteAuditBefore(context.Context, tenant.ID, time.Time) (int64, error) {
+	return 0, nil
 }
 
 const probeSchema = `{

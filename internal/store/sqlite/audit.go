@@ -20,6 +20,7 @@ FROM audit
 WHERE tenant = ? AND ts >= ? AND ts < ? AND (? = '' OR tool = ?) AND id < ?
 ORDER BY id DESC
 LIMIT ?`
+	auditExpire = `DELETE FROM audit WHERE tenant = ? AND ts < ?`
 )
 
 // Audit is the store.Audit kept in a DB, in the table audit. AppendAudit is
@@ -103,4 +104,20 @@ func (a *Audit) AuditRecords(ctx context.Context, t tenant.ID, f store.AuditFilt
 		return nil, a.db.fail(ctx, "audit records", err)
 	}
 	return out, nil
+}
+
+// DeleteAuditBefore deletes the records of tenant t older than before, in
+// one statement (the index on tenant and time finds them).
+func (a *Audit) DeleteAuditBefore(ctx context.Context, t tenant.ID, before time.Time) (int64, error) {
+	if t.IsZero() {
+		return 0, fmt.Errorf("sqlite: delete audit: %w: tenant id is required", store.ErrInvalid)
+	}
+	if err := a.db.ready(ctx); err != nil {
+		return 0, fmt.Errorf("sqlite: delete audit: %w", err)
+	}
+	res, err := a.db.writer.ExecContext(ctx, auditExpire, t.String(), before.UnixMilli())
+	if err != nil {
+		return 0, a.db.fail(ctx, "delete audit", err)
+	}
+	return res.RowsAffected()
 }

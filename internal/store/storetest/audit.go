@@ -27,6 +27,7 @@ func TestAudit(t *testing.T, open func(t *testing.T) store.Audit) {
 		{"Invalid", testAuditInvalid},
 		{"TenantIsolation", testAuditTenantIsolation},
 		{"Concurrent", testAuditConcurrent},
+		{"Retention", testAuditRetention},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,5 +223,40 @@ func testAuditConcurrent(t *testing.T, a store.Audit) {
 		if got[i].ID >= got[i-1].ID {
 			t.Errorf("IDs not decreasing at %d: %d then %d", i, got[i-1].ID, got[i].ID)
 		}
+	}
+}
+
+// testAuditRetention checks that DeleteAuditBefore deletes exactly the
+// tenant's records older than the time, and no other tenant's.
+func testAuditRetention(t *testing.T, a store.Audit) {
+	ctx := t.Context()
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		for _, tid := range []tenant.ID{acme, globex} {
+			rec := store.AuditRecord{Tenant: tid, Time: base.Add(time.Duration(i) * time.Hour), Tool: "summarize", Outcome: "ok", RequestID: "r"}
+			if _, err := a.AppendAudit(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, err := a.DeleteAuditBefore(ctx, acme, base.Add(2*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteAuditBefore = %d, %v; want 2", n, err)
+	}
+	left, err := a.AuditRecords(ctx, acme, store.AuditFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 4 || left[len(left)-1].Time.Before(base.Add(2*time.Hour)) {
+		t.Errorf("acme keeps %d records, the oldest %v; want 4 from %v", len(left), left[len(left)-1].Time, base.Add(2*time.Hour))
+	}
+	if other, _ := a.AuditRecords(ctx, globex, store.AuditFilter{Limit: 100}); len(other) != 6 {
+		t.Errorf("globex keeps %d records, want all 6", len(other))
+	}
+	if n, err := a.DeleteAuditBefore(ctx, acme, base.Add(2*time.Hour)); err != nil || n != 0 {
+		t.Errorf("again = %d, %v; want 0", n, err)
+	}
+	if _, err := a.DeleteAuditBefore(ctx, tenant.ID{}, base); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("zero tenant = %v, want ErrInvalid", err)
 	}
 }
