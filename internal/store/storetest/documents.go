@@ -840,22 +840,8 @@ func testDocConcurrent(t *testing.T, d store.Documents) {
 		return
 	}
 
-	var all []int64
-	for w, vs := range versions {
-		if !slices.IsSorted(vs) {
-			t.Errorf("writer %d was given versions %v, want them increasing", w, vs)
-		}
-		all = append(all, vs...)
-	}
-	slices.Sort(all)
 	total := int64(workers*rounds + 2*rounds)
-	want := make([]int64, total)
-	for i := range want {
-		want[i] = int64(i + 1)
-	}
-	if !slices.Equal(all, want) {
-		t.Errorf("the writers were given versions %v, want 1 to %d once each", all, total)
-	}
+	wantOnceEach(t, "versions", versions, total)
 	wantVersion(t, d, acme, total)
 	for w := range workers {
 		doc, chunks := docFixture(fmt.Sprintf("w-%d", w), rounds-1, ((rounds-1)*5+w)%7, dims)

@@ -636,17 +636,7 @@ func testSessionConcurrent(t *testing.T, s store.Sessions) {
 		return
 	}
 
-	var all []int64
-	for w, ws := range got {
-		if !slices.IsSorted(ws) {
-			t.Errorf("worker %d was given Seqs %v, want them increasing", w, ws)
-		}
-		all = append(all, ws...)
-	}
-	slices.Sort(all)
-	if want := seqRange(1, total); !slices.Equal(all, want) {
-		t.Errorf("the workers were given Seqs %v, want 1 to %d once each", all, total)
-	}
+	wantOnceEach(t, "Seqs", got, total)
 	wantInfo(t, mustSession(t, s, acme, "busy"), "busy", total, total)
 
 	msgs := allMessages(t, s, acme, "busy")
@@ -898,7 +888,25 @@ func contents(msgs []store.Message) []string {
 	return out
 }
 
-// seqRange returns the Seqs from to to, both included.
+// wantOnceEach checks numbers handed out to concurrent workers (given[w]
+// went to worker w): increasing for each worker, and together 1 to total,
+// each once.
+func wantOnceEach(t *testing.T, what string, given [][]int64, total int64) {
+	t.Helper()
+	var all []int64
+	for w, ns := range given {
+		if !slices.IsSorted(ns) {
+			t.Errorf("worker %d was given %s %v, want them increasing", w, what, ns)
+		}
+		all = append(all, ns...)
+	}
+	slices.Sort(all)
+	if want := seqRange(1, total); !slices.Equal(all, want) {
+		t.Errorf("the workers were given %s %v, want 1 to %d once each", what, all, total)
+	}
+}
+
+// seqRange returns the numbers from to to, both included.
 func seqRange(from, to int64) []int64 {
 	out := []int64{}
 	for seq := from; seq <= to; seq++ {
