@@ -18,6 +18,7 @@ import (
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/rag"
+	"github.com/crispy-enigma/crispy/internal/rag/extract"
 )
 
 // ingestBatch bounds one NDJSON request of `crispy ingest`.
@@ -157,15 +158,8 @@ func collectDocuments(root string) ([]fileDoc, int, error) {
 			}
 			return nil
 		}
-		field := ""
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".txt", ".text":
-			field = "text"
-		case ".md", ".markdown":
-			field = "markdown"
-		case ".html", ".htm":
-			field = "html"
-		default:
+		field := extract.FormatOf(path) // the document's field is named after its format
+		if field == "" {
 			return nil
 		}
 		b, err := os.ReadFile(path)

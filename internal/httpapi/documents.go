@@ -12,6 +12,7 @@ import (
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/rag"
+	"github.com/crispy-enigma/crispy/internal/rag/extract"
 	"github.com/crispy-enigma/crispy/internal/store"
 )
 
@@ -198,14 +199,14 @@ func (s *Server) documentsUpload(w http.ResponseWriter, r *http.Request, boundar
 func fileDocument(name, contentType, content string) (rag.DocumentInput, error) {
 	base := path.Base(strings.ReplaceAll(name, "\\", "/"))
 	in := rag.DocumentInput{ID: rag.DocumentIDFrom(base)}
-	ext := strings.ToLower(path.Ext(base))
+	format := extract.FormatOf(base)
 	mt, _, _ := mime.ParseMediaType(contentType)
 	switch {
-	case ext == ".md" || ext == ".markdown" || mt == "text/markdown":
+	case format == extract.FormatMarkdown || format == "" && mt == "text/markdown":
 		in.Markdown = content
-	case ext == ".html" || ext == ".htm" || mt == "text/html":
+	case format == extract.FormatHTML || format == "" && mt == "text/html":
 		in.HTML = content
-	case ext == ".txt" || ext == ".text" || mt == "text/plain":
+	case format == extract.FormatText || format == "" && mt == "text/plain":
 		in.Text = content
 	default:
 		return in, api.Errorf(api.CodeUnsupportedMediaType, "file %q: only .txt, .md and .html files are accepted (PDF is not supported)", base)

@@ -303,7 +303,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 
 	// Extracting, chunking and embedding run outside the tenant's write
 	// lock, so that a batch's documents are prepared in parallel.
-	doc, err := extractDoc(format, src)
+	doc, err := extract.Extract(format, src)
 	if err != nil {
 		return IngestResult{}, api.Errorf(api.CodeInvalidRequest, "document %q: %v", in.ID, err)
 	}
@@ -574,7 +574,7 @@ func validateInput(in *DocumentInput) (format, src string, err error) {
 		return api.Errorf(api.CodeInvalidRequest, format, args...).WithDetails(map[string]any{"path": path})
 	}
 	n := 0
-	for f, v := range map[string]string{"text": in.Text, "markdown": in.Markdown, "html": in.HTML} {
+	for f, v := range map[string]string{extract.FormatText: in.Text, extract.FormatMarkdown: in.Markdown, extract.FormatHTML: in.HTML} {
 		if v != "" {
 			n++
 			format, src = f, v
@@ -628,17 +628,6 @@ func validateInput(in *DocumentInput) (format, src string, err error) {
 		}
 	}
 	return format, src, nil
-}
-
-func extractDoc(format, src string) (extract.Document, error) {
-	switch format {
-	case "markdown":
-		return extract.Markdown(src), nil
-	case "html":
-		return extract.HTML(src)
-	default:
-		return extract.Text(src), nil
-	}
 }
 
 func chunkOptions(cfg *tenant.Config) chunk.Options {
@@ -712,7 +701,7 @@ func Split(cfg *tenant.Config, in DocumentInput) (string, []chunk.Chunk, error) 
 	if err != nil {
 		return "", nil, err
 	}
-	doc, err := extractDoc(format, src)
+	doc, err := extract.Extract(format, src)
 	if err != nil {
 		return "", nil, api.Errorf(api.CodeInvalidRequest, "%v", err)
 	}

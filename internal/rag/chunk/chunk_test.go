@@ -28,17 +28,11 @@ func load(t testing.TB, path string) extract.Document {
 	if err != nil {
 		t.Fatal(err)
 	}
-	switch filepath.Ext(path) {
-	case ".md":
-		return extract.Markdown(string(src))
-	case ".html":
-		doc, err := extract.HTML(string(src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return doc
+	doc, err := extract.Extract(extract.FormatOf(path), string(src))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return extract.Text(string(src))
+	return doc
 }
 
 func render(opts chunk.Options, chunks []chunk.Chunk) string {

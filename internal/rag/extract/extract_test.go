@@ -22,18 +22,11 @@ func extractFile(t testing.TB, path string) extract.Document {
 	if err != nil {
 		t.Fatal(err)
 	}
-	switch filepath.Ext(path) {
-	case ".md":
-		return extract.Markdown(string(src))
-	case ".html":
-		doc, err := extract.HTML(string(src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return doc
-	default:
-		return extract.Text(string(src))
+	doc, err := extract.Extract(extract.FormatOf(path), string(src))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return doc
 }
 
 // render prints a Document for a golden file.
