@@ -47,18 +47,21 @@ func render(opts chunk.Options, chunks []chunk.Chunk) string {
 }
 
 func TestGolden(t *testing.T) {
+	// The sources are the extractor's fixtures, but for giant.txt; the
+	// goldens are the chunker's.
+	const shared = "../extract/testdata"
 	tests := []struct {
-		file string
-		opts chunk.Options
+		dir, file string
+		opts      chunk.Options
 	}{
-		{"guide.md", chunk.Options{ChunkTokens: 64, OverlapTokens: 16}},
-		{"page.html", chunk.Options{ChunkTokens: 40, OverlapTokens: 10}},
-		{"notes.txt", chunk.Options{ChunkTokens: 16, OverlapTokens: 8}},
-		{"giant.txt", chunk.Options{ChunkTokens: 64, OverlapTokens: 24}},
+		{shared, "guide.md", chunk.Options{ChunkTokens: 64, OverlapTokens: 16}},
+		{shared, "page.html", chunk.Options{ChunkTokens: 40, OverlapTokens: 10}},
+		{shared, "notes.txt", chunk.Options{ChunkTokens: 16, OverlapTokens: 8}},
+		{"testdata", "giant.txt", chunk.Options{ChunkTokens: 64, OverlapTokens: 24}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			doc := load(t, filepath.Join("testdata", tt.file))
+			doc := load(t, filepath.Join(tt.dir, tt.file))
 			chunks := chunk.Split(doc, tt.opts)
 			check(t, doc, tt.opts, chunks)
 			got := render(tt.opts, chunks)
