@@ -219,6 +219,10 @@ func TestSearchCacheAndInvalidation(t *testing.T) {
 	if _, ok := again.Timings["cache"]; !ok {
 		t.Errorf("a cache hit has no cache timing: %v", again.Timings)
 	}
+	// The tenant's default topK (4), named, is the same search.
+	if _, r, _ := search(t, s, "acme", `{"query":"How much are hotel costs refunded per night?","topK":4}`); !r.Cached {
+		t.Error("topK equal to the default missed the cache")
+	}
 	// Other parameters are other entries.
 	if _, r, _ := search(t, s, "acme", `{"query":"How much are hotel costs refunded per night?","topK":2}`); r.Cached {
 		t.Error("another topK was served from the cache")
@@ -250,7 +254,7 @@ func TestSearchCacheAndInvalidation(t *testing.T) {
 	}
 
 	m := metrics(t, s)
-	if !strings.Contains(m, `crispy_search_cache_total{result="hit"} 2`) || !strings.Contains(m, `crispy_search_stage_seconds_count{stage="retrieve"}`) {
+	if !strings.Contains(m, `crispy_search_cache_total{result="hit"} 3`) || !strings.Contains(m, `crispy_search_stage_seconds_count{stage="retrieve"}`) {
 		t.Errorf("metrics:\n%s", grep(m, "crispy_search"))
 	}
 }

@@ -88,15 +88,14 @@ func (s *Service) Search(ctx context.Context, c rag.Caller, req Request, sink Si
 	}
 	cfg := c.Tenant.Config
 
-	key, version, cacheOn := "", int64(0), s.cacheOn(c)
+	key, cacheOn := "", s.cacheOn(c)
 	if cacheOn {
 		t := s.now()
-		var err error
-		version, err = s.rag.Version(ctx, c.Tenant.ID)
+		version, err := s.rag.Version(ctx, c.Tenant.ID)
 		if err != nil {
 			return nil, err
 		}
-		key = cacheKey(version, r.query, req)
+		key = cacheKey(version, r.query, r.req) // topK filled in: the default and the same number share an entry
 		if hit, ok := s.lookup(ctx, c, key); ok {
 			r.lap("cache", t)
 			s.metrics.cache.WithLabelValues("hit").Inc()
@@ -121,8 +120,7 @@ func (s *Service) Search(ctx context.Context, c rag.Caller, req Request, sink Si
 	if err != nil {
 		return r.partial(err)
 	}
-	r.res.Timings["total"] = ms(s.now().Sub(r.t0))
-	s.metrics.stage.WithLabelValues("total").Observe(s.now().Sub(r.t0).Seconds())
+	r.time("total", r.t0)
 	s.metrics.searches.WithLabelValues(r.res.Intent).Inc()
 	if cacheOn {
 		s.store(ctx, c, key, &r.res)
