@@ -39,19 +39,12 @@ func retrievalConfidence(query string, chunks []rag.Chunk) float64 {
 	if len(qterms) == 0 {
 		return 0
 	}
-	have := map[string]bool{}
+	var texts []string
 	for _, ch := range chunks[:min(len(chunks), coverageDepth)] {
-		for _, t := range chunkTerms(ch) {
-			have[t] = true
-		}
+		texts = append(texts, ch.Title, ch.Text)
+		texts = append(texts, ch.HeadingPath...)
 	}
-	found := 0
-	for _, t := range qterms {
-		if have[t] {
-			found++
-		}
-	}
-	coverage := float64(found) / float64(len(qterms))
+	coverage := float64(found(qterms, termSet(texts...))) / float64(len(qterms))
 
 	top := chunks[0].Ranks
 	agree := 0.0
@@ -76,10 +69,7 @@ var markerNum = regexp.MustCompile(`\[(\d{1,4})\]`)
 func support(answer string, passages []string) float64 {
 	terms := make([]map[string]bool, len(passages))
 	for i, p := range passages {
-		terms[i] = map[string]bool{}
-		for _, t := range index.Terms(p) {
-			terms[i][t] = true
-		}
+		terms[i] = termSet(p)
 	}
 	var sum float64
 	claims := 0
@@ -92,16 +82,16 @@ func support(answer string, passages []string) float64 {
 		if len(cites) == 0 {
 			return
 		}
-		found := 0
+		backed := 0
 		for _, t := range ts {
 			for _, n := range cites {
 				if terms[n-1][t] {
-					found++
+					backed++
 					break
 				}
 			}
 		}
-		sum += float64(found) / float64(len(ts))
+		sum += float64(backed) / float64(len(ts))
 	}
 	last := 0
 	for _, loc := range marker.FindAllStringIndex(answer, -1) {
@@ -138,25 +128,29 @@ func answerCoverage(query, answer string) float64 {
 	if len(qs) == 0 {
 		return 1
 	}
-	in := map[string]bool{}
-	for _, t := range index.Terms(answer) {
-		in[t] = true
+	return float64(found(qs, termSet(answer))) / float64(len(qs))
+}
+
+// termSet is the set of the index terms of texts.
+func termSet(texts ...string) map[string]bool {
+	set := map[string]bool{}
+	for _, text := range texts {
+		for _, t := range index.Terms(text) {
+			set[t] = true
+		}
 	}
+	return set
+}
+
+// found counts the terms that are in set.
+func found(terms []string, set map[string]bool) int {
 	n := 0
-	for _, t := range qs {
-		if in[t] {
+	for _, t := range terms {
+		if set[t] {
 			n++
 		}
 	}
-	return float64(n) / float64(len(qs))
-}
-
-func chunkTerms(ch rag.Chunk) []string {
-	out := index.Terms(ch.Title)
-	for _, h := range ch.HeadingPath {
-		out = append(out, index.Terms(h)...)
-	}
-	return append(out, index.Terms(ch.Text)...)
+	return n
 }
 
 func dedup(ts []string) []string {

@@ -24,10 +24,7 @@ const maxFollowUpChars = 200
 // heading that is already a question is asked as it is; any other becomes
 // "What about <heading>?".
 func followUps(query string, chunks []rag.Chunk, cited map[int]bool) []string {
-	qterms := map[string]bool{}
-	for _, t := range index.Terms(query) {
-		qterms[t] = true
-	}
+	qterms := termSet(query)
 	seen := map[string]bool{}
 	var out []string
 	add := func(topic string) {
@@ -60,16 +57,7 @@ func followUps(query string, chunks []rag.Chunk, cited map[int]bool) []string {
 // query: asking about it again would not lead anywhere new.
 func covered(topic string, qterms map[string]bool) bool {
 	ts := dedup(index.Terms(topic))
-	if len(ts) == 0 {
-		return true
-	}
-	in := 0
-	for _, t := range ts {
-		if qterms[t] {
-			in++
-		}
-	}
-	return 2*in > len(ts)
+	return len(ts) == 0 || 2*found(ts, qterms) > len(ts)
 }
 
 // question turns a heading into a question.

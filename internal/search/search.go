@@ -160,13 +160,19 @@ func badQuery(msg string) error {
 // chitchat answers a greeting or thanks without retrieval or a model: the
 // reply makes no claim about the knowledge base, so its confidence is 1.
 func (r *run) chitchat(reply string) error {
-	r.res.Answer, r.res.Confidence = reply, 1
 	r.res.Sources, r.res.FollowUps = []api.Source{}, []string{}
-	r.res.Path = append(r.res.Path, "reply")
+	return r.say(reply, "reply", 1)
+}
+
+// say answers with text written here rather than by a model, the stage
+// path naming how: it starts the stream and sends the text as one token.
+func (r *run) say(text, path string, confidence float64) error {
+	r.res.Answer, r.res.Confidence = text, confidence
+	r.res.Path = append(r.res.Path, path)
 	if err := r.sources(); err != nil {
 		return err
 	}
-	return r.token(reply)
+	return r.token(text)
 }
 
 // grounded retrieves, then answers from the sources, points to a page, or
@@ -207,24 +213,12 @@ func (r *run) grounded(ctx context.Context, plan Plan, threshold float64) error 
 	t = s.now()
 	switch {
 	case len(chunks) == 0 || conf < threshold:
-		r.res.Confidence = conf
-		r.res.Answer = api.NoConfidentAnswer
-		r.res.Path = append(r.res.Path, "abstain")
-		if err := r.sources(); err != nil {
-			return err
-		}
-		if err := r.token(r.res.Answer); err != nil {
+		if err := r.say(api.NoConfidentAnswer, "abstain", conf); err != nil {
 			return err
 		}
 	case plan.Intent == api.IntentNavigational:
-		r.res.Confidence = conf
 		i := bestTitle(plan.Rewritten, chunks)
-		r.res.Answer = navigate(chunks[i], i+1)
-		r.res.Path = append(r.res.Path, "navigate")
-		if err := r.sources(); err != nil {
-			return err
-		}
-		if err := r.token(r.res.Answer); err != nil {
+		if err := r.say(navigate(chunks[i], i+1), "navigate", conf); err != nil {
 			return err
 		}
 	default:
@@ -395,17 +389,7 @@ func bestTitle(query string, chunks []rag.Chunk) int {
 	qs := dedup(index.Terms(navCues.ReplaceAllString(query, " ")))
 	best, bestN := 0, 0
 	for i, ch := range chunks {
-		in := map[string]bool{}
-		for _, t := range index.Terms(ch.Title) {
-			in[t] = true
-		}
-		n := 0
-		for _, t := range qs {
-			if in[t] {
-				n++
-			}
-		}
-		if n > bestN {
+		if n := found(qs, termSet(ch.Title)); n > bestN {
 			best, bestN = i, n
 		}
 	}
@@ -416,19 +400,7 @@ func bestTitle(query string, chunks []rag.Chunk) int {
 // short lookup that names a document.
 func titleMatch(query, title string) bool {
 	qs := dedup(index.Terms(query))
-	if len(qs) == 0 || title == "" {
-		return false
-	}
-	in := map[string]bool{}
-	for _, t := range index.Terms(title) {
-		in[t] = true
-	}
-	for _, t := range qs {
-		if !in[t] {
-			return false
-		}
-	}
-	return true
+	return len(qs) > 0 && found(qs, termSet(title)) == len(qs)
 }
 
 // citedChunks returns the 0-based indices of the sources an answer cites.
