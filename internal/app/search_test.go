@@ -129,7 +129,7 @@ func checkCitations(t *testing.T, res api.SearchResult, docs ...string) {
 		}
 	}
 	for i, src := range res.Sources {
-		if src.N != i+1 || !slices.Contains(docs, src.DocID) || !strings.HasPrefix(src.ChunkID, src.DocID) && src.ChunkID == "" {
+		if src.N != i+1 || !slices.Contains(docs, src.DocID) || !strings.HasPrefix(src.ChunkID, src.DocID+"#") {
 			t.Errorf("source %d = %+v, want n=%d from %v", i, src, i+1, docs)
 		}
 	}
