@@ -11,7 +11,7 @@ import (
 //	(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //
 // The library runs it with a backtracking engine, which costs more than
-// the merges. splitASCII does the same split by hand for plain ASCII text (where
+// the merges. pieceLen does the same split by hand for plain ASCII text (where
 // \p{L} is A-Z a-z, \p{N} is 0-9 and \s is space, \t, \n, \v, \f, \r), and
 // a piece's count comes from a cache of pieces, so common words cost one
 // map lookup. Text with any other byte takes the library's path (plain). The test
@@ -56,15 +56,6 @@ func plain(s string) bool {
 		}
 	}
 	return true
-}
-
-// splitASCII calls yield with each piece of s, an ASCII string, in order.
-func splitASCII(s string, yield func(piece string)) {
-	for i := 0; i < len(s); {
-		n := pieceLen(s, i)
-		yield(s[i : i+n])
-		i += n
-	}
 }
 
 // pieceLen returns the length of the piece that starts at s[i]: the first

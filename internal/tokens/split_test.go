@@ -115,3 +115,12 @@ func BenchmarkCountUncached(b *testing.B) {
 		}
 	})
 }
+
+// splitASCII calls yield with each piece of s, an ASCII string, in order.
+func splitASCII(s string, yield func(piece string)) {
+	for i := 0; i < len(s); {
+		n := pieceLen(s, i)
+		yield(s[i : i+n])
+		i += n
+	}
+}
