@@ -9,10 +9,12 @@ import (
 	"github.com/crispy-enigma/crispy/internal/store"
 )
 
-// Ledger batching: records are appended in the background, in batches of up
-// to ledgerBatch or every ledgerFlush, so that the hot path only hands a
-// record to a channel. A full buffer makes Record wait (back-pressure)
-// rather than drop usage.
+// Ledger batching: Record appends to a pending list under a mutex, and a
+// writer appends the list to the store every ledgerFlush, or at once when
+// ledgerBatch records wait. The hot path wakes no goroutine: a call's
+// record costs an append, not a hand-off to the writer. A full list
+// (ledgerBuffer records) makes Record wait (back-pressure) rather than drop
+// usage.
 const (
 	ledgerBuffer = 8192
 	ledgerBatch  = 512
@@ -23,27 +25,59 @@ const (
 type Ledger struct {
 	store store.Usage
 	log   *slog.Logger
-	in    chan store.UsageRecord
-	flush chan chan struct{}
-	done  chan struct{}
+
+	mu      sync.Mutex
+	room    sync.Cond // signalled when the writer takes the pending records
+	pending []store.UsageRecord
+	closed  bool
+
+	kick  chan struct{}      // a batch is ready (capacity 1)
+	flush chan chan struct{} // Flush's request, answered once written
+	stop  chan struct{}      // closed by Close
+	done  chan struct{}      // closed when the writer has stopped
 	once  sync.Once
 }
 
 // NewLedger starts a ledger writing to s. Close it to flush and stop.
 func NewLedger(s store.Usage, log *slog.Logger) *Ledger {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	l := &Ledger{
 		store: s,
 		log:   log,
-		in:    make(chan store.UsageRecord, ledgerBuffer),
+		kick:  make(chan struct{}, 1),
 		flush: make(chan chan struct{}),
+		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	l.room.L = &l.mu
 	go l.run()
 	return l
 }
 
-// Record queues r for the ledger.
-func (l *Ledger) Record(r store.UsageRecord) { l.in <- r }
+// Record queues r for the ledger. It waits while ledgerBuffer records are
+// queued. A record after Close is logged and dropped.
+func (l *Ledger) Record(r store.UsageRecord) {
+	l.mu.Lock()
+	for len(l.pending) >= ledgerBuffer && !l.closed {
+		l.room.Wait()
+	}
+	if l.closed {
+		l.mu.Unlock()
+		l.log.Error("usage record after the ledger closed", "tenant", r.Tenant.String(), "request_id", r.RequestID)
+		return
+	}
+	l.pending = append(l.pending, r)
+	ready := len(l.pending) == ledgerBatch
+	l.mu.Unlock()
+	if ready {
+		select {
+		case l.kick <- struct{}{}:
+		default: // the writer is already asked
+		}
+	}
+}
 
 // Flush writes every record queued so far and returns when they are stored.
 func (l *Ledger) Flush() {
@@ -55,10 +89,16 @@ func (l *Ledger) Flush() {
 	}
 }
 
-// Close flushes what is queued and stops the writer. Record must not be
-// called after Close.
+// Close flushes what is queued and stops the writer. Records after Close
+// are dropped.
 func (l *Ledger) Close() {
-	l.once.Do(func() { close(l.in) })
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		l.room.Broadcast()
+		l.mu.Unlock()
+		close(l.stop)
+	})
 	<-l.done
 }
 
@@ -66,49 +106,39 @@ func (l *Ledger) run() {
 	defer close(l.done)
 	tick := time.NewTicker(ledgerFlush)
 	defer tick.Stop()
-	batch := make([]store.UsageRecord, 0, ledgerBatch)
+	var spare []store.UsageRecord
+	// write stores what is pending, a batch at a time, and keeps the
+	// drained list to swap in next time.
 	write := func() {
-		if len(batch) == 0 {
-			return
+		l.mu.Lock()
+		batch := l.pending
+		l.pending = spare[:0]
+		l.room.Broadcast()
+		l.mu.Unlock()
+		spare = batch
+		for len(batch) > 0 {
+			n := min(len(batch), ledgerBatch)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := l.store.AppendUsage(ctx, batch[:n]); err != nil {
+				l.log.Error("usage ledger write failed", "records", n, "error", err)
+			}
+			cancel()
+			clear(batch[:n])
+			batch = batch[n:]
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := l.store.AppendUsage(ctx, batch); err != nil {
-			l.log.Error("usage ledger write failed", "records", len(batch), "error", err)
-		}
-		batch = batch[:0]
 	}
 	for {
 		select {
-		case r, ok := <-l.in:
-			if !ok {
-				write()
-				return
-			}
-			batch = append(batch, r)
-			if len(batch) >= ledgerBatch {
-				write()
-			}
 		case <-tick.C:
 			write()
+		case <-l.kick:
+			write()
 		case ack := <-l.flush:
-			for drained := false; !drained; {
-				select {
-				case r, ok := <-l.in:
-					if !ok {
-						drained = true
-						break
-					}
-					batch = append(batch, r)
-					if len(batch) >= ledgerBatch {
-						write()
-					}
-				default:
-					drained = true
-				}
-			}
 			write()
 			close(ack)
+		case <-l.stop:
+			write()
+			return
 		}
 	}
 }
