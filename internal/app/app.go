@@ -18,6 +18,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/chat"
 	"github.com/crispy-enigma/crispy/internal/config"
 	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/h1"
 	"github.com/crispy-enigma/crispy/internal/httpapi"
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/provider/builtin"
@@ -45,7 +46,7 @@ type App struct {
 	metrics   *obs.Metrics
 	tracing   *obs.Tracing
 	db        *sqlite.DB
-	transport *http.Transport
+	transport *h1.Transport
 	ledger    *gateway.Ledger
 	gateway   *gateway.Gateway
 	chat      *chat.Service

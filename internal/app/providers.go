@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"github.com/crispy-enigma/crispy/internal/rag"
 	"maps"
 	"net"
 	"net/http"
@@ -10,23 +9,35 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/h1"
 	"github.com/crispy-enigma/crispy/internal/provider/openai"
 	"github.com/crispy-enigma/crispy/internal/provider/workersai"
+	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // newTransport returns the HTTP transport shared by every provider adapter:
-// keep-alive pools sized for many concurrent streams to few hosts.
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
+// keep-alive pools sized for many concurrent streams to few hosts. Plain
+// HTTP upstreams without a proxy (a model server on the gateway's network)
+// are called on the request's own goroutine (h1); https and proxied calls
+// go through net/http's transport, with HTTP/2.
+func newTransport() *h1.Transport {
+	dial := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return &h1.Transport{
+		Fallback: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dial,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		Proxy:          http.ProxyFromEnvironment,
+		DialContext:    dial,
+		MaxIdlePerHost: 256,
+		IdleTimeout:    90 * time.Second,
 	}
 }
 
