@@ -172,7 +172,7 @@ func openPool(ctx context.Context, dsn string, size int) (*sql.DB, error) {
 type statements struct {
 	kvGet, kvSet, kvDelete, kvSweep *sql.Stmt
 
-	usageInsert, usageAdd, usageRollup, usageRecords *sql.Stmt
+	usageInsert, usageInsertMany, usageAdd, usageRollup, usageRecords *sql.Stmt
 
 	sessionTouch, messageInsert, messagesTrim, sessionSetSeq, messagesPage, sessionGet *sql.Stmt
 
@@ -192,6 +192,7 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.kvDelete, writer, kvDelete},
 		{&s.kvSweep, writer, kvSweep},
 		{&s.usageInsert, writer, usageInsert},
+		{&s.usageInsertMany, writer, usageInsertMany},
 		{&s.usageAdd, writer, usageAdd},
 		{&s.usageRollup, reader, usageRollup},
 		{&s.usageRecords, reader, usageRecords},
@@ -222,7 +223,7 @@ func (s *statements) close() error {
 	var errs []error
 	all := []*sql.Stmt{
 		s.kvGet, s.kvSet, s.kvDelete, s.kvSweep,
-		s.usageInsert, s.usageAdd, s.usageRollup, s.usageRecords,
+		s.usageInsert, s.usageInsertMany, s.usageAdd, s.usageRollup, s.usageRecords,
 		s.sessionTouch, s.messageInsert, s.messagesTrim, s.sessionSetSeq, s.messagesPage, s.sessionGet,
 	}
 	for _, stmt := range all {

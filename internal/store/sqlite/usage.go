@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/store"
@@ -15,11 +17,15 @@ import (
 // YYYY-MM-DD, so that days sort as text in the order of time. An empty key
 // filter selects every key.
 const (
-	usageInsert = `INSERT INTO usage (tenant, ts, request_id, key_id, route, provider, model,
+	usageInsert     = usageInsertInto + usageValues
+	usageInsertInto = `INSERT INTO usage (tenant, ts, request_id, key_id, route, provider, model,
 	attempts, fallback, status, error_kind, latency_us, ttft_us,
 	tokens_in, tokens_out, estimated, cost_micros, cache_hit, tts_chars)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	usageAdd = `INSERT INTO usage_daily (tenant, day, key_id, provider, model,
+VALUES `
+	usageValues     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	usageInsertRows = 16
+	usageColumns    = 19
+	usageAdd        = `INSERT INTO usage_daily (tenant, day, key_id, provider, model,
 	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (tenant, day, key_id, provider, model) DO UPDATE SET
@@ -44,6 +50,10 @@ WHERE tenant = ? AND ts >= ? AND ts < ? AND (? = '' OR key_id = ?)
 ORDER BY ts, id
 LIMIT ?`
 )
+
+// usageInsertMany appends usageInsertRows records in one statement, so
+// that a batch runs a sixteenth of the statements.
+var usageInsertMany = usageInsertInto + usageValues + strings.Repeat(",\n"+usageValues, usageInsertRows-1)
 
 const (
 	// dayLayout formats the day column of usage_daily.
@@ -93,17 +103,34 @@ func (u *Usage) AppendUsage(ctx context.Context, recs []store.UsageRecord) error
 	defer tx.Rollback() // a no-op once committed
 	// The statements are prepared on the writer connection already, which is
 	// the one the transaction holds: binding them to it prepares nothing.
-	insert := tx.StmtContext(ctx, u.db.stmts.usageInsert)
-	upsert := tx.StmtContext(ctx, u.db.stmts.usageAdd)
-	for i := range recs {
-		r := &recs[i]
-		_, err := insert.ExecContext(ctx, r.Tenant.String(), r.Time.UnixMilli(), r.RequestID, r.KeyID, r.Route, r.Provider, r.Model,
-			r.Attempts, r.Fallback, r.Status, r.ErrorKind, r.Latency.Microseconds(), r.TTFT.Microseconds(),
-			r.TokensIn, r.TokensOut, r.Estimated, r.CostMicros, r.CacheHit, r.TTSChars)
-		if err != nil {
-			return u.db.fail(ctx, fmt.Sprintf("append usage: record %d", i), err)
+	var insert, insertMany *sql.Stmt
+	args := make([]any, 0, min(len(recs), usageInsertRows)*usageColumns)
+	for i := 0; i < len(recs); {
+		var stmt *sql.Stmt
+		n := usageInsertRows
+		if len(recs)-i < usageInsertRows {
+			if insert == nil {
+				insert = tx.StmtContext(ctx, u.db.stmts.usageInsert)
+			}
+			stmt, n = insert, 1
+		} else {
+			if insertMany == nil {
+				insertMany = tx.StmtContext(ctx, u.db.stmts.usageInsertMany)
+			}
+			stmt = insertMany
 		}
+		args = args[:0]
+		for _, r := range recs[i : i+n] {
+			args = append(args, r.Tenant.String(), r.Time.UnixMilli(), r.RequestID, r.KeyID, r.Route, r.Provider, r.Model,
+				r.Attempts, r.Fallback, r.Status, r.ErrorKind, r.Latency.Microseconds(), r.TTFT.Microseconds(),
+				r.TokensIn, r.TokensOut, r.Estimated, r.CostMicros, r.CacheHit, r.TTSChars)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return u.db.fail(ctx, fmt.Sprintf("append usage: records %d to %d", i, i+n-1), err)
+		}
+		i += n
 	}
+	upsert := tx.StmtContext(ctx, u.db.stmts.usageAdd)
 	for _, s := range sums {
 		_, err := upsert.ExecContext(ctx, s.tenant, s.Day, s.KeyID, s.Provider, s.Model,
 			s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros, s.TTSChars)

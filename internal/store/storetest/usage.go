@@ -35,6 +35,7 @@ func TestUsage(t *testing.T, open func(t *testing.T) store.Usage) {
 	}{
 		{"Empty", testUsageEmpty},
 		{"RoundTrip", testUsageRoundTrip},
+		{"LargeBatch", testUsageLargeBatch},
 		{"Order", testUsageOrder},
 		{"Rollup", testUsageRollup},
 		{"RollupFilter", testUsageRollupFilter},
@@ -72,6 +73,47 @@ func testUsageEmpty(t *testing.T, u store.Usage) {
 // testUsageRoundTrip checks that every field comes back as appended, with
 // the time in UTC at millisecond precision and the durations at microsecond
 // precision.
+// testUsageLargeBatch appends batches whose sizes fall on both sides of
+// any number of records a store may write per statement, each record's
+// fields its own, and reads every record back as it was, in order.
+func testUsageLargeBatch(t *testing.T, u store.Usage) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var all []store.UsageRecord
+	n := 0
+	for _, size := range []int{1, 15, 16, 17, 33, 100} {
+		batch := make([]store.UsageRecord, size)
+		for i := range batch {
+			batch[i] = store.UsageRecord{
+				Time: start.Add(time.Duration(n) * time.Millisecond), Tenant: acme,
+				RequestID: fmt.Sprintf("req-%d", n), KeyID: fmt.Sprintf("key-%d", n%3), Route: "chat",
+				Provider: "p", Model: fmt.Sprintf("m-%d", n%5), Attempts: 1 + n%4, Fallback: n%2 == 0,
+				Status: "ok", Latency: time.Duration(n) * time.Microsecond, TTFT: time.Duration(n%7) * time.Microsecond,
+				TokensIn: int64(n), TokensOut: int64(2 * n), Estimated: n%3 == 0, CostMicros: int64(n * 11),
+				CacheHit: n%5 == 0, TTSChars: int64(n % 9),
+			}
+			n++
+		}
+		mustAppend(t, u, batch...)
+		all = append(all, batch...)
+	}
+	got := mustRecords(t, u, acme, store.UsageFilter{}, maxUsageLimit)
+	if len(got) != len(all) {
+		t.Fatalf("UsageRecords returned %d records, want %d", len(got), len(all))
+	}
+	for i := range all {
+		if !sameRecord(got[i], all[i]) {
+			t.Fatalf("record %d:\n got  %+v\n want %+v", i, got[i], all[i])
+		}
+	}
+	var requests int64
+	for _, row := range mustRollup(t, u, acme, store.UsageFilter{}) {
+		requests += row.Requests
+	}
+	if requests != int64(len(all)) {
+		t.Errorf("the rollup counts %d requests, want %d", requests, len(all))
+	}
+}
+
 func testUsageRoundTrip(t *testing.T, u store.Usage) {
 	cet := time.FixedZone("CET", 3600)
 	recs := []store.UsageRecord{
