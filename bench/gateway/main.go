@@ -724,23 +724,7 @@ func verdict(ok bool) string {
 // key of the in-process one, and returns how to stop it and its base URL
 // (without /v1), which it prints on its first line.
 func startMock(o options) (stop func(), url string, err error) {
-	cmd := exec.Command(o.mockBin, "-addr", "127.0.0.1:0", "-api-key", mockKey, "-reply", reply, "-ttft", o.ttft.String())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
-	stop = func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		stop()
-		return nil, "", fmt.Errorf("no base URL on its first line: %w", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return stop, strings.TrimSuffix(strings.TrimSpace(line), "/v1"), nil
+	return startProcess(exec.Command(o.mockBin, "-addr", "127.0.0.1:0", "-api-key", mockKey, "-reply", reply, "-ttft", o.ttft.String()))
 }
 
 func printTable(o options, r results) {

@@ -38,6 +38,21 @@ func (failingFallback) RoundTrip(r *http.Request) (*http.Response, error) {
 	return nil, errors.New("fallback called for " + r.URL.String())
 }
 
+// watchedServer starts a test server of h whose channel receives a value
+// each time one of its connections closes.
+func watchedServer(t *testing.T, h http.Handler) (*httptest.Server, <-chan struct{}) {
+	closed := make(chan struct{}, 16)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, closed
+}
+
 func echo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -299,17 +314,9 @@ func TestConnectionCloseIsNotPooled(t *testing.T) {
 }
 
 func TestABodyClosedEarlyClosesItsConnection(t *testing.T) {
-	closed := make(chan struct{}, 1)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, closed := watchedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(strings.Repeat("x", 64<<10)))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed <- struct{}{}
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	var d counting
 	c := &http.Client{Transport: newTransport(&d)}
 	res, err := c.Get(srv.URL)
@@ -423,15 +430,7 @@ func TestCancelClosesTheConnection(t *testing.T) {
 }
 
 func TestIdleConnectionsExpire(t *testing.T) {
-	closed := make(chan struct{}, 4)
-	srv := httptest.NewUnstartedServer(echo())
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed <- struct{}{}
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	srv, closed := watchedServer(t, echo())
 	var d counting
 	tr := newTransport(&d)
 	tr.IdleTimeout = 20 * time.Millisecond
