@@ -34,6 +34,8 @@ const (
 	DefaultMaxIdlePerHost = 64
 	DefaultIdleTimeout    = 90 * time.Second
 	DefaultDialTimeout    = 10 * time.Second
+
+	DefaultMaxResponseHeaderBytes = 1 << 20
 )
 
 // Transport is an http.RoundTripper; its zero value is not usable: set
@@ -54,6 +56,9 @@ type Transport struct {
 	// IdleTimeout closes a connection idle for longer (default
 	// DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// MaxResponseHeaderBytes caps the size of a response's head (default
+	// DefaultMaxResponseHeaderBytes): a larger one fails the call.
+	MaxResponseHeaderBytes int64
 
 	mu   sync.Mutex
 	idle map[string][]*conn // by host:port, most recently used last
@@ -64,6 +69,7 @@ type conn struct {
 	t      *Transport
 	addr   string
 	nc     net.Conn
+	cr     connReader // what br reads from
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	timer  *time.Timer // closes the connection once idle too long
@@ -144,7 +150,10 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 	var resp *http.Response
 	for {
 		var err error
-		if resp, err = http.ReadResponse(c.br, req); err != nil {
+		c.cr.left = c.t.maxHeaderBytes()
+		resp, err = http.ReadResponse(c.br, req)
+		c.cr.left = -1
+		if err != nil {
 			return fail(err)
 		}
 		// An interim answer (100 Continue, 103 Early Hints) precedes the
@@ -171,14 +180,17 @@ type body struct {
 	stop func() bool
 	keep bool
 	mu   sync.Mutex
-	done bool
+	err  error // once set, what every later Read returns
 }
+
+// errBodyClosed is what a Read after Close returns.
+var errBodyClosed = errors.New("h1: read on a closed response body")
 
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.done {
-		return 0, errors.New("h1: read on a closed response body")
+	if b.err != nil {
+		return 0, b.err
 	}
 	n, err := b.rc.Read(p)
 	switch {
@@ -190,14 +202,16 @@ func (b *body) Read(p []byte) (int, error) {
 			err = cerr // the cancel closed the connection under the read
 		}
 	}
+	b.err = err
 	return n, err
 }
 
 func (b *body) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.done {
+	if b.err == nil {
 		b.finish(false)
+		b.err = errBodyClosed
 	}
 	return nil
 }
@@ -206,7 +220,6 @@ func (b *body) Close() error {
 // body was read to its end, the server keeps it open, nothing unasked-for
 // follows, and the request was not cancelled meanwhile; else it is closed.
 func (b *body) finish(atEOF bool) {
-	b.done = true
 	notCancelled := b.stop()
 	if atEOF && b.keep && notCancelled && b.c.br.Buffered() == 0 {
 		b.c.reused = true
@@ -242,7 +255,41 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{t: t, addr: addr, nc: nc, br: bufio.NewReaderSize(nc, 4<<10), bw: bufio.NewWriterSize(nc, 4<<10)}, nil
+	c := &conn{t: t, addr: addr, nc: nc, cr: connReader{nc: nc, left: -1}, bw: bufio.NewWriterSize(nc, 4<<10)}
+	c.br = bufio.NewReaderSize(&c.cr, 4<<10)
+	return c, nil
+}
+
+func (t *Transport) maxHeaderBytes() int64 {
+	if t.MaxResponseHeaderBytes > 0 {
+		return t.MaxResponseHeaderBytes
+	}
+	return DefaultMaxResponseHeaderBytes
+}
+
+// errHeadTooLarge fails a call whose response head passes
+// MaxResponseHeaderBytes.
+var errHeadTooLarge = errors.New("h1: the response head is larger than MaxResponseHeaderBytes")
+
+// connReader reads from the connection, and while a response head is
+// read, at most left bytes (left is -1 otherwise).
+type connReader struct {
+	nc   net.Conn
+	left int64
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, errHeadTooLarge
+	}
+	if r.left > 0 && int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.nc.Read(p)
+	if r.left > 0 {
+		r.left -= int64(n)
+	}
+	return n, err
 }
 
 // alive reports whether c, taken from the pool, can carry a request: the

@@ -491,6 +491,65 @@ func TestOtherRequestsGoToTheFallback(t *testing.T) {
 	}
 }
 
+func TestReadsAfterTheEndKeepSayingSo(t *testing.T) {
+	srv := httptest.NewServer(echo())
+	defer srv.Close()
+	var d counting
+	c := &http.Client{Transport: newTransport(&d)}
+	res, err := c.Post(srv.URL, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(res.Body); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	for range 2 {
+		if n, err := res.Body.Read(buf); n != 0 || err != io.EOF {
+			t.Fatalf("a read after the end = %d, %v; want 0, io.EOF", n, err)
+		}
+	}
+	res.Body.Close()
+	if n, err := res.Body.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("a read after the end and Close = %d, %v; want 0, io.EOF", n, err)
+	}
+}
+
+// TestAnEndlessHeadFails: an upstream that sends header lines without end
+// fails the call once the head passes the cap, instead of filling memory.
+func TestAnEndlessHeadFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		for {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	}()
+	var d counting
+	tr := newTransport(&d)
+	tr.MaxResponseHeaderBytes = 64 << 10
+	_, err = (&http.Client{Transport: tr}).Get("http://" + ln.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "larger than MaxResponseHeaderBytes") {
+		t.Fatalf("err = %v, want the head-too-large error", err)
+	}
+}
+
 func TestDialErrorsReachTheCaller(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
