@@ -258,9 +258,17 @@ func (a *App) Reload() error {
 // reports not ready, lets in-flight requests finish within the shutdown
 // timeout, and returns. It does not close the stores; Close does.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	return a.serve(ctx, l, nil)
+}
+
+// serve is Serve, calling started, if not nil, once /readyz answers 200.
+func (a *App) serve(ctx context.Context, l net.Listener, started func(net.Addr)) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(l) }()
 	a.api.SetReady(true)
+	if started != nil {
+		started(l.Addr())
+	}
 	a.log.Info("serving", "addr", l.Addr().String(), "env", a.cfg.Env, "tenants", tenantIDs(a.Registry()), "version", version.Get().Version)
 	if a.cfg.Env == config.Dev {
 		a.log.Warn("development keys are honoured (--env dev); never expose this server")
@@ -338,16 +346,14 @@ func (a *App) expireAudit(ctx context.Context, tenants []*tenant.Tenant, now tim
 }
 
 // ListenAndServe listens on the configured address and serves until ctx is
-// cancelled. started, if not nil, receives the bound address once listening.
+// cancelled. started, if not nil, receives the bound address once the
+// server is ready: listening, with /readyz answering 200.
 func (a *App) ListenAndServe(ctx context.Context, started func(addr net.Addr)) error {
 	l, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	if started != nil {
-		started(l.Addr())
-	}
-	return a.Serve(ctx, l)
+	return a.serve(ctx, l, started)
 }
 
 // Close flushes the usage ledger, closes the stores and flushes tracing.
