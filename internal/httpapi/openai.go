@@ -148,7 +148,7 @@ func streamCompletion(w http.ResponseWriter, st completionStream, id string, cre
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	model := st.Model()
-	chunk := func(choices []openai.ChunkChoice, usage *openai.Usage) error {
+	send := func(choices []openai.ChunkChoice, usage *openai.Usage, flush bool) error {
 		b, err := json.Marshal(openai.ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, Choices: choices, Usage: usage})
 		if err != nil {
 			return err
@@ -156,11 +156,20 @@ func streamCompletion(w http.ResponseWriter, st completionStream, id string, cre
 		if err := sse.Write(w, sse.Event{Data: b}); err != nil {
 			return err
 		}
+		if !flush {
+			return nil
+		}
 		return rc.Flush()
 	}
+	chunk := func(choices []openai.ChunkChoice, usage *openai.Usage) error { return send(choices, usage, true) }
 	null := json.RawMessage("null")
 	empty := ""
-	if err := chunk([]openai.ChunkChoice{{Delta: openai.Delta{Role: "assistant", Content: &empty}, Logprobs: null}}, nil); err != nil {
+	// Gateway.Chat returns once the model's first output is at hand, so
+	// the head and the role chunk go out with the first content, in one
+	// write. A tool turn may run tools before its first text: its head
+	// goes out at once.
+	_, firstAtHand := st.(*gateway.Stream)
+	if err := send([]openai.ChunkChoice{{Delta: openai.Delta{Role: "assistant", Content: &empty}, Logprobs: null}}, nil, !firstAtHand); err != nil {
 		return nil // the client went away; Close bills what was generated
 	}
 	for {
