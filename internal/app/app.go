@@ -206,6 +206,16 @@ func (a *App) swap(reg *tenant.Registry) {
 	voices := a.buildSynthesizers(reg)
 	a.voices.Store(&voices)
 	a.registry.Store(reg)
+	if a.rag == nil {
+		return // the first swap, before the knowledge base exists
+	}
+	gone := a.rag.Retain(func(id tenant.ID) bool {
+		_, ok := reg.Tenant(id.String())
+		return ok
+	})
+	for _, id := range gone {
+		a.log.Info("knowledge base of a removed tenant dropped from memory", "tenant", id.String())
+	}
 }
 
 // seedBudgets loads this month's usage from the ledger into the budgets, so

@@ -226,3 +226,46 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// TestReloadDropsRemovedKnowledgeBases removes a tenant with documents: a
+// reload frees its index (its chunks leave crispy_rag_chunks_held), and the
+// tenant added back finds its documents again, from the store.
+func TestReloadDropsRemovedKnowledgeBases(t *testing.T) {
+	dir := t.TempDir()
+	for _, id := range []string{"acme", "globex"} {
+		writeTenant(t, dir, id, kbTenant(id, "builtin/hash-384", ""))
+	}
+	s := startDeps(t, testConfig(t, dir), app.Deps{})
+	ingestDoc(t, s, "acme", "handbook", "Travel handbook", handbook)
+	ingestDoc(t, s, "globex", "handbook", "Travel handbook", handbook)
+	held := func(id string) string { return metric(t, s, `crispy_rag_chunks_held{tenant="`+id+`"}`) }
+	if held("acme") == "" || held("acme") == "0" || held("globex") == "" {
+		t.Fatalf("before the reload: acme holds %q chunks, globex %q; want both loaded", held("acme"), held("globex"))
+	}
+	before := held("acme")
+
+	if err := os.RemoveAll(filepath.Join(dir, "globex")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := held("globex"); got != "" {
+		t.Fatalf("after globex was removed, its knowledge base still holds %s chunks", got)
+	}
+	if got := held("acme"); got != before {
+		t.Fatalf("acme's knowledge base changed with another tenant's removal: %s chunks, was %s", got, before)
+	}
+
+	writeTenant(t, dir, "globex", kbTenant("globex", "builtin/hash-384", ""))
+	if err := s.app.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	status, r, apiErr := retrieve(t, s, "globex", `{"query":"hotel refund per night"}`)
+	if status != 200 || len(r.Chunks) == 0 {
+		t.Fatalf("globex added back: retrieve = %d, %d chunks, %v; want its stored documents", status, len(r.Chunks), apiErr)
+	}
+	if got := held("globex"); got != before {
+		t.Fatalf("globex added back holds %s chunks, want %s", got, before)
+	}
+}

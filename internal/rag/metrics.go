@@ -1,6 +1,10 @@
 package rag
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
 
 // Metrics are the knowledge base's Prometheus collectors.
 type Metrics struct {
@@ -35,4 +39,27 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.group)
 	}
 	return m
+}
+
+// forget deletes the series of a tenant that is gone.
+func (m *Metrics) forget(id tenant.ID) {
+	for _, v := range []*prometheus.CounterVec{m.chunks, m.flagged, m.dropped} {
+		v.DeleteLabelValues(id.String())
+	}
+}
+
+// heldDesc describes crispy_rag_chunks_held.
+var heldDesc = prometheus.NewDesc("crispy_rag_chunks_held",
+	"Chunks held in memory by each tenant's knowledge base (loaded tenants only).", []string{"tenant"}, nil)
+
+// heldCollector reports the chunks each loaded knowledge base holds,
+// read when scraped.
+type heldCollector struct{ s *Service }
+
+func (heldCollector) Describe(ch chan<- *prometheus.Desc) { ch <- heldDesc }
+
+func (c heldCollector) Collect(ch chan<- prometheus.Metric) {
+	for id, n := range c.s.held() {
+		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, float64(n), id.String())
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -112,7 +113,45 @@ func New(gw *gateway.Gateway, docs store.Documents, log *slog.Logger, reg promet
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{gw: gw, docs: docs, log: log, metrics: newMetrics(reg), tenants: map[tenant.ID]*kb{}}
+	s := &Service{gw: gw, docs: docs, log: log, metrics: newMetrics(reg), tenants: map[tenant.ID]*kb{}}
+	if reg != nil {
+		reg.MustRegister(heldCollector{s})
+	}
+	return s
+}
+
+// Retain drops from memory the knowledge bases of the tenants keep
+// rejects (a reload removed them), and returns their IDs. Their documents
+// stay in the store: a tenant added back loads them again on first use.
+func (s *Service) Retain(keep func(tenant.ID) bool) []tenant.ID {
+	s.mu.Lock()
+	var gone []tenant.ID
+	for id := range s.tenants {
+		if !keep(id) {
+			delete(s.tenants, id)
+			gone = append(gone, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range gone {
+		s.metrics.forget(id)
+	}
+	slices.SortFunc(gone, func(a, b tenant.ID) int { return strings.Compare(a.String(), b.String()) })
+	return gone
+}
+
+// held returns the chunks each knowledge base in memory holds.
+func (s *Service) held() map[tenant.ID]int {
+	s.mu.Lock()
+	bases := maps.Clone(s.tenants)
+	s.mu.Unlock()
+	out := make(map[tenant.ID]int, len(bases))
+	for id, k := range bases {
+		k.mu.RLock()
+		out[id] = k.ix.Len()
+		k.mu.RUnlock()
+	}
+	return out
 }
 
 // base returns the tenant's knowledge base, loading it from the store on
