@@ -14,6 +14,13 @@
 // reaches upstreams on its own network (vLLM, Ollama, llama.cpp, a sidecar).
 // Every other request (https, a proxy, an upgrade) goes to Fallback, a
 // net/http Transport, which keeps HTTP/2 and TLS.
+//
+// Writing and reading on one goroutine has one cost: the answer is read
+// once the request is written. A server that answers early and closes (a
+// 413 for a body it will not read) is handled: its answer is read after
+// the failed write. A server that stops reading but keeps the connection
+// open holds the write until the request's context ends; net/http's
+// transport would read its answer meanwhile.
 package h1
 
 import (
@@ -141,12 +148,15 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	if err := req.Write(c.bw); err != nil {
-		return fail(err)
+	werr := req.Write(c.bw)
+	if werr == nil {
+		werr = c.bw.Flush()
 	}
-	if err := c.bw.Flush(); err != nil {
-		return fail(err)
+	if werr != nil && ctx.Err() != nil {
+		return fail(werr)
 	}
+	// A server may answer before it has read the whole request (413, 401)
+	// and stop reading: when the write fails, its answer is still read.
 	var resp *http.Response
 	for {
 		var err error
@@ -154,6 +164,9 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 		resp, err = http.ReadResponse(c.br, req)
 		c.cr.left = -1
 		if err != nil {
+			if werr != nil {
+				err = werr
+			}
 			return fail(err)
 		}
 		// An interim answer (100 Continue, 103 Early Hints) precedes the
@@ -162,7 +175,8 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 			break
 		}
 	}
-	b := &body{c: c, ctx: ctx, rc: resp.Body, stop: stop, keep: !resp.Close && !req.Close}
+	keep := werr == nil && !resp.Close && !req.Close
+	b := &body{c: c, ctx: ctx, rc: resp.Body, stop: stop, keep: keep}
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, nil

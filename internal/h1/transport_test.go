@@ -2,6 +2,7 @@ package h1_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -547,6 +548,26 @@ func TestAnEndlessHeadFails(t *testing.T) {
 	_, err = (&http.Client{Transport: tr}).Get("http://" + ln.Addr().String())
 	if err == nil || !strings.Contains(err.Error(), "larger than MaxResponseHeaderBytes") {
 		t.Fatalf("err = %v, want the head-too-large error", err)
+	}
+}
+
+// TestAnAnswerBeforeTheWholeRequestIsRead: a server that refuses a large
+// body without reading it still has its answer read.
+func TestAnAnswerBeforeTheWholeRequestIsRead(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}))
+	defer srv.Close()
+	var d counting
+	c := &http.Client{Transport: newTransport(&d)}
+	res, err := c.Post(srv.URL, "application/octet-stream", bytes.NewReader(make([]byte, 16<<20)))
+	if err != nil {
+		t.Fatalf("the server's early answer was lost: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "too large") {
+		t.Fatalf("answer %d %q, want 413", res.StatusCode, b)
 	}
 }
 
