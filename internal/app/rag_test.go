@@ -505,3 +505,47 @@ func TestConcurrentIngestsGroupCommit(t *testing.T) {
 		t.Errorf("last ingest = %d %s, want %s", status, env.Data, want)
 	}
 }
+
+// TestUploadLimitPerTenant: limits.maxUploadBytes caps every form of POST
+// /documents for its tenant, and changes nothing: another tenant keeps the
+// default, larger than the JSON routes' 1 MiB.
+func TestUploadLimitPerTenant(t *testing.T) {
+	dir := t.TempDir()
+	small := strings.Replace(kbTenant("acme", "builtin/hash-384", ""), `"rag":`, `"limits": {"maxUploadBytes": 4096}, "rag":`, 1)
+	writeTenant(t, dir, "acme", small)
+	writeTenant(t, dir, "globex", kbTenant("globex", "builtin/hash-384", ""))
+	s := startDeps(t, testConfig(t, dir), app.Deps{})
+
+	big := strings.Repeat("Hotel costs are refunded up to 180 euros per night. ", 100) // 5,200 bytes
+	doc := func(id, text string) string { return fmt.Sprintf(`{"id":%q,"text":%q}`, id, text) }
+	multipartBody := func(text string) (string, string) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		fw, _ := mw.CreateFormFile("file", "notes.txt")
+		io.WriteString(fw, text)
+		mw.Close()
+		return mw.FormDataContentType(), b.String()
+	}
+	mpType, mpBig := multipartBody(big)
+	for _, tc := range []struct{ name, contentType, body string }{
+		{"json", "application/json", doc("big", big)},
+		{"ndjson", "application/x-ndjson", doc("big1", big[:3000]) + "\n" + doc("big2", big[:3000])},
+		{"multipart", mpType, mpBig},
+	} {
+		status, env := call(t, s, "acme", "POST", "/documents", tc.contentType, tc.body)
+		if status != 413 || env.Error == nil || env.Error.Code != api.CodePayloadTooLarge || !strings.Contains(env.Error.Message, "4096") {
+			t.Errorf("acme %s upload of %d bytes = %d %+v, want 413 payload_too_large at 4096 bytes", tc.name, len(tc.body), status, env.Error)
+		}
+	}
+	if status, env := call(t, s, "acme", "GET", "/documents", "", ""); status != 200 || strings.Contains(string(env.Data), `"big`) {
+		t.Errorf("a refused upload left documents behind: %d %s", status, env.Data)
+	}
+	if status, env := call(t, s, "acme", "POST", "/documents", "application/json", doc("small", big[:2000])); status != 201 {
+		t.Errorf("acme upload under its limit = %d %+v, want 201", status, env.Error)
+	}
+	// globex keeps the default, well above the JSON routes' 1 MiB.
+	huge := strings.Repeat("Flights under six hours are booked in economy class. ", 40000) // 2.1 MB
+	if status, env := call(t, s, "globex", "POST", "/documents", "application/json", doc("huge", huge)); status != 201 {
+		t.Errorf("globex upload of %d bytes = %d %+v, want 201 under the default limit", len(huge), status, env.Error)
+	}
+}

@@ -18,14 +18,24 @@ import (
 
 // Limits of POST /documents.
 const (
-	// MaxUploadBytes bounds a POST /documents body of any kind.
-	MaxUploadBytes = 32 << 20
+	// DefaultMaxUploadBytes bounds a POST /documents body of any kind for
+	// tenants that set no limits.maxUploadBytes.
+	DefaultMaxUploadBytes = 32 << 20
 	// syncBatch is the largest NDJSON batch ingested before answering;
 	// larger ones run as jobs.
 	syncBatch = 8
 	// maxBatch is the most documents in one NDJSON batch.
 	maxBatch = 10000
 )
+
+// maxUploadBytes is the POST /documents body limit for r: its tenant's
+// limits.maxUploadBytes, or DefaultMaxUploadBytes.
+func maxUploadBytes(r *http.Request) int64 {
+	if t := Identity(r).Tenant; t != nil && t.Config.Limits.MaxUploadBytes > 0 {
+		return t.Config.Limits.MaxUploadBytes
+	}
+	return DefaultMaxUploadBytes
+}
 
 func (s *Server) ragCaller(r *http.Request) rag.Caller {
 	id := Identity(r)
@@ -52,7 +62,7 @@ func (s *Server) documentsPost(w http.ResponseWriter, r *http.Request) error {
 	case mt == "multipart/form-data":
 		return s.documentsUpload(w, r, params["boundary"])
 	case mt == "" || mt == "application/json":
-		body, err := readBody(w, r, MaxUploadBytes)
+		body, err := readBody(w, r, maxUploadBytes(r))
 		if err != nil {
 			return err
 		}
@@ -78,13 +88,14 @@ func (s *Server) documentsPost(w http.ResponseWriter, r *http.Request) error {
 // rejects the batch, nothing ingested); small batches are ingested at once,
 // larger ones run as a job.
 func (s *Server) documentsBatch(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(w, r, MaxUploadBytes)
+	limit := maxUploadBytes(r)
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		return err
 	}
 	var docs []rag.DocumentInput
 	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, MaxUploadBytes)
+	sc.Buffer(nil, int(limit))
 	line := 0
 	for sc.Scan() {
 		line++
@@ -130,7 +141,7 @@ func (s *Server) documentsUpload(w http.ResponseWriter, r *http.Request, boundar
 	if boundary == "" {
 		return api.Errorf(api.CodeInvalidRequest, "multipart/form-data without a boundary")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes(r))
 	mr := multipart.NewReader(r.Body, boundary)
 	var files []rag.DocumentInput
 	var common rag.DocumentInput

@@ -87,6 +87,7 @@ type Limits struct {
 	Rate            RateLimits `json:"rate,omitzero"`
 	Budget          Budget     `json:"budget,omitzero"`
 	MaxBodyBytes    int64      `json:"maxBodyBytes,omitempty"`
+	MaxUploadBytes  int64      `json:"maxUploadBytes,omitempty"`
 	MaxOutputTokens int        `json:"maxOutputTokens,omitempty"`
 	RequestTimeout  Duration   `json:"requestTimeout,omitzero"`
 }
