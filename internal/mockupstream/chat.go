@@ -45,29 +45,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 		e.write(w)
 		return
 	}
-	p, err := s.plan(r)
-	if err != nil {
-		invalid("", "", err.Error()).write(w)
-		return
-	}
-	if s.cfg.Decide != nil {
-		if st, ok := s.cfg.Decide(body); ok {
-			p.applyStep(st)
-			if err := p.applyHeaders(r.Header); err != nil {
-				invalid("", "", err.Error()).write(w)
-				return
-			}
-		}
-	}
-	ctx := r.Context()
-	if p.hang {
-		s.hang(ctx)
-		return
-	}
-	if !s.wait(ctx, p.latency) {
-		return
-	}
-	if s.fail(w, &p) {
+	p, ok := s.admit(w, r, body, true)
+	if !ok {
 		return
 	}
 	pieces, finish := s.pieces(&p, info)
@@ -76,6 +55,35 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	s.complete(w, r, &p, info, pieces, finish)
+}
+
+// admit does what every route does once the request is valid: it makes
+// the request's plan (with cfg.Decide's step when decide is set), then
+// hangs, waits the latency, or answers a scripted failure. It reports
+// whether the route goes on to answer with p.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, body []byte, decide bool) (plan, bool) {
+	p, err := s.plan(r)
+	if err != nil {
+		invalid("", "", err.Error()).write(w)
+		return p, false
+	}
+	if decide && s.cfg.Decide != nil {
+		if st, ok := s.cfg.Decide(body); ok {
+			p.applyStep(st)
+			if err := p.applyHeaders(r.Header); err != nil {
+				invalid("", "", err.Error()).write(w)
+				return p, false
+			}
+		}
+	}
+	if p.hang {
+		s.hang(r.Context())
+		return p, false
+	}
+	if !s.wait(r.Context(), p.latency) || s.fail(w, &p) {
+		return p, false
+	}
+	return p, true
 }
 
 // pieces returns the tokens of the answer and its finish reason.

@@ -28,17 +28,8 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request, body []byte) {
 		e.write(w)
 		return
 	}
-	p, err := s.plan(r)
-	if err != nil {
-		invalid("", "", err.Error()).write(w)
-		return
-	}
-	ctx := r.Context()
-	if p.hang {
-		s.hang(ctx)
-		return
-	}
-	if !s.wait(ctx, p.latency) || s.fail(w, &p) {
+	p, ok := s.admit(w, r, body, false)
+	if !ok {
 		return
 	}
 	dims := s.dims
