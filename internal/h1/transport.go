@@ -15,6 +15,13 @@
 // Every other request (https, a proxy, an upgrade) goes to Fallback, a
 // net/http Transport, which keeps HTTP/2 and TLS.
 //
+// A pooled connection is checked with a non-blocking peek before use. A
+// request is sent a second time, on a new connection, only when the
+// server cannot have acted on it: no byte of an answer came, and the
+// server stopped reading the request or the request is safe to repeat
+// (GET, HEAD, OPTIONS, TRACE, an Idempotency-Key). A POST the server read
+// whole fails instead; retrying it is the caller's decision.
+//
 // Writing and reading on one goroutine has one cost: the answer is read
 // once the request is written. A server that answers early and closes (a
 // 413 for a body it will not read) is handled: its answer is read after
@@ -77,6 +84,7 @@ type conn struct {
 	addr   string
 	nc     net.Conn
 	cr     connReader // what br reads from
+	cw     connWriter // what bw writes to
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	timer  *time.Timer // closes the connection once idle too long
@@ -94,27 +102,49 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.Fallback.RoundTrip(req)
 	}
 	addr := hostPort(req.URL)
-	for {
-		c, err := t.get(req.Context(), addr)
-		if err != nil {
-			closeBody(req)
-			return nil, err
-		}
-		resp, err := c.exchange(req)
-		if err == nil {
-			return resp, nil
-		}
-		// A pooled connection is checked before use, but the server may
-		// still close it as the request goes out: then it fails before
-		// any answer, and the request is sent again on a new connection
-		// when its body can be read again.
-		if !c.reused || !retryable(err) || req.Context().Err() != nil {
-			return nil, err
-		}
-		if req, err = rewind(req); err != nil {
-			return nil, err
-		}
+	c, err := t.get(req.Context(), addr, false)
+	if err != nil {
+		closeBody(req)
+		return nil, err
 	}
+	resp, err := c.exchange(req)
+	if err == nil {
+		return resp, nil
+	}
+	// A pooled connection is checked before use, but the server may still
+	// close it as the request goes out. The request is sent once more, on
+	// a new connection, when the server cannot have acted on it: it
+	// failed before any byte of an answer, and either the server stopped
+	// reading it or it is safe to repeat (GET, HEAD, OPTIONS, TRACE, or an
+	// Idempotency-Key). A POST the server read whole is never sent twice.
+	var again *resendable
+	if !errors.As(err, &again) || req.Context().Err() != nil {
+		return nil, err
+	}
+	if req, err = rewind(req); err != nil {
+		return nil, again.err
+	}
+	if c, err = t.get(req.Context(), addr, true); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	return c.exchange(req)
+}
+
+// resendable is an exchange's error when the request may go again on a
+// new connection.
+type resendable struct{ err error }
+
+func (e *resendable) Error() string { return e.err.Error() }
+func (e *resendable) Unwrap() error { return e.err }
+
+// idempotent reports whether req may be repeated without harm.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
 
 // handles reports whether req is carried here rather than by Fallback.
@@ -148,23 +178,27 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	c.cw.err, c.cr.n = nil, 0
 	werr := req.Write(c.bw)
 	if werr == nil {
 		werr = c.bw.Flush()
 	}
-	if werr != nil && ctx.Err() != nil {
+	// A write that failed on the connection may be a server that answered
+	// before reading the whole request (413, 401) and stopped reading: its
+	// answer is still read. Any other failure (the body's own Read, a
+	// length that does not match) leaves the server waiting for the rest.
+	if werr != nil && (c.cw.err == nil || ctx.Err() != nil) {
 		return fail(werr)
 	}
-	// A server may answer before it has read the whole request (413, 401)
-	// and stop reading: when the write fails, its answer is still read.
 	var resp *http.Response
+	c.cr.left = c.t.maxHeaderBytes() // for every interim head and the final one
 	for {
 		var err error
-		c.cr.left = c.t.maxHeaderBytes()
-		resp, err = http.ReadResponse(c.br, req)
-		c.cr.left = -1
-		if err != nil {
-			if werr != nil {
+		if resp, err = http.ReadResponse(c.br, req); err != nil {
+			c.cr.left = -1
+			if c.reused && c.cr.n == 0 && closedConn(err) && (werr != nil || idempotent(req)) {
+				err = &resendable{err}
+			} else if werr != nil {
 				err = werr
 			}
 			return fail(err)
@@ -175,10 +209,11 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 			break
 		}
 	}
+	c.cr.left = -1
 	keep := werr == nil && !resp.Close && !req.Close
 	b := &body{c: c, ctx: ctx, rc: resp.Body, stop: stop, keep: keep}
 	if resp.Body == http.NoBody {
-		b.finish(true)
+		b.once.Do(func() { b.finish(true) })
 		return resp, nil
 	}
 	resp.Body = b
@@ -186,13 +221,15 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 }
 
 // body is a response body that returns its connection to the pool once
-// read to its end, and closes it when closed before.
+// read to its end, and closes it when closed before. Close may be called
+// while a Read waits: closing the connection ends the Read.
 type body struct {
 	c    *conn
 	ctx  context.Context
 	rc   io.ReadCloser
 	stop func() bool
 	keep bool
+	once sync.Once // finish runs once
 	mu   sync.Mutex
 	err  error // once set, what every later Read returns
 }
@@ -202,31 +239,35 @@ var errBodyClosed = errors.New("h1: read on a closed response body")
 
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return 0, b.err
+	err := b.err
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
 	}
 	n, err := b.rc.Read(p)
+	if err == nil {
+		return n, nil
+	}
+	b.mu.Lock()
 	switch {
-	case err == io.EOF:
-		b.finish(true)
-	case err != nil:
-		b.finish(false)
-		if cerr := b.ctx.Err(); cerr != nil {
-			err = cerr // the cancel closed the connection under the read
-		}
+	case b.err != nil: // Close came first, and closed the connection under the read
+		err = b.err
+	case err != io.EOF && b.ctx.Err() != nil:
+		err = b.ctx.Err() // the cancel closed the connection under the read
 	}
 	b.err = err
+	b.mu.Unlock()
+	b.once.Do(func() { b.finish(err == io.EOF) })
 	return n, err
 }
 
 func (b *body) Close() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.err == nil {
-		b.finish(false)
 		b.err = errBodyClosed
 	}
+	b.mu.Unlock()
+	b.once.Do(func() { b.finish(false) })
 	return nil
 }
 
@@ -243,10 +284,11 @@ func (b *body) finish(atEOF bool) {
 	b.c.nc.Close()
 }
 
-// get returns an idle connection to addr, or dials a new one.
-func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
+// get returns an idle connection to addr, or dials a new one; fresh
+// always dials.
+func (t *Transport) get(ctx context.Context, addr string, fresh bool) (*conn, error) {
 	t.mu.Lock()
-	for list := t.idle[addr]; len(list) > 0; list = t.idle[addr] {
+	for list := t.idle[addr]; !fresh && len(list) > 0; list = t.idle[addr] {
 		c := list[len(list)-1]
 		list[len(list)-1] = nil
 		t.idle[addr] = list[:len(list)-1]
@@ -269,8 +311,9 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{t: t, addr: addr, nc: nc, cr: connReader{nc: nc, left: -1}, bw: bufio.NewWriterSize(nc, 4<<10)}
+	c := &conn{t: t, addr: addr, nc: nc, cr: connReader{nc: nc, left: -1}, cw: connWriter{nc: nc}}
 	c.br = bufio.NewReaderSize(&c.cr, 4<<10)
+	c.bw = bufio.NewWriterSize(&c.cw, 4<<10)
 	return c, nil
 }
 
@@ -285,10 +328,12 @@ func (t *Transport) maxHeaderBytes() int64 {
 // MaxResponseHeaderBytes.
 var errHeadTooLarge = errors.New("h1: the response head is larger than MaxResponseHeaderBytes")
 
-// connReader reads from the connection, and while a response head is
-// read, at most left bytes (left is -1 otherwise).
+// connReader reads from the connection, counts what it read (n), and
+// while a response head is read, reads at most left bytes (left is -1
+// otherwise).
 type connReader struct {
 	nc   net.Conn
+	n    int64
 	left int64
 }
 
@@ -300,8 +345,24 @@ func (r *connReader) Read(p []byte) (int, error) {
 		p = p[:r.left]
 	}
 	n, err := r.nc.Read(p)
+	r.n += int64(n)
 	if r.left > 0 {
 		r.left -= int64(n)
+	}
+	return n, err
+}
+
+// connWriter writes to the connection and keeps its error, to tell a
+// failed connection from a request body that failed.
+type connWriter struct {
+	nc  net.Conn
+	err error
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	n, err := w.nc.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
 	}
 	return n, err
 }
@@ -378,11 +439,11 @@ func (t *Transport) CloseIdleConnections() {
 	}
 }
 
-// retryable reports whether err is how a reused connection the server had
-// closed fails: the write is refused, or the read finds the end at once.
-func retryable(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+// closedConn reports whether err is how a read fails on a connection the
+// server closed: the end (http.ReadResponse reports an end before the
+// status line as io.ErrUnexpectedEOF), or a reset.
+func closedConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // rewind returns req with a fresh body, to send it again.

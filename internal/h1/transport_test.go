@@ -39,19 +39,39 @@ func (failingFallback) RoundTrip(r *http.Request) (*http.Response, error) {
 	return nil, errors.New("fallback called for " + r.URL.String())
 }
 
-// watchedServer starts a test server of h whose channel receives a value
-// each time one of its connections closes.
-func watchedServer(t *testing.T, h http.Handler) (*httptest.Server, <-chan struct{}) {
-	closed := make(chan struct{}, 16)
+// connWatch follows a test server's connections: closed receives a value
+// each time one closes, and open counts those open.
+type connWatch struct {
+	closed chan struct{}
+	open   atomic.Int64
+}
+
+// watchedServer starts a test server of h with a watch on its connections.
+func watchedServer(t *testing.T, h http.Handler) (*httptest.Server, *connWatch) {
+	w := &connWatch{closed: make(chan struct{}, 1024)}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed <- struct{}{}
+		switch s {
+		case http.StateNew:
+			w.open.Add(1)
+		case http.StateClosed:
+			w.open.Add(-1)
+			w.closed <- struct{}{}
 		}
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, closed
+	return srv, w
+}
+
+// waitClosed waits for one of the watched connections to close.
+func (w *connWatch) waitClosed(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-w.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+	}
 }
 
 func echo() http.Handler {
@@ -93,8 +113,7 @@ func TestReusesOneConnectionForSequentialCalls(t *testing.T) {
 }
 
 func TestConcurrentCallsAndTheIdleCap(t *testing.T) {
-	srv := httptest.NewServer(echo())
-	defer srv.Close()
+	srv, watch := watchedServer(t, echo())
 	var d counting
 	tr := newTransport(&d)
 	tr.MaxIdlePerHost = 2
@@ -111,7 +130,14 @@ func TestConcurrentCallsAndTheIdleCap(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// Sequential calls now find one of the (at most two) idle connections.
+	// Beyond the cap of two idle connections, every one is closed.
+	for deadline := time.Now().Add(5 * time.Second); watch.open.Load() > 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections stay open after the burst, want at most 2 idle", watch.open.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Sequential calls now find one of the idle connections.
 	before := d.n.Load()
 	for range 10 {
 		post(t, c, srv.URL, "z")
@@ -168,23 +194,28 @@ func TestStreamsTheBodyAsItArrives(t *testing.T) {
 	}
 }
 
-// rawServer answers each request on a connection with handle, and lets a
-// test close connections from the server side.
+// rawFlags say how a rawServer misbehaves: closeAfter closes each
+// connection after one answer, without saying so; dropSecond closes it
+// when a second request arrives, unanswered; announceClose says
+// Connection: close in every answer but keeps the connection open.
+type rawFlags struct{ closeAfter, dropSecond, announceClose bool }
+
+// rawServer answers each request on a connection with "ok", and can
+// misbehave as its flags say.
 type rawServer struct {
-	ln net.Listener
-	// closeAfter closes each connection after one answer, without saying
-	// so; dropSecond closes it when a second request arrives, unanswered.
-	closeAfter, dropSecond bool
-	mu                     sync.Mutex
-	bodies                 []string
+	rawFlags
+	ln     net.Listener
+	mu     sync.Mutex
+	seen   int      // requests whose head was read, answered or not
+	bodies []string // bodies of the answered requests
 }
 
-func newRawServer(t *testing.T, closeAfter, dropSecond bool) *rawServer {
+func newRawServer(t *testing.T, flags rawFlags) *rawServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &rawServer{ln: ln, closeAfter: closeAfter, dropSecond: dropSecond}
+	s := &rawServer{rawFlags: flags, ln: ln}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -206,6 +237,9 @@ func (s *rawServer) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		s.seen++
+		s.mu.Unlock()
 		if n == 1 && s.dropSecond {
 			return
 		}
@@ -213,11 +247,21 @@ func (s *rawServer) serve(c net.Conn) {
 		s.mu.Lock()
 		s.bodies = append(s.bodies, string(b))
 		s.mu.Unlock()
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		head := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+		if s.announceClose {
+			head += "Connection: close\r\n"
+		}
+		io.WriteString(c, head+"\r\nok")
 		if s.closeAfter {
 			return
 		}
 	}
+}
+
+func (s *rawServer) counts() (seen, answered int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen, len(s.bodies)
 }
 
 func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() }
@@ -226,7 +270,7 @@ func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() }
 // read twice, so only the idle check, not a second sending, lets every
 // call through.
 func TestSkipsAConnectionTheServerClosedWhileIdle(t *testing.T) {
-	s := newRawServer(t, true, false)
+	s := newRawServer(t, rawFlags{closeAfter: true})
 	var d counting
 	tr := newTransport(&d)
 	for i := range 5 {
@@ -254,58 +298,94 @@ func TestSkipsAConnectionTheServerClosedWhileIdle(t *testing.T) {
 	}
 }
 
-// TestResendsWhenTheServerClosesAsTheRequestGoesOut: the connection passes
-// the idle check, and the server drops it on the next request; the call
-// goes again on a new connection, with its whole body.
-func TestResendsWhenTheServerClosesAsTheRequestGoesOut(t *testing.T) {
-	s := newRawServer(t, false, true)
+// TestAPostTheServerReadIsNotSentTwice: the connection passes the idle
+// check, and the server reads the next request and closes without an
+// answer. It may have acted on it: a POST fails rather than go twice.
+func TestAPostTheServerReadIsNotSentTwice(t *testing.T) {
+	s := newRawServer(t, rawFlags{dropSecond: true})
 	var d counting
 	c := &http.Client{Transport: newTransport(&d)}
-	for i := range 3 {
-		if got := post(t, c, s.url(), "body"); got != "ok" {
-			t.Fatalf("call %d: %q", i, got)
-		}
+	if got := post(t, c, s.url(), "first"); got != "ok" {
+		t.Fatal(got)
 	}
+	res, err := c.Post(s.url(), "text/plain", strings.NewReader("second"))
+	if err == nil {
+		res.Body.Close()
+		t.Fatal("a POST the server read and dropped was answered: it went twice")
+	}
+	if seen, _ := s.counts(); seen != 2 {
+		t.Fatalf("the server read %d requests, want 2: the POST was sent again", seen)
+	}
+	if n := d.n.Load(); n != 1 {
+		t.Fatalf("%d dials, want 1", n)
+	}
+}
+
+// TestAnIdempotentRequestIsSentAgain: in the same case, a GET, or a POST
+// with an Idempotency-Key, goes once more on a new connection, whole.
+func TestAnIdempotentRequestIsSentAgain(t *testing.T) {
+	s := newRawServer(t, rawFlags{dropSecond: true})
+	var d counting
+	tr := newTransport(&d)
+	c := &http.Client{Transport: tr}
+	for i := range 2 {
+		res, err := c.Get(s.url())
+		if err != nil {
+			t.Fatalf("GET %d: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body) // read to the end: the connection goes back to the pool
+		res.Body.Close()
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.url(), strings.NewReader("keyed"))
+	req.Header.Set("Idempotency-Key", "k1")
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("POST with an Idempotency-Key: %v", err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	// GET 1 on connection 1; GET 2 dropped there, answered on 2; the POST
+	// dropped on 2, answered on 3.
 	if n := d.n.Load(); n != 3 {
 		t.Fatalf("%d dials, want 3", n)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.bodies) != 3 {
-		t.Fatalf("the server answered %d requests, want 3", len(s.bodies))
+	seen, answered := s.counts()
+	if seen != 5 || answered != 3 {
+		t.Fatalf("the server read %d requests and answered %d, want 5 and 3", seen, answered)
 	}
-	for i, b := range s.bodies {
-		if b != "body" {
-			t.Fatalf("request %d reached the server with body %q", i, b)
-		}
+	if last := s.bodies[len(s.bodies)-1]; last != "keyed" {
+		t.Fatalf("the POST sent again carried %q, want its whole body", last)
 	}
 }
 
 func TestDoesNotResendABodyItCannotRewind(t *testing.T) {
-	s := newRawServer(t, false, true)
+	s := newRawServer(t, rawFlags{dropSecond: true})
 	var d counting
 	tr := newTransport(&d)
 	if got := post(t, &http.Client{Transport: tr}, s.url(), "first"); got != "ok" {
 		t.Fatal(got)
 	}
+	// Safe to repeat, but its body can be read only once.
 	req, _ := http.NewRequest(http.MethodPost, s.url(), io.NopCloser(strings.NewReader("second")))
+	req.Header.Set("Idempotency-Key", "k2")
 	res, err := tr.RoundTrip(req)
 	if err == nil {
 		res.Body.Close()
-		t.Fatal("a body that cannot be read again was sent twice, or the stale connection was not noticed")
+		t.Fatal("a body that cannot be read again was sent twice, or the dropped request was not noticed")
+	}
+	if seen, _ := s.counts(); seen != 2 {
+		t.Fatalf("the server read %d requests, want 2", seen)
 	}
 }
 
+// TestConnectionCloseIsNotPooled: an answer that says Connection: close
+// ends its connection, even when the server leaves it open.
 func TestConnectionCloseIsNotPooled(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Connection", "close")
-		w.Write([]byte("bye"))
-	}))
-	defer srv.Close()
+	s := newRawServer(t, rawFlags{announceClose: true})
 	var d counting
 	c := &http.Client{Transport: newTransport(&d)}
 	for range 3 {
-		if got := post(t, c, srv.URL, "x"); got != "bye" {
+		if got := post(t, c, s.url(), "x"); got != "ok" {
 			t.Fatal(got)
 		}
 	}
@@ -315,7 +395,7 @@ func TestConnectionCloseIsNotPooled(t *testing.T) {
 }
 
 func TestABodyClosedEarlyClosesItsConnection(t *testing.T) {
-	srv, closed := watchedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, watch := watchedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(strings.Repeat("x", 64<<10)))
 	}))
 	var d counting
@@ -329,11 +409,7 @@ func TestABodyClosedEarlyClosesItsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the server's connection stayed open after the body was abandoned")
-	}
+	watch.waitClosed(t, "the server's connection stayed open after the body was abandoned")
 	if _, err := res.Body.Read(buf); err == nil {
 		t.Fatal("a read after Close succeeded")
 	}
@@ -431,27 +507,30 @@ func TestCancelClosesTheConnection(t *testing.T) {
 }
 
 func TestIdleConnectionsExpire(t *testing.T) {
-	srv, closed := watchedServer(t, echo())
+	srv, watch := watchedServer(t, echo())
 	var d counting
 	tr := newTransport(&d)
 	tr.IdleTimeout = 20 * time.Millisecond
 	c := &http.Client{Transport: tr}
 	post(t, c, srv.URL, "a")
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("an idle connection outlived IdleTimeout")
-	}
+	watch.waitClosed(t, "an idle connection outlived IdleTimeout")
 	post(t, c, srv.URL, "b")
 	if n := d.n.Load(); n != 2 {
 		t.Fatalf("%d dials, want 2", n)
 	}
-	tr.CloseIdleConnections()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("CloseIdleConnections left a connection open")
+}
+
+func TestCloseIdleConnections(t *testing.T) {
+	srv, watch := watchedServer(t, echo())
+	var d counting
+	tr := newTransport(&d)
+	tr.IdleTimeout = time.Hour // only CloseIdleConnections can close it
+	post(t, &http.Client{Transport: tr}, srv.URL, "a")
+	if watch.open.Load() != 1 {
+		t.Fatalf("%d connections open after a call, want 1 idle", watch.open.Load())
 	}
+	tr.CloseIdleConnections()
+	watch.waitClosed(t, "CloseIdleConnections left a connection open")
 }
 
 type recordingFallback struct{ got []string }
@@ -568,6 +647,137 @@ func TestAnAnswerBeforeTheWholeRequestIsRead(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "too large") {
 		t.Fatalf("answer %d %q, want 413", res.StatusCode, b)
+	}
+}
+
+// failingBody gives some bytes, then fails.
+type failingBody struct{ sent bool }
+
+var errBody = errors.New("the body's source failed")
+
+func (b *failingBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "partial"), nil
+	}
+	return 0, errBody
+}
+
+// TestABodyThatFailsFailsTheCall: a request body that fails, or is shorter
+// than its ContentLength, fails the call at once; the server, still waiting
+// for the rest, is not waited for.
+func TestABodyThatFailsFailsTheCall(t *testing.T) {
+	srv := httptest.NewServer(echo())
+	defer srv.Close()
+	var d counting
+	tr := newTransport(&d)
+	for _, tc := range []struct {
+		name string
+		req  func(ctx context.Context) *http.Request
+	}{
+		{"read error", func(ctx context.Context) *http.Request {
+			r, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, io.NopCloser(&failingBody{}))
+			return r
+		}},
+		{"short body", func(ctx context.Context) *http.Request {
+			r, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, io.NopCloser(strings.NewReader("abc")))
+			r.ContentLength = 10
+			return r
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := tr.RoundTrip(tc.req(ctx))
+			if err == nil {
+				res.Body.Close()
+				t.Fatal("the call succeeded with a broken body")
+			}
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v only at the deadline: the call waited for the server", err)
+			}
+		})
+	}
+}
+
+// TestCloseEndsAWaitingRead: closing a body from another goroutine ends a
+// Read that waits for a stalled stream.
+func TestCloseEndsAWaitingRead(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done(): // the client closed the connection
+		}
+	}))
+	defer srv.Close()
+	var d counting
+	res, err := (&http.Client{Transport: newTransport(&d)}).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := res.Body.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := res.Body.Read(buf) // waits: the server sends nothing more
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the Read start waiting
+	closed := make(chan struct{})
+	go func() { res.Body.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited behind the Read")
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the waiting Read returned no error after Close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting Read did not end after Close")
+	}
+}
+
+// TestEndlessInterimAnswersFail: interim heads count against the head cap,
+// so a server that sends 103 after 103 fails the call.
+func TestEndlessInterimAnswersFail(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		for {
+			if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
+				return
+			}
+		}
+	}()
+	var d counting
+	tr := newTransport(&d)
+	tr.MaxResponseHeaderBytes = 64 << 10
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ln.Addr().String(), nil)
+	_, err = tr.RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "larger than MaxResponseHeaderBytes") {
+		t.Fatalf("err = %v, want the head-too-large error", err)
 	}
 }
 
