@@ -595,39 +595,56 @@ func TestReadsAfterTheEndKeepSayingSo(t *testing.T) {
 	}
 }
 
-// TestAnEndlessHeadFails: an upstream that sends header lines without end
-// fails the call once the head passes the cap, instead of filling memory.
-func TestAnEndlessHeadFails(t *testing.T) {
+// floodingServer answers one request with first, then line, written
+// again and again until the client goes; it returns the server's URL.
+func floodingServer(t *testing.T, first, line string) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
 		defer c.Close()
-		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
-		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		io.WriteString(c, first)
 		for {
 			if _, err := io.WriteString(c, line); err != nil {
 				return
 			}
 		}
 	}()
+	return "http://" + ln.Addr().String()
+}
+
+// headTooLarge calls url with a 64 KiB head cap and fails the test unless
+// the call fails for a head larger than the cap.
+func headTooLarge(t *testing.T, url string) {
+	t.Helper()
 	var d counting
 	tr := newTransport(&d)
 	tr.MaxResponseHeaderBytes = 64 << 10
-	_, err = (&http.Client{Transport: tr}).Get("http://" + ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := tr.RoundTrip(req)
+	if err == nil {
+		res.Body.Close()
+	}
 	if err == nil || !strings.Contains(err.Error(), "larger than MaxResponseHeaderBytes") {
 		t.Fatalf("err = %v, want the head-too-large error", err)
 	}
+}
+
+// TestAnEndlessHeadFails: an upstream that sends header lines without end
+// fails the call once the head passes the cap, instead of filling memory.
+func TestAnEndlessHeadFails(t *testing.T) {
+	headTooLarge(t, floodingServer(t, "HTTP/1.1 200 OK\r\n", "X-Filler: "+strings.Repeat("a", 1000)+"\r\n"))
 }
 
 // TestAnAnswerBeforeTheWholeRequestIsRead: a server that refuses a large
@@ -749,36 +766,7 @@ func TestCloseEndsAWaitingRead(t *testing.T) {
 // TestEndlessInterimAnswersFail: interim heads count against the head cap,
 // so a server that sends 103 after 103 fails the call.
 func TestEndlessInterimAnswersFail(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-			return
-		}
-		for {
-			if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
-				return
-			}
-		}
-	}()
-	var d counting
-	tr := newTransport(&d)
-	tr.MaxResponseHeaderBytes = 64 << 10
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ln.Addr().String(), nil)
-	_, err = tr.RoundTrip(req)
-	if err == nil || !strings.Contains(err.Error(), "larger than MaxResponseHeaderBytes") {
-		t.Fatalf("err = %v, want the head-too-large error", err)
-	}
+	headTooLarge(t, floodingServer(t, "", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"))
 }
 
 func TestDialErrorsReachTheCaller(t *testing.T) {
