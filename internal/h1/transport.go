@@ -190,26 +190,15 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 	if werr != nil && (c.cw.err == nil || ctx.Err() != nil) {
 		return fail(werr)
 	}
-	var resp *http.Response
-	c.cr.left = c.t.maxHeaderBytes() // for every interim head and the final one
-	for {
-		var err error
-		if resp, err = http.ReadResponse(c.br, req); err != nil {
-			c.cr.left = -1
-			if c.reused && c.cr.n == 0 && closedConn(err) && (werr != nil || idempotent(req)) {
-				err = &resendable{err}
-			} else if werr != nil {
-				err = werr
-			}
-			return fail(err)
+	resp, err := c.readHead(req)
+	if err != nil {
+		if c.reused && c.cr.n == 0 && closedConn(err) && (werr != nil || idempotent(req)) {
+			err = &resendable{err}
+		} else if werr != nil {
+			err = werr
 		}
-		// An interim answer (100 Continue, 103 Early Hints) precedes the
-		// final one; 101 switches protocols, which is not asked here.
-		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
-			break
-		}
+		return fail(err)
 	}
-	c.cr.left = -1
 	keep := werr == nil && !resp.Close && !req.Close
 	b := &body{c: c, ctx: ctx, rc: resp.Body, stop: stop, keep: keep}
 	if resp.Body == http.NoBody {
@@ -218,6 +207,20 @@ func (c *conn) exchange(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = b
 	return resp, nil
+}
+
+// readHead reads the final response head, skipping interim ones (100
+// Continue, 103 Early Hints; 101 switches protocols, which is not asked
+// here). All of them together may take MaxResponseHeaderBytes.
+func (c *conn) readHead(req *http.Request) (*http.Response, error) {
+	c.cr.left = c.t.maxHeaderBytes()
+	defer func() { c.cr.left = -1 }()
+	for {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil || resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, err
+		}
+	}
 }
 
 // body is a response body that returns its connection to the pool once
@@ -368,11 +371,9 @@ func (w *connWriter) Write(p []byte) (int, error) {
 }
 
 // alive reports whether c, taken from the pool, can carry a request: the
-// server has not closed it while it was idle.
+// server has not closed it while it was idle. (Nothing was buffered when
+// it went into the pool, and nothing reads it there.)
 func (c *conn) alive() bool {
-	if c.br.Buffered() > 0 {
-		return false
-	}
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
 		return true
