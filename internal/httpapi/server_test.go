@@ -143,7 +143,11 @@ func TestTenantResolutionOverHTTP(t *testing.T) {
 		{"wrong key", "GET", "/health", []string{"Authorization", "Bearer ck_wrong"}, 401, api.CodeUnauthenticated, ""},
 		{"not bearer", "GET", "/health", []string{"Authorization", "Token ck_dev_acme"}, 401, api.CodeUnauthenticated, ""},
 		{"key with other tenant's X-Tenant-ID", "GET", "/health", []string{"Authorization", acme, "X-Tenant-ID", "globex"}, 403, api.CodeForbidden, ""},
-		{"key on other tenant's host", "GET", "/health", []string{"Authorization", globex, "Host", "acme.localhost"}, 403, api.CodeForbidden, ""},
+		// A key alone decides the tenant: another tenant's host answers
+		// exactly like an unknown host, so hosts cannot be probed.
+		{"key on other tenant's host", "GET", "/health", []string{"Authorization", globex, "Host", "acme.localhost"}, 200, "", "globex"},
+		{"key on unknown host", "GET", "/health", []string{"Authorization", globex, "Host", "nobody.example"}, 200, "", "globex"},
+		{"key with host's X-Tenant-ID", "GET", "/health", []string{"Authorization", globex, "Host", "acme.localhost", "X-Tenant-ID", "acme"}, 403, api.CodeForbidden, ""},
 		{"missing scope", "POST", "/test/echo", []string{"Authorization", globex}, 403, api.CodeForbidden, ""},
 		{"private route on public host", "POST", "/test/echo", []string{"Host", "acme.localhost"}, 401, api.CodeUnauthenticated, ""},
 	}
@@ -188,7 +192,7 @@ func TestRejectedRequestsTouchNoStore(t *testing.T) {
 		nil,
 		{"Authorization", "Bearer nope"},
 		{"Authorization", "Bearer ck_dev_acme", "X-Tenant-ID", "globex"},
-		{"Authorization", "Bearer ck_dev_globex", "Host", "acme.localhost"},
+		{"Authorization", "Bearer ck_dev_globex", "Host", "acme.localhost", "X-Tenant-ID", "acme"},
 		{"Host", "acme.localhost", "X-Tenant-ID", "globex"},
 	} {
 		if res := ts.do(t, "GET", "/health", "", headers...); res.status != 401 && res.status != 403 {
@@ -412,5 +416,43 @@ func TestProbes(t *testing.T) {
 	}
 	if n := ts.store.calls.Load(); n != 0 {
 		t.Errorf("probes made %d storage calls", n)
+	}
+}
+
+// TestKeyAnswersAlikeOnEveryHost checks that a request with a key gets the
+// same answer whatever its Host names (a host of another tenant, of the
+// key's tenant, or of no tenant), so that a key holder cannot learn which
+// hosts belong to a tenant.
+func TestKeyAnswersAlikeOnEveryHost(t *testing.T) {
+	ts := newTestServer(t, true)
+	for _, c := range []struct {
+		method, path string
+		headers      []string
+	}{
+		{"GET", "/health", []string{"Authorization", "Bearer ck_dev_globex"}},
+		{"POST", "/test/echo", []string{"Authorization", "Bearer ck_dev_globex"}},                    // scope missing
+		{"GET", "/health", []string{"Authorization", "Bearer ck_dev_globex", "X-Tenant-ID", "acme"}}, // another tenant's ID
+		{"GET", "/health", []string{"Authorization", "Bearer ck_nope"}},
+	} {
+		type answer struct {
+			status int
+			code   api.ErrorCode
+			msg    string
+		}
+		var want answer
+		for i, host := range []string{"nobody.example", "acme.localhost", "ACME.localhost:8080", "127.0.0.1:8080"} {
+			res := ts.do(t, c.method, c.path, `{}`, append([]string{"Host", host}, c.headers...)...)
+			got := answer{status: res.status}
+			if res.env.Error != nil {
+				got.code, got.msg = res.env.Error.Code, res.env.Error.Message
+			}
+			if i == 0 {
+				want = got
+				continue
+			}
+			if got != want {
+				t.Errorf("%s %s %v on host %s: %+v; on an unknown host: %+v", c.method, c.path, c.headers, host, got, want)
+			}
+		}
 	}
 }

@@ -17,7 +17,7 @@ var (
 type Request struct {
 	Authorization string // the Authorization header, verbatim
 	TenantHeader  string // the X-Tenant-ID header, if any
-	Host          string // the Host header
+	Host          string // the Host header; consulted only without a key
 	Route         string // the route family, as used in a tenant's "public" list
 	Scope         Scope  // the scope the route requires; "" for none
 }
@@ -44,8 +44,15 @@ func deny(kind error, reason string) error { return &resolveError{kind, reason} 
 
 // Resolve maps a request to exactly one tenant or rejects it. It fails
 // closed: no credentials and no public route is 401; a key that is not known
-// is 401; a known key used against another tenant (by X-Tenant-ID or by a host
-// of another tenant) or without the route's scope is 403.
+// is 401; a known key sent with the X-Tenant-ID of another tenant, or
+// without the route's scope, is 403.
+//
+// A request with a key belongs to the key's tenant, and its Host is not
+// consulted: a key only ever reaches its own tenant's data, so checking the
+// host would add nothing, and answering another tenant's host differently
+// from an unknown one would tell any key holder which hosts belong to a
+// tenant. Hosts identify the tenant of anonymous requests to public routes
+// only.
 func (r *Registry) Resolve(req Request) (Identity, error) {
 	if req.Authorization != "" {
 		scheme, key, ok := strings.Cut(req.Authorization, " ")
@@ -58,9 +65,6 @@ func (r *Registry) Resolve(req Request) (Identity, error) {
 		}
 		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
 			return Identity{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of the API key")
-		}
-		if ht, ok := r.ByHost(req.Host); ok && ht != t {
-			return Identity{}, deny(ErrForbidden, "the API key does not belong to the tenant of this host")
 		}
 		scopes := ScopeSet(k.Scopes)
 		if !scopes.Has(req.Scope) {

@@ -39,6 +39,12 @@ func TestResolve(t *testing.T) {
 		{"matching X-Tenant-ID", tenant.Request{Authorization: acmeKey, TenantHeader: "acme"}, "acme", "dev", nil},
 		{"key on own host", tenant.Request{Authorization: acmeKey, Host: "acme.localhost:8080"}, "acme", "dev", nil},
 		{"key on unmapped host", tenant.Request{Authorization: globexKey, Host: "127.0.0.1:8080"}, "globex", "dev", nil},
+		// With a key, the key alone decides the tenant: another tenant's
+		// host answers like an unknown one, so the answer does not tell
+		// which hosts belong to a tenant.
+		{"key on another tenant's host", tenant.Request{Authorization: globexKey, Host: "acme.localhost"}, "globex", "dev", nil},
+		{"key on another tenant's public host and route", tenant.Request{Authorization: globexKey, Host: "acme.localhost:8080", Route: "health"}, "globex", "dev", nil},
+		{"matching X-Tenant-ID on another tenant's host", tenant.Request{Authorization: globexKey, Host: "acme.localhost", TenantHeader: "globex"}, "globex", "dev", nil},
 		{"scope held", tenant.Request{Authorization: acmeKey, Scope: tenant.ScopeDocumentsWrite}, "acme", "dev", nil},
 		{"public route on host", tenant.Request{Host: "acme.localhost", Route: "health"}, "acme", "", nil},
 		{"public route on host with port", tenant.Request{Host: "ACME.localhost:8080", Route: "health"}, "acme", "", nil},
@@ -52,7 +58,7 @@ func TestResolve(t *testing.T) {
 		{"private route on public host", tenant.Request{Host: "acme.localhost", Route: "chat"}, "", "", tenant.ErrUnauthenticated},
 		{"X-Tenant-ID of another tenant", tenant.Request{Authorization: acmeKey, TenantHeader: "globex"}, "", "", tenant.ErrForbidden},
 		{"X-Tenant-ID of unknown tenant", tenant.Request{Authorization: acmeKey, TenantHeader: "nobody"}, "", "", tenant.ErrForbidden},
-		{"key on another tenant's host", tenant.Request{Authorization: globexKey, Host: "acme.localhost"}, "", "", tenant.ErrForbidden},
+		{"X-Tenant-ID of the host's tenant, not the key's", tenant.Request{Authorization: globexKey, Host: "acme.localhost", TenantHeader: "acme"}, "", "", tenant.ErrForbidden},
 		{"missing scope", tenant.Request{Authorization: globexKey, Scope: tenant.ScopeDocumentsWrite}, "", "", tenant.ErrForbidden},
 		{"public host with other X-Tenant-ID", tenant.Request{Host: "acme.localhost", Route: "health", TenantHeader: "globex"}, "", "", tenant.ErrForbidden},
 	}
