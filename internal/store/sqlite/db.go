@@ -25,7 +25,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlitedriver "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/crispy-enigma/crispy/internal/store"
 )
@@ -38,12 +39,17 @@ const defaultSweepInterval = time.Minute
 // a connection wait for a lock held by another process instead of failing.
 // synchronous(FULL) syncs the WAL on every commit, so that a write the server
 // has acknowledged survives a power loss as well as a crash of the process.
+// WAL mode is not among them: it is a property of the file, which Open turns
+// on once, with enableWAL.
 var pragmas = []string{
 	"busy_timeout(5000)",
-	"journal_mode(WAL)",
 	"synchronous(FULL)",
 	"foreign_keys(1)",
 }
+
+// busyTimeout is the busy_timeout of the pragmas, which enableWAL honours
+// too.
+const busyTimeout = 5 * time.Second
 
 // Options configures a DB. The zero value gives the defaults.
 type Options struct {
@@ -107,6 +113,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: writer: %w", err)
 	}
+	if err := enableWAL(ctx, db.writer); err != nil {
+		db.writer.Close()
+		return nil, fmt.Errorf("sqlite: open: writer: %w", err)
+	}
 	if err := migrate(ctx, db.writer, db.now); err != nil {
 		db.writer.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
@@ -165,6 +175,42 @@ func openPool(ctx context.Context, dsn string, size int) (*sql.DB, error) {
 		return nil, err
 	}
 	return pool, nil
+}
+
+// enableWAL puts the database in WAL mode. On a new database that takes a
+// read of the file followed by a write, and SQLite fails such an upgrade at
+// once with SQLITE_BUSY, without calling the busy handler, when another
+// connection holds the write lock (another process opening the same new
+// database, say). So enableWAL retries, for as long as the busy timeout,
+// until the mode is set; once it is, the pragma finds the file in WAL mode
+// and takes no lock.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	wait := time.Millisecond
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal_mode is %q, not wal", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return fmt.Errorf("journal_mode wal: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("journal_mode wal: %w: %w", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLITE_BUSY or one of its extended codes.
+func isBusy(err error) bool {
+	var se *sqlitedriver.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // statements are the queries prepared once at Open, on the pool that runs

@@ -217,25 +217,80 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 }
 
+// TestConcurrentOpen opens fresh databases from many openers at once, as two
+// replicas or a CLI and a server do on one data folder: every open must
+// succeed, however the openers interleave while the first of them turns WAL
+// on and migrates the schema. A lock the busy timeout does not cover (a
+// read transaction upgraded to a write one fails at once with SQLITE_BUSY)
+// makes some of these rounds fail.
 func TestConcurrentOpen(t *testing.T) {
-	path := dbPath(t)
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Go(func() {
-			db, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-			if err != nil {
-				t.Errorf("Open %d: %v", i, err)
-				return
-			}
-			defer db.Close()
-			if err := db.KV().Set(t.Context(), acme, fmt.Sprintf("k%d", i), []byte("v"), 0); err != nil {
-				t.Errorf("Set through DB %d: %v", i, err)
-			}
-		})
+	const openers, rounds = 8, 4
+	for round := range rounds {
+		path := dbPath(t)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range openers {
+			wg.Go(func() {
+				<-start
+				db, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+				if err != nil {
+					t.Errorf("round %d: Open %d: %v", round, i, err)
+					return
+				}
+				defer db.Close()
+				if err := db.KV().Set(t.Context(), acme, fmt.Sprintf("k%d", i), []byte("v"), 0); err != nil {
+					t.Errorf("round %d: Set through DB %d: %v", round, i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if got := countRows(t, path); got != openers {
+			t.Fatalf("round %d: rows = %d, want %d", round, got, openers)
+		}
 	}
-	wg.Wait()
-	if got := countRows(t, path); got != 4 {
-		t.Errorf("rows = %d, want 4", got)
+}
+
+// TestOpenWhileFreshDatabaseLocked opens a database that is still new (no
+// WAL yet) while another connection holds its write lock, as when a second
+// opener is turning WAL on: Open must wait for the lock, within the busy
+// timeout, instead of failing with SQLITE_BUSY. Turning WAL on reads the
+// database, then upgrades to a write, and SQLite does not run the busy
+// handler for that upgrade.
+func TestOpenWhileFreshDatabaseLocked(t *testing.T) {
+	path := dbPath(t)
+	raw := openRaw(t, path)
+	conn, err := raw.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), `CREATE TABLE holder (x)`); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, err := conn.ExecContext(context.Background(), `COMMIT`)
+		released <- err
+	}()
+	db, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err := <-released; err != nil {
+		t.Fatalf("COMMIT: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Open while another connection writes: %v", err)
+	}
+	defer db.Close()
+	if err := db.KV().Set(t.Context(), acme, "k", []byte("v"), 0); err != nil {
+		t.Errorf("Set: %v", err)
+	}
+	var mode string
+	if err := raw.QueryRowContext(t.Context(), `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
 }
 
