@@ -13,7 +13,10 @@ const MaxAuditLimit = 1000
 // AuditRecord is one tool invocation in the audit log, whatever its
 // outcome: made through the API or asked for by a model.
 type AuditRecord struct {
-	ID         int64 // assigned by Append, increasing in the order of appends
+	// ID is assigned by AppendAudit from a sequence of the tenant's own:
+	// 1, 2, 3, ... in the order of its appends, never reused, so that it
+	// reveals nothing of other tenants.
+	ID         int64
 	Time       time.Time
 	Tenant     tenant.ID
 	RequestID  string
@@ -38,7 +41,8 @@ type AuditFilter struct {
 
 // Audit is the append-only audit log of tool invocations.
 type Audit interface {
-	// AppendAudit adds one record and returns its ID. The record must
+	// AppendAudit adds one record and returns its ID, the next of the
+	// record's tenant, atomically under concurrent appends. The record must
 	// have a non-zero Tenant (else ErrInvalid). It returns once the record
 	// is durable.
 	AppendAudit(ctx context.Context, rec AuditRecord) (int64, error)

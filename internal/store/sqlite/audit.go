@@ -13,8 +13,13 @@ import (
 // Queries on the audit log. Every one is filtered by tenant; an empty tool
 // filter selects every tool, a before of 0 every ID.
 const (
-	auditInsert = `INSERT INTO audit (tenant, ts, request_id, key_id, tool, args_sha256, outcome, error_code, latency_us, from_model)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// auditNextID takes the next ID of a tenant's sequence; it runs in the
+	// insert's transaction, which holds the write lock.
+	auditNextID = `INSERT INTO audit_seq (tenant, last) VALUES (?, 1)
+ON CONFLICT (tenant) DO UPDATE SET last = last + 1
+RETURNING last`
+	auditInsert = `INSERT INTO audit (tenant, id, ts, request_id, key_id, tool, args_sha256, outcome, error_code, latency_us, from_model)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	auditPage = `SELECT id, ts, request_id, key_id, tool, args_sha256, outcome, error_code, latency_us, from_model
 FROM audit
 WHERE tenant = ? AND ts >= ? AND ts < ? AND (? = '' OR tool = ?) AND id < ?
@@ -23,9 +28,12 @@ LIMIT ?`
 	auditExpire = `DELETE FROM audit WHERE tenant = ? AND ts < ?`
 )
 
-// Audit is the store.Audit kept in a DB, in the table audit. AppendAudit is
-// one insert on the writer connection, synced to disk before it returns;
-// the queries read through the reader pool.
+// Audit is the store.Audit kept in a DB, in the table audit. Each tenant
+// has its own sequence of IDs (the table audit_seq): AppendAudit takes the
+// next one and inserts the record in one transaction of the writer
+// connection, synced to disk before it returns, so that concurrent appends,
+// from this process or another, get distinct, consecutive IDs. The queries
+// read through the reader pool.
 type Audit struct {
 	db *DB
 }
@@ -36,7 +44,8 @@ var _ store.Audit = (*Audit)(nil)
 // its own: every Audit of a DB is the same store.
 func (db *DB) Audit() *Audit { return &Audit{db: db} }
 
-// AppendAudit appends rec and returns its ID. A zero Tenant, a negative
+// AppendAudit appends rec and returns its ID, the next of its tenant's
+// sequence (1 for a tenant's first record). A zero Tenant, a negative
 // latency or a Time outside the years 1 to 9999 is store.ErrInvalid.
 func (a *Audit) AppendAudit(ctx context.Context, rec store.AuditRecord) (int64, error) {
 	switch year := rec.Time.UTC().Year(); {
@@ -50,14 +59,22 @@ func (a *Audit) AppendAudit(ctx context.Context, rec store.AuditRecord) (int64, 
 	if err := a.db.ready(ctx); err != nil {
 		return 0, fmt.Errorf("sqlite: append audit: %w", err)
 	}
-	res, err := a.db.writer.ExecContext(ctx, auditInsert, rec.Tenant.String(), rec.Time.UnixMilli(), rec.RequestID, rec.KeyID,
+	tx, err := a.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return 0, a.db.fail(ctx, "append audit", err)
+	}
+	defer tx.Rollback() // a no-op once committed
+	var id int64
+	if err := tx.QueryRowContext(ctx, auditNextID, rec.Tenant.String()).Scan(&id); err != nil {
+		return 0, a.db.fail(ctx, "append audit: id", err)
+	}
+	_, err = tx.ExecContext(ctx, auditInsert, rec.Tenant.String(), id, rec.Time.UnixMilli(), rec.RequestID, rec.KeyID,
 		rec.Tool, rec.ArgsSHA256, rec.Outcome, rec.ErrorCode, rec.Latency.Microseconds(), rec.FromModel)
 	if err != nil {
 		return 0, a.db.fail(ctx, "append audit", err)
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, a.db.fail(ctx, "append audit", err)
+	if err := tx.Commit(); err != nil {
+		return 0, a.db.fail(ctx, "append audit: commit", err)
 	}
 	return id, nil
 }

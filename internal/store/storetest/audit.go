@@ -28,6 +28,7 @@ func TestAudit(t *testing.T, open func(t *testing.T) store.Audit) {
 		{"TenantIsolation", testAuditTenantIsolation},
 		{"Concurrent", testAuditConcurrent},
 		{"Retention", testAuditRetention},
+		{"TenantIDs", testAuditTenantIDs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,5 +259,72 @@ func testAuditRetention(t *testing.T, a store.Audit) {
 	}
 	if _, err := a.DeleteAuditBefore(ctx, tenant.ID{}, base); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("zero tenant = %v, want ErrInvalid", err)
+	}
+}
+
+// testAuditTenantIDs interleaves the records of two tenants, one at a time
+// and then concurrently, and checks that each tenant's IDs are 1, 2, 3, ...
+// with no gap, so that neither the IDs nor the cursors made of them say
+// anything about another tenant's calls; and that retention never makes an
+// ID come back.
+func testAuditTenantIDs(t *testing.T, a store.Audit) {
+	want := map[tenant.ID]int64{}
+	check := func(step string) {
+		t.Helper()
+		for _, id := range []tenant.ID{acme, globex} {
+			got := mustAudit(t, a, id, store.AuditFilter{})
+			if int64(len(got)) != want[id] {
+				t.Fatalf("%s: %s has %d records, want %d", step, id, len(got), want[id])
+			}
+			for i, r := range got {
+				if wantID := want[id] - int64(i); r.ID != wantID {
+					t.Fatalf("%s: %s record %d has ID %d, want %d (IDs 1 to %d, newest first)", step, id, i, r.ID, wantID, want[id])
+				}
+			}
+		}
+	}
+	// One at a time, in an uneven interleaving: acme globex globex acme ...
+	for i := range 12 {
+		id := acme
+		if i%3 != 0 {
+			id = globex
+		}
+		want[id]++
+		if got := mustAppendAudit(t, a, auditRec(id, i, "summarize")); got != want[id] {
+			t.Errorf("AppendAudit %d for %s = ID %d, want %d", i, id, got, want[id])
+		}
+	}
+	check("interleaved")
+
+	// Both tenants at once.
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		id := acme
+		if i%2 == 1 {
+			id = globex
+		}
+		wg.Go(func() {
+			if _, err := a.AppendAudit(t.Context(), auditRec(id, 100+i, "summarize")); err != nil {
+				t.Errorf("concurrent AppendAudit for %s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	want[acme] += n
+	want[globex] += n
+	check("concurrent")
+
+	// Retention deletes all of acme's records; its next ID still follows
+	// the last one it was given.
+	if _, err := a.DeleteAuditBefore(t.Context(), acme, auditT0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustAudit(t, a, acme, store.AuditFilter{}); len(got) != 0 {
+		t.Fatalf("after retention acme keeps %d records, want 0", len(got))
+	}
+	next := want[acme] + 1
+	if got := mustAppendAudit(t, a, auditRec(acme, 3600, "summarize")); got != next {
+		t.Errorf("AppendAudit after retention = ID %d, want %d (IDs are never reused)", got, next)
 	}
 }
