@@ -34,6 +34,11 @@ type Options struct {
 	// previous chunk of its section: DefaultOverlapTokens when zero, none
 	// when negative, and half of ChunkTokens when not below it.
 	OverlapTokens int
+	// MaxChunks, when positive, stops Split once the document is known to
+	// make more than MaxChunks chunks: it returns the first MaxChunks+1,
+	// so that the work on a document too large for its quota is bounded by
+	// the quota, not by the document.
+	MaxChunks int
 }
 
 // normalized returns o with its defaults and limits applied.
@@ -66,12 +71,17 @@ type Chunk struct {
 // Split cuts doc into chunks of at most opts.ChunkTokens tokens each.
 //
 // A section (a heading and the blocks up to the next heading) is chunked on
-// its own, so a chunk never mixes sections; a section that holds nothing
-// but its heading is joined to the subsection that follows it instead of
-// making a chunk of a heading alone. Within a section whole blocks are
+// its own, so a chunk never mixes sections' text; a section that holds
+// nothing but its heading is joined to the section that follows it (the
+// next headings too, up to the chunk size) instead of making a chunk of a
+// heading alone, so that the number of chunks follows the size of the
+// text, not its markup. Within a section whole blocks are
 // packed greedily; a block too large for that is packed sentence by
 // sentence (line by line for code, lists and tables), a sentence too large
-// word by word, and a word too large in pieces cut at character boundaries.
+// word by word, and a word too large in pieces cut at character boundaries
+// (a word of more than 16 bytes a token of the chunk size and 8 KiB, which
+// no text but junk holds, is cut by bytes without counting, a chunk a
+// piece, so that the work stays linear in its size).
 // A chunk starts with the whole sentences that end the previous chunk of
 // its section, as many as fit in opts.OverlapTokens, and always adds text
 // of its own after them. Chunks are never empty, never start or end with
@@ -84,8 +94,11 @@ type Chunk struct {
 // promise above, but cuts may fall between the bytes of one character.
 func Split(doc extract.Document, opts Options) []Chunk {
 	opts = opts.normalized()
-	s := splitter{text: doc.Text, limit: opts.ChunkTokens, overlap: opts.OverlapTokens}
+	s := splitter{text: doc.Text, limit: opts.ChunkTokens, overlap: opts.OverlapTokens, max: opts.MaxChunks}
 	for _, sec := range sections(doc) {
+		if s.full {
+			break
+		}
 		s.section(sec)
 	}
 	s.c.flush()
@@ -236,6 +249,10 @@ type unit struct {
 type splitter struct {
 	text           string
 	limit, overlap int
+	max            int  // Options.MaxChunks
+	full           bool // more than max chunks are out: stop
+	solid          int  // out[:solid] take no merge: the last is a piece of a huge word
+	headingsOut    bool // the last chunk out holds headings alone
 	c              counter
 	out            []Chunk
 
@@ -264,8 +281,11 @@ func (s *splitter) section(sec section) {
 	clear(s.sents)
 	s.start = -1
 	for k, b := range sec.blocks {
+		if s.full {
+			return
+		}
 		heading := b.kind == extract.KindHeading
-		if s.start >= 0 && s.c.count(s.start, b.end) <= s.limit {
+		if s.start >= 0 && s.fits(s.start, b.end) {
 			s.end, s.ends = b.end, true
 			s.onlyHeadings = s.onlyHeadings && heading
 			continue
@@ -273,12 +293,12 @@ func (s *splitter) section(sec section) {
 		// Rather than leave a heading alone in a chunk, break the block up so
 		// that its first sentences can join the heading.
 		strand := s.start >= 0 && s.onlyHeadings
-		if !strand && s.c.count(b.start, b.end) <= s.limit {
+		if !strand && s.fits(b.start, b.end) {
 			s.add(unit{span: b.span, ends: true, heading: heading})
 			continue
 		}
 		for _, st := range s.sentences(k) {
-			if s.c.count(st.start, st.end) <= s.limit {
+			if s.fits(st.start, st.end) {
 				s.add(unit{span: st, ends: true, heading: heading})
 				continue
 			}
@@ -287,6 +307,19 @@ func (s *splitter) section(sec section) {
 	}
 	s.flush()
 }
+
+// fits reports whether text[a:b] fits in a chunk. A span of more than
+// maxTokenBytes bytes a token of the limit is taken not to fit without
+// counting it: no cl100k_base token is that long, and counting a span
+// that is one piece of the tokenizer (a run of dots, say) costs as much as
+// the whole document would. A span taken not to fit is split further, so
+// a wrong guess only makes smaller chunks.
+func (s *splitter) fits(a, b int) bool {
+	return b-a <= maxTokenBytes*s.limit && s.c.count(a, b) <= s.limit
+}
+
+// maxTokenBytes bounds the bytes of a token, for fits.
+const maxTokenBytes = 64
 
 // sentences returns block k's sentences.
 func (s *splitter) sentences(k int) []span {
@@ -306,11 +339,19 @@ func (s *splitter) sentences(k int) []span {
 func (s *splitter) words(st span, heading bool) {
 	s.scratch = words(s.text, st.start, st.end, s.scratch[:0])
 	for _, w := range s.scratch {
+		if s.full {
+			return
+		}
 		// A token has a byte at least, or three for an invalid byte, so a
 		// short word fits. A long one is cut (whole, if it fits) without
 		// first counting it, which would cost as much again.
-		if n := w.end - w.start; 3*n <= s.limit || (n <= 16*s.limit && s.c.count(w.start, w.end) <= s.limit) {
+		n := w.end - w.start
+		if 3*n <= s.limit || (n <= 16*s.limit && s.c.count(w.start, w.end) <= s.limit) {
 			s.add(unit{span: w, ends: w.end == st.end, heading: heading})
+			continue
+		}
+		if n > max(16*s.limit, minJunkBytes) {
+			s.junk(w, st.end, heading)
 			continue
 		}
 		for a := w.start; a < w.end; {
@@ -318,6 +359,29 @@ func (s *splitter) words(st span, heading bool) {
 			s.add(unit{span: span{a, e}, ends: e == st.end, heading: heading})
 			a = e
 		}
+	}
+}
+
+// minJunkBytes is the shortest word that junk cuts.
+const minJunkBytes = 8 << 10
+
+// junk cuts a huge word (base64, a run of one character) into pieces of
+// at most s.limit bytes, a chunk each but the last, which later words may
+// join. Valid UTF-8 has a byte a token at least, so a piece fits without
+// counting it; a piece with invalid bytes is cut at a third of that.
+func (s *splitter) junk(w span, sentenceEnd int, heading bool) {
+	for a := w.start; a < w.end && !s.full; {
+		e := min(a+s.limit, w.end)
+		for e > a+1 && e < w.end && !utf8.RuneStart(s.text[e]) {
+			e--
+		}
+		if !utf8.ValidString(s.text[a:e]) {
+			e = min(a+max(s.limit/3, 1), w.end)
+		}
+		s.flush()
+		s.solid = len(s.out)
+		s.start, s.end, s.ends, s.onlyHeadings = a, e, e == sentenceEnd, heading
+		a = e
 	}
 }
 
@@ -368,7 +432,7 @@ func (s *splitter) add(u unit) {
 		s.start, s.end, s.ends, s.onlyHeadings = u.start, u.end, u.ends, u.heading
 		return
 	}
-	if s.c.count(s.start, u.end) <= s.limit {
+	if s.fits(s.start, u.end) {
 		s.end, s.ends = u.end, u.ends
 		s.onlyHeadings = s.onlyHeadings && u.heading
 		return
@@ -418,7 +482,8 @@ func (s *splitter) overlapStart(prevStart, prevEnd, end, own int) int {
 
 // flush closes the open chunk.
 func (s *splitter) flush() {
-	if s.start < 0 {
+	if s.start < 0 || s.full {
+		s.start = -1
 		return
 	}
 	path := s.path
@@ -430,13 +495,35 @@ func (s *splitter) flush() {
 			break
 		}
 	}
-	s.out = append(s.out, Chunk{
-		Ordinal:     len(s.out),
+	s.emit(Chunk{
 		HeadingPath: path,
-		Text:        s.text[s.start:s.end],
 		Start:       s.start,
 		End:         s.end,
 		Tokens:      s.c.count(s.start, s.end),
-	})
+	}, s.onlyHeadings)
 	s.start = -1
+}
+
+// emit adds a closed chunk to the output. A chunk of headings alone is
+// not left alone: the chunk after it is merged into it when the two fit,
+// and takes its heading path. Merged text is counted whole, so merging
+// stops at 16 bytes a token of the limit: a run of headings costs a
+// bounded number of counts of a bounded length each.
+func (s *splitter) emit(c Chunk, onlyHeadings bool) {
+	if n := len(s.out); n > s.solid && s.headingsOut && c.End > s.out[n-1].End && c.End-s.out[n-1].Start <= 16*s.limit {
+		prev := &s.out[n-1]
+		if m := tokens.Count(s.text[prev.Start:c.End]); m <= s.limit {
+			prev.End, prev.Tokens, prev.HeadingPath = c.End, m, c.HeadingPath
+			prev.Text = s.text[prev.Start:prev.End]
+			s.headingsOut = onlyHeadings
+			return
+		}
+	}
+	c.Ordinal = len(s.out)
+	c.Text = s.text[c.Start:c.End]
+	s.out = append(s.out, c)
+	s.headingsOut = onlyHeadings
+	if s.max > 0 && len(s.out) > s.max {
+		s.full = true
+	}
 }

@@ -362,9 +362,24 @@ func TestSplit(t *testing.T) {
 			want: []want{{[]string{"Install", "Linux"}, "Install\n\nLinux\n\nRun it."}, {[]string{"Install", "Mac"}, "Mac\n\nBrew it."}},
 		},
 		{
-			name: "empty sibling section stays alone",
+			name: "empty sibling section joins the next",
 			doc:  extract.Markdown("## A\n\n## B\n\ntext"),
-			want: []want{{[]string{"A"}, "A"}, {[]string{"B"}, "B\n\ntext"}},
+			want: []want{{[]string{"B"}, "A\n\nB\n\ntext"}},
+		},
+		{
+			name: "headings alone fill one chunk",
+			doc:  extract.Markdown(strings.Repeat("# a\n", 40)),
+			opts: chunk.Options{ChunkTokens: 32},
+			want: []want{
+				{[]string{"a"}, strings.TrimSpace(strings.Repeat("a\n\n", 16))},
+				{[]string{"a"}, strings.TrimSpace(strings.Repeat("a\n\n", 16))},
+				{[]string{"a"}, strings.TrimSpace(strings.Repeat("a\n\n", 8))},
+			},
+		},
+		{
+			name: "a trailing heading stays alone",
+			doc:  extract.Markdown("## A\n\ntext\n\n## B"),
+			want: []want{{[]string{"A"}, "A\n\ntext"}, {[]string{"B"}, "B"}},
 		},
 		{
 			name: "whole blocks packed",
@@ -418,6 +433,61 @@ func TestSplit(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHeadingsTrackText: a document of headings alone makes chunks by the
+// size of its text, not one a heading.
+func TestHeadingsTrackText(t *testing.T) {
+	doc := extract.Markdown(strings.Repeat("# a\n", 20000))
+	chunks := chunk.Split(doc, chunk.Options{})
+	check(t, doc, chunk.Options{}, chunks)
+	total := 0
+	for _, c := range chunks {
+		total += c.Tokens
+	}
+	if got, most := len(chunks), total/(chunk.DefaultChunkTokens/2)+1; got > most {
+		t.Errorf("%d headings make %d chunks of %d tokens in all; want at most %d", 20000, got, total, most)
+	}
+}
+
+// TestHugeWord: a word of megabytes is cut by bytes into chunks that keep
+// every promise, and MaxChunks stops the work once the quota is passed.
+func TestHugeWord(t *testing.T) {
+	for _, text := range []string{strings.Repeat("x", 1<<18), strings.Repeat(".", 1<<18), strings.Repeat("é", 1<<17), "intro. " + strings.Repeat("ab", 1<<17) + " outro."} {
+		doc := extract.Text(text)
+		chunks := chunk.Split(doc, chunk.Options{})
+		check(t, doc, chunk.Options{}, chunks)
+		limited := chunk.Split(doc, chunk.Options{MaxChunks: 10})
+		if len(limited) != 11 || !reflect.DeepEqual(limited, chunks[:11]) {
+			t.Errorf("%q...: MaxChunks 10 gives %d chunks, want the first 11 of %d", text[:8], len(limited), len(chunks))
+		}
+	}
+}
+
+// BenchmarkHugeWord measures the worst documents per byte: one word of
+// 4 MiB, cut until a quota of 2000 chunks is passed, or whole.
+func BenchmarkHugeWord(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		text string
+		max  int
+	}{
+		{"x/quota", strings.Repeat("x", 4<<20), 2000},
+		{"x/whole", strings.Repeat("x", 4<<20), 0},
+		{"dots/whole", strings.Repeat(".", 4<<20), 0},
+		{"headings/whole", strings.Repeat("# a\n", 1<<20), 0},
+	} {
+		doc := extract.Text(tc.text)
+		if strings.HasPrefix(tc.name, "headings") {
+			doc = extract.Markdown(tc.text)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.text)))
+			for b.Loop() {
+				chunk.Split(doc, chunk.Options{MaxChunks: tc.max})
 			}
 		})
 	}
