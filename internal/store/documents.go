@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -58,6 +59,60 @@ type DocumentPut struct {
 	Chunks []StoredChunk
 }
 
+// DocumentTotals is what a tenant's knowledge base holds.
+type DocumentTotals struct {
+	Documents int64
+	Chunks    int64
+	Bytes     int64 // of the documents' source texts
+}
+
+// DocumentQuota caps what a tenant's knowledge base may hold; a zero field
+// is no cap.
+type DocumentQuota struct {
+	Documents int64
+	Chunks    int64
+	Bytes     int64
+}
+
+// ErrQuotaExceeded means a write would take a tenant past its quota; the
+// error is a *QuotaError, and nothing was written.
+var ErrQuotaExceeded = errors.New("store: quota exceeded")
+
+// QuotaError says which quota a write would pass, and by how much.
+type QuotaError struct {
+	Quota string // documents, chunks or bytes
+	Limit int64  // the quota
+	Used  int64  // held before the write
+	After int64  // held had the write gone through
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("store: quota exceeded: %s: %d held, %d after the write, quota %d", e.Quota, e.Used, e.After, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrQuotaExceeded) hold.
+func (e *QuotaError) Unwrap() error { return ErrQuotaExceeded }
+
+// Check returns a *QuotaError when going from before to after passes q.
+// A write that does not grow a total passes even above its quota (a quota
+// lowered below what is held still lets documents be replaced by smaller
+// ones and deleted).
+func (q DocumentQuota) Check(before, after DocumentTotals) error {
+	for _, c := range []struct {
+		name               string
+		limit, used, after int64
+	}{
+		{"documents", q.Documents, before.Documents, after.Documents},
+		{"chunks", q.Chunks, before.Chunks, after.Chunks},
+		{"bytes", q.Bytes, before.Bytes, after.Bytes},
+	} {
+		if c.limit > 0 && c.after > c.limit && c.after > c.used {
+			return &QuotaError{Quota: c.name, Limit: c.limit, Used: c.used, After: c.after}
+		}
+	}
+	return nil
+}
+
 // Documents stores tenants' knowledge bases: documents and their chunks
 // with vectors, from which the in-memory indexes are built. Every call is
 // scoped to one tenant. Each tenant has a corpus version that every change
@@ -70,8 +125,14 @@ type Documents interface {
 	// PutDocuments puts several documents in one transaction: all of them
 	// or, on any error, none. The corpus version grows by one a document;
 	// it returns the version after the last. Two puts of the same document
-	// ID are ErrInvalid.
-	PutDocuments(ctx context.Context, t tenant.ID, puts []DocumentPut) (int64, error)
+	// ID are ErrInvalid. When the tenant's totals after the puts would pass
+	// quota (DocumentQuota.Check), it writes nothing and returns a
+	// *QuotaError: the check and the write are one transaction, so
+	// concurrent writers, in this process or another, never pass it
+	// together.
+	PutDocuments(ctx context.Context, t tenant.ID, puts []DocumentPut, quota DocumentQuota) (int64, error)
+	// Totals returns what the tenant's knowledge base holds.
+	Totals(ctx context.Context, t tenant.ID) (DocumentTotals, error)
 	// Document returns a document, or ErrNotFound.
 	Document(ctx context.Context, t tenant.ID, id string) (DocumentRecord, error)
 	// Documents returns up to limit documents with ID > after, by ID.

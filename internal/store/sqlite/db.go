@@ -222,7 +222,7 @@ type statements struct {
 
 	sessionTouch, messageInsert, messagesTrim, sessionSetSeq, messagesPage, sessionGet *sql.Stmt
 
-	documentGet, documentPut, chunksDelete, chunkInsert, corpusBump *sql.Stmt
+	documentGet, documentPut, documentSize, chunksDelete, chunkInsert, corpusBump *sql.Stmt
 }
 
 // prepare prepares the statements, leaving those it has prepared in place
@@ -250,6 +250,7 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.sessionGet, reader, sessionGet},
 		{&s.documentGet, reader, documentGet},
 		{&s.documentPut, writer, documentPut},
+		{&s.documentSize, writer, documentSize},
 		{&s.chunksDelete, writer, chunksDelete},
 		{&s.chunkInsert, writer, chunkInsert},
 		{&s.corpusBump, writer, corpusBump},
@@ -271,6 +272,7 @@ func (s *statements) close() error {
 		s.kvGet, s.kvSet, s.kvDelete, s.kvSweep,
 		s.usageInsert, s.usageInsertMany, s.usageAdd, s.usageRollup, s.usageRecords,
 		s.sessionTouch, s.messageInsert, s.messagesTrim, s.sessionSetSeq, s.messagesPage, s.sessionGet,
+		s.documentGet, s.documentPut, s.documentSize, s.chunksDelete, s.chunkInsert, s.corpusBump,
 	}
 	for _, stmt := range all {
 		if stmt != nil {

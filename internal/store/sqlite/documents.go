@@ -37,7 +37,8 @@ ON CONFLICT (tenant, id) DO UPDATE SET
 	documentGet    = `SELECT ` + documentColumns + ` FROM documents WHERE tenant = ? AND id = ?`
 	documentChunks = `SELECT chunks FROM documents WHERE tenant = ? AND id = ?`
 	documentsPage  = `SELECT ` + documentColumns + ` FROM documents WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?`
-	documentDelete = `DELETE FROM documents WHERE tenant = ? AND id = ?`
+	documentDelete = `DELETE FROM documents WHERE tenant = ? AND id = ? RETURNING chunks, bytes`
+	documentSize   = `SELECT chunks, bytes FROM documents WHERE tenant = ? AND id = ?`
 	// scanSizes and documentsRange select a page of ScanDocuments: the
 	// sizes of the documents that may make it, then those that do.
 	scanSizes      = `SELECT id, chunks FROM documents WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?`
@@ -55,6 +56,10 @@ ON CONFLICT (tenant, id) DO UPDATE SET
 ON CONFLICT (tenant) DO UPDATE SET version = version + 1
 RETURNING version`
 	corpusGet = `SELECT version FROM corpus WHERE tenant = ?`
+	// totalsAdd changes the totals of a tenant whose corpus row exists.
+	totalsAdd = `UPDATE corpus SET documents = documents + ?, chunks = chunks + ?, bytes = bytes + ?
+WHERE tenant = ? RETURNING documents, chunks, bytes`
+	totalsGet = `SELECT documents, chunks, bytes FROM corpus WHERE tenant = ?`
 )
 
 const (
@@ -93,13 +98,13 @@ var _ store.Documents = (*Documents)(nil)
 // two chunks with the same Ordinal and a metadata number that is NaN or
 // infinite, which JSON cannot hold.
 func (d *Documents) PutDocument(ctx context.Context, t tenant.ID, doc store.DocumentRecord, chunks []store.StoredChunk) (int64, error) {
-	return d.PutDocuments(ctx, t, []store.DocumentPut{{Doc: doc, Chunks: chunks}})
+	return d.PutDocuments(ctx, t, []store.DocumentPut{{Doc: doc, Chunks: chunks}}, store.DocumentQuota{})
 }
 
 // PutDocuments is PutDocument for several documents in one transaction:
 // one commit (and one sync of the log) for all of them. Every document is
 // checked before anything is written.
-func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.DocumentPut) (int64, error) {
+func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.DocumentPut, quota store.DocumentQuota) (int64, error) {
 	type encoded struct {
 		metadata string
 		headings []string
@@ -148,8 +153,18 @@ func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.
 		tx.StmtContext(ctx, st.chunkInsert), tx.StmtContext(ctx, st.corpusBump)
 	var vector []byte // reused: the driver copies what it binds
 	var version int64
+	var delta store.DocumentTotals
 	for n, p := range puts {
 		doc := p.Doc
+		var oldChunks, oldBytes int64
+		switch err := tx.StmtContext(ctx, st.documentSize).QueryRowContext(ctx, tenantID, doc.ID).Scan(&oldChunks, &oldBytes); {
+		case errors.Is(err, sql.ErrNoRows):
+			delta.Documents++
+		case err != nil:
+			return 0, d.db.fail(ctx, "put document: old size", err)
+		}
+		delta.Chunks += int64(len(p.Chunks)) - oldChunks
+		delta.Bytes += doc.Bytes - oldBytes
 		_, err = put.ExecContext(ctx, tenantID, doc.ID, doc.Title, doc.URL, doc.Format, enc[n].metadata,
 			doc.Hash, doc.EmbeddingModel, doc.Bytes, len(p.Chunks), doc.UploadedBy, now)
 		if err != nil {
@@ -170,10 +185,42 @@ func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.
 			return 0, d.db.fail(ctx, "put document: corpus version", err)
 		}
 	}
+	after, err := addTotals(ctx, tx, tenantID, delta)
+	if err != nil {
+		return 0, d.db.fail(ctx, "put document: totals", err)
+	}
+	before := store.DocumentTotals{Documents: after.Documents - delta.Documents, Chunks: after.Chunks - delta.Chunks, Bytes: after.Bytes - delta.Bytes}
+	if err := quota.Check(before, after); err != nil {
+		return 0, fmt.Errorf("sqlite: put documents: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, d.db.fail(ctx, "put document: commit", err)
 	}
 	return version, nil
+}
+
+// addTotals adds delta to tenant's totals, whose corpus row exists, and
+// returns them.
+func addTotals(ctx context.Context, tx *sql.Tx, tenantID string, delta store.DocumentTotals) (store.DocumentTotals, error) {
+	var out store.DocumentTotals
+	err := tx.QueryRowContext(ctx, totalsAdd, delta.Documents, delta.Chunks, delta.Bytes, tenantID).Scan(&out.Documents, &out.Chunks, &out.Bytes)
+	return out, err
+}
+
+// Totals returns what tenant t's knowledge base holds.
+func (d *Documents) Totals(ctx context.Context, t tenant.ID) (store.DocumentTotals, error) {
+	if t.IsZero() {
+		return store.DocumentTotals{}, fmt.Errorf("sqlite: totals: %w: tenant id is required", store.ErrInvalid)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return store.DocumentTotals{}, fmt.Errorf("sqlite: totals: %w", err)
+	}
+	var out store.DocumentTotals
+	err := d.db.reader.QueryRowContext(ctx, totalsGet, t.String()).Scan(&out.Documents, &out.Chunks, &out.Bytes)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return out, d.db.fail(ctx, "totals", err)
+	}
+	return out, nil
 }
 
 // Document returns a document of tenant t, or store.ErrNotFound when t has
@@ -234,16 +281,12 @@ func (d *Documents) DeleteDocument(ctx context.Context, t tenant.ID, id string) 
 		return 0, d.db.fail(ctx, "delete document", err)
 	}
 	defer tx.Rollback() // a no-op once committed
-	res, err := tx.ExecContext(ctx, documentDelete, tenantID, id)
-	if err != nil {
-		return 0, d.db.fail(ctx, "delete document", err)
-	}
-	n, err := res.RowsAffected()
-	switch {
+	var chunks, bytes int64
+	switch err := tx.QueryRowContext(ctx, documentDelete, tenantID, id).Scan(&chunks, &bytes); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, store.ErrNotFound
 	case err != nil:
 		return 0, d.db.fail(ctx, "delete document", err)
-	case n == 0:
-		return 0, store.ErrNotFound
 	}
 	if _, err := tx.StmtContext(ctx, d.db.stmts.chunksDelete).ExecContext(ctx, tenantID, id); err != nil {
 		return 0, d.db.fail(ctx, "delete document: chunks", err)
@@ -251,6 +294,9 @@ func (d *Documents) DeleteDocument(ctx context.Context, t tenant.ID, id string) 
 	var version int64
 	if err := tx.StmtContext(ctx, d.db.stmts.corpusBump).QueryRowContext(ctx, tenantID).Scan(&version); err != nil {
 		return 0, d.db.fail(ctx, "delete document: corpus version", err)
+	}
+	if _, err := addTotals(ctx, tx, tenantID, store.DocumentTotals{Documents: -1, Chunks: -chunks, Bytes: -bytes}); err != nil {
+		return 0, d.db.fail(ctx, "delete document: totals", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, d.db.fail(ctx, "delete document: commit", err)

@@ -42,6 +42,9 @@ func TestDocuments(t *testing.T, open func(t *testing.T) store.Documents) {
 		{"Concurrent", testDocConcurrent},
 		{"ContextCanceled", testDocContextCanceled},
 		{"Large", testDocLarge},
+		{"Totals", testDocTotals},
+		{"Quota", testDocQuota},
+		{"QuotaConcurrent", testDocQuotaConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,7 +331,7 @@ func testDocBatch(t *testing.T, d store.Documents) {
 	mustPutDocument(t, d, acme, a, aChunks)
 
 	a2, a2Chunks := docFixture("a", 2, 1, 4)
-	v, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: a2, Chunks: a2Chunks}, {Doc: b, Chunks: bChunks}, {Doc: c, Chunks: cChunks}})
+	v, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: a2, Chunks: a2Chunks}, {Doc: b, Chunks: bChunks}, {Doc: c, Chunks: cChunks}}, store.DocumentQuota{})
 	if err != nil || v != 4 {
 		t.Fatalf("PutDocuments(a, b, c) = %d, %v; want version 4", v, err)
 	}
@@ -352,7 +355,7 @@ func testDocBatch(t *testing.T, d store.Documents) {
 		"repeated": {{Doc: e, Chunks: eChunks}, {Doc: e, Chunks: eChunks}},
 		"empty":    nil,
 	} {
-		if _, err := d.PutDocuments(ctx, acme, puts); !errors.Is(err, store.ErrInvalid) {
+		if _, err := d.PutDocuments(ctx, acme, puts, store.DocumentQuota{}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("PutDocuments(%s) = %v, want ErrInvalid", name, err)
 		}
 	}
@@ -1209,4 +1212,125 @@ func formatChunk(c store.StoredChunk) string {
 	}
 	return fmt.Sprintf("{ID %q, DocID %q, Ordinal %d, HeadingPath %q, Text %s, Start %d, End %d, Tokens %d, Hash %q, Vector %s}",
 		c.ID, c.DocID, c.Ordinal, c.HeadingPath, briefString(c.Text), c.Start, c.End, c.Tokens, c.Hash, vector)
+}
+
+// testDocTotals checks that Totals follows every put, replace and delete,
+// tenant by tenant.
+func testDocTotals(t *testing.T, d store.Documents) {
+	ctx := t.Context()
+	want := func(id tenant.ID, w store.DocumentTotals) {
+		t.Helper()
+		got, err := d.Totals(ctx, id)
+		if err != nil || got != w {
+			t.Fatalf("Totals(%s) = %+v, %v; want %+v", id, got, err, w)
+		}
+	}
+	want(acme, store.DocumentTotals{})
+	a, aChunks := docFixture("a", 0, 3, 4)
+	a.Bytes = 100
+	mustPutDocument(t, d, acme, a, aChunks)
+	want(acme, store.DocumentTotals{Documents: 1, Chunks: 3, Bytes: 100})
+	b, bChunks := docFixture("b", 0, 2, 4)
+	b.Bytes = 50
+	mustPutDocument(t, d, acme, b, bChunks)
+	want(acme, store.DocumentTotals{Documents: 2, Chunks: 5, Bytes: 150})
+	a2, a2Chunks := docFixture("a", 1, 1, 4)
+	a2.Bytes = 10
+	mustPutDocument(t, d, acme, a2, a2Chunks)
+	want(acme, store.DocumentTotals{Documents: 2, Chunks: 3, Bytes: 60})
+	want(globex, store.DocumentTotals{})
+	if _, err := d.DeleteDocument(ctx, acme, "b"); err != nil {
+		t.Fatal(err)
+	}
+	want(acme, store.DocumentTotals{Documents: 1, Chunks: 1, Bytes: 10})
+	if _, err := d.DeleteDocument(ctx, acme, "b"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	want(acme, store.DocumentTotals{Documents: 1, Chunks: 1, Bytes: 10})
+}
+
+// testDocQuota checks that a put past any quota writes nothing and says
+// which quota it passed, that a put within it goes through, and that a
+// document may be replaced by a smaller one while the tenant is above a
+// quota.
+func testDocQuota(t *testing.T, d store.Documents) {
+	ctx := t.Context()
+	a, aChunks := docFixture("a", 0, 3, 4)
+	a.Bytes = 100
+	mustPutDocument(t, d, acme, a, aChunks)
+	before := mustCorpusVersion(t, d, acme)
+	b, bChunks := docFixture("b", 0, 2, 4)
+	b.Bytes = 50
+	c, cChunks := docFixture("c", 0, 1, 4)
+	c.Bytes = 1
+	for _, tt := range []struct {
+		quota store.DocumentQuota
+		name  string
+		after int64
+	}{
+		{store.DocumentQuota{Documents: 2}, "documents", 3},
+		{store.DocumentQuota{Chunks: 5}, "chunks", 6},
+		{store.DocumentQuota{Bytes: 150}, "bytes", 151},
+	} {
+		_, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: b, Chunks: bChunks}, {Doc: c, Chunks: cChunks}}, tt.quota)
+		var qe *store.QuotaError
+		if !errors.As(err, &qe) || !errors.Is(err, store.ErrQuotaExceeded) {
+			t.Fatalf("PutDocuments over %+v = %v, want a *QuotaError", tt.quota, err)
+		}
+		if qe.Quota != tt.name || qe.After != tt.after {
+			t.Errorf("quota error %+v, want quota %s after %d", qe, tt.name, tt.after)
+		}
+		wantNoDocument(t, d, acme, "b")
+		wantNoDocument(t, d, acme, "c")
+		wantVersion(t, d, acme, before)
+	}
+	if _, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: b, Chunks: bChunks}}, store.DocumentQuota{Documents: 2, Chunks: 5, Bytes: 150}); err != nil {
+		t.Fatalf("PutDocuments within the quota: %v", err)
+	}
+	// Above a quota lowered since, a smaller replacement still goes in.
+	a2, a2Chunks := docFixture("a", 1, 1, 4)
+	a2.Bytes = 10
+	if _, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: a2, Chunks: a2Chunks}}, store.DocumentQuota{Documents: 1, Chunks: 1, Bytes: 1}); err != nil {
+		t.Fatalf("a smaller replacement above the quota: %v", err)
+	}
+	wantStored(t, d, acme, a2, a2Chunks)
+	// Another tenant's holdings count nothing against acme's quota.
+	g, gChunks := docFixture("g", 0, 4, 4)
+	if _, err := d.PutDocuments(ctx, globex, []store.DocumentPut{{Doc: g, Chunks: gChunks}}, store.DocumentQuota{Documents: 1, Chunks: 4}); err != nil {
+		t.Fatalf("globex within its own quota: %v", err)
+	}
+}
+
+// testDocQuotaConcurrent checks that concurrent writers never pass a quota
+// together: of 16 writers of one chunk each against a quota of 5 chunks,
+// exactly 5 succeed.
+func testDocQuotaConcurrent(t *testing.T, d store.Documents) {
+	ctx := t.Context()
+	const writers, quota = 16, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, over := 0, 0
+	for w := range writers {
+		wg.Go(func() {
+			doc, chunks := docFixture(fmt.Sprintf("q-%d", w), 0, 1, 4)
+			_, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: doc, Chunks: chunks}}, store.DocumentQuota{Chunks: quota})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrQuotaExceeded):
+				over++
+			default:
+				t.Errorf("writer %d: %v", w, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != quota || over != writers-quota {
+		t.Errorf("%d puts went in and %d were refused; want %d and %d", ok, over, quota, writers-quota)
+	}
+	if got, err := d.Totals(ctx, acme); err != nil || got.Chunks != quota {
+		t.Errorf("Totals = %+v, %v; want %d chunks", got, err, quota)
+	}
 }
