@@ -30,3 +30,22 @@ type DocumentChunk struct {
 	Hash        string   `json:"hash"`
 	Text        string   `json:"text"`
 }
+
+// KnowledgeQuota is what a tenant's knowledge base holds against each of
+// its quotas (limits.knowledge of its config), as GET /documents reports it.
+type KnowledgeQuota struct {
+	Documents QuotaUse `json:"documents"`
+	Chunks    QuotaUse `json:"chunks"`
+	// Bytes counts the documents' source texts.
+	Bytes QuotaUse `json:"bytes"`
+	// ChunksPerDocument is the most chunks one document may make.
+	ChunksPerDocument int `json:"chunksPerDocument"`
+	// Jobs are the batch ingests running now.
+	Jobs QuotaUse `json:"jobs"`
+}
+
+// QuotaUse is how much of a quota is used.
+type QuotaUse struct {
+	Used  int64 `json:"used"`
+	Limit int64 `json:"limit"`
+}

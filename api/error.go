@@ -22,8 +22,10 @@ const (
 	CodeTTSNotEnabled        ErrorCode = "tts_not_enabled"        // 403: text to speech is off for the tenant
 	CodeNotFound             ErrorCode = "not_found"              // 404: no such route or resource in this tenant
 	CodeMethodNotAllowed     ErrorCode = "method_not_allowed"     // 405: the route exists with other methods
+	CodeRequestTimeout       ErrorCode = "request_timeout"        // 408: the request body arrived slower than the server's minimum rate
 	CodeConflict             ErrorCode = "conflict"               // 409: an Idempotency-Key reused for a different request
 	CodePayloadTooLarge      ErrorCode = "payload_too_large"      // 413: body over the route's limit
+	CodeQuotaExceeded        ErrorCode = "quota_exceeded"         // 413: the write would take the tenant's knowledge base past a quota
 	CodeUnsupportedMediaType ErrorCode = "unsupported_media_type" // 415: body is not of an accepted content type
 	CodeRateLimited          ErrorCode = "rate_limited"           // 429: a rate limit was hit
 	CodeInternal             ErrorCode = "internal"               // 500: a bug or an unexpected failure; details are logged, not sent
@@ -36,7 +38,7 @@ const (
 // Codes lists every ErrorCode, in the order of docs/errors.md.
 var Codes = []ErrorCode{
 	CodeInvalidRequest, CodeModelNotAllowed, CodeUnauthenticated, CodeBudgetExceeded,
-	CodeForbidden, CodeTTSNotEnabled, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePayloadTooLarge,
+	CodeForbidden, CodeTTSNotEnabled, CodeNotFound, CodeMethodNotAllowed, CodeRequestTimeout, CodeConflict, CodePayloadTooLarge, CodeQuotaExceeded,
 	CodeUnsupportedMediaType, CodeRateLimited, CodeInternal, CodeUpstreamError,
 	CodeUnavailable, CodeUpstreamTimeout, CodeToolTimeout,
 }

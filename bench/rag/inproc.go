@@ -103,7 +103,10 @@ func runInProcess(ctx context.Context, dir string, docs, jobDocs, stageDocs []ra
 
 	jobs := rag.NewJobs(svc)
 	start = time.Now()
-	job := jobs.Start(rag.Caller{Tenant: t}, jobDocs)
+	job, err := jobs.Start(rag.Caller{Tenant: t}, jobDocs)
+	if err != nil {
+		return out, err
+	}
 	jobs.Wait()
 	out.jobs.wall = time.Since(start)
 	done, err := jobs.Get(t.ID, job.ID)

@@ -26,7 +26,8 @@ import (
 
 // benchTenant is the benchmark's tenant: the knowledge base on, the builtin
 // embedder, the default chunk sizes (256 tokens, 32 of overlap), topK up
-// to 20, and no rate limits, budgets or cache.
+// to 20, knowledge quotas far above what it ingests, and no rate limits,
+// budgets or cache.
 const benchTenant = "bench-rag"
 
 // tenantConfig returns the tenant's config with key's hash, its cache on or
@@ -44,6 +45,9 @@ func tenantConfig(key string, cache bool) ([]byte, error) {
 		},
 		"rag":   map[string]any{"enabled": true, "topK": 8, "maxTopK": 20},
 		"cache": map[string]any{"enabled": cache, "searchTtl": "24h"},
+		"limits": map[string]any{"knowledge": map[string]any{
+			"maxDocuments": 10_000_000, "maxChunks": 10_000_000, "maxStoredBytes": 1 << 40, "maxJobs": 64,
+		}},
 	}, "", "  ")
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/rag/extract"
+	"github.com/crispy-enigma/crispy/internal/ratelimit"
 	"github.com/crispy-enigma/crispy/internal/store"
 )
 
@@ -55,7 +56,11 @@ func (s *Server) documentsPost(w http.ResponseWriter, r *http.Request) error {
 	if err := s.needRAG(); err != nil {
 		return err
 	}
-	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil && ct != "" {
+		return api.Errorf(api.CodeUnsupportedMediaType, "Content-Type %q is malformed: %v", ct, err)
+	}
 	switch {
 	case mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/x-jsonlines":
 		return s.documentsBatch(w, r)
@@ -117,7 +122,11 @@ func (s *Server) documentsBatch(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := s.ragCaller(r)
 	if len(docs) > syncBatch {
-		job := s.opts.Jobs.Start(c, docs)
+		job, err := s.opts.Jobs.Start(c, docs)
+		if err != nil {
+			w.Header().Set(ratelimit.HeaderRetryAfter, "5")
+			return err
+		}
 		w.Header().Set("Location", "/jobs/"+job.ID)
 		return writeData(w, r, http.StatusAccepted, job)
 	}
@@ -243,10 +252,16 @@ func (s *Server) documentsList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	t := Identity(r).Tenant
+	quota, err := s.opts.RAG.Quota(r.Context(), t, s.opts.Jobs.Running(t.ID))
+	if err != nil {
+		return err
+	}
 	out := struct {
-		Documents []api.Document `json:"documents"`
-		Next      string         `json:"next,omitempty"`
-	}{Documents: []api.Document{}}
+		Documents []api.Document     `json:"documents"`
+		Next      string             `json:"next,omitempty"`
+		Quota     api.KnowledgeQuota `json:"quota"`
+	}{Documents: []api.Document{}, Quota: quota}
 	if len(ds) > int(limit) {
 		ds = ds[:limit]
 		out.Next = ds[len(ds)-1].ID

@@ -22,6 +22,8 @@ var statuses = map[api.ErrorCode]int{
 	api.CodeNotFound:             http.StatusNotFound,
 	api.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	api.CodePayloadTooLarge:      http.StatusRequestEntityTooLarge,
+	api.CodeQuotaExceeded:        http.StatusRequestEntityTooLarge,
+	api.CodeRequestTimeout:       http.StatusRequestTimeout,
 	api.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	api.CodeRateLimited:          http.StatusTooManyRequests,
 	api.CodeConflict:             http.StatusConflict,

@@ -62,13 +62,21 @@ func NewJobs(svc *Service) *Jobs {
 	return &Jobs{svc: svc, jobs: map[string]*Job{}}
 }
 
-// Start ingests docs in the background and returns the job at once.
-func (j *Jobs) Start(c Caller, docs []DocumentInput) Job {
+// Start ingests docs in the background and returns the job at once, or a
+// rate_limited error when the tenant already runs as many jobs as
+// limits.knowledge.maxJobs allows.
+func (j *Jobs) Start(c Caller, docs []DocumentInput) (Job, error) {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	job := &Job{ID: "job_" + hex.EncodeToString(b), Status: JobRunning, Total: len(docs), Created: time.Now().UTC(), Results: []IngestResult{}, tenant: c.Tenant.ID}
+	limit := c.Tenant.Config.Limits.Knowledge.WithDefaults().MaxJobs
 	j.mu.Lock()
 	j.prune()
+	if n := j.running(c.Tenant.ID); n >= limit {
+		j.mu.Unlock()
+		return Job{}, api.Errorf(api.CodeRateLimited, "this tenant has %d batch ingests running, its limit; retry once one is done", n).
+			WithDetails(map[string]any{"limit": "jobs", "retryAfter": 5})
+	}
 	j.jobs[job.ID] = job
 	snapshot := *job
 	j.mu.Unlock()
@@ -110,7 +118,25 @@ func (j *Jobs) Start(c Caller, docs []DocumentInput) Job {
 		job.Status, job.Finished = JobDone, &now
 		j.mu.Unlock()
 	}()
-	return snapshot
+	return snapshot, nil
+}
+
+// Running returns how many of tenant t's jobs are running.
+func (j *Jobs) Running(t tenant.ID) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.running(t)
+}
+
+// running is Running with j.mu held.
+func (j *Jobs) running(t tenant.ID) int {
+	n := 0
+	for _, job := range j.jobs {
+		if job.tenant == t && job.Status == JobRunning {
+			n++
+		}
+	}
+	return n
 }
 
 // Get returns a job of tenant t, or not found for another tenant's job.

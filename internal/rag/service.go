@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -334,23 +335,42 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 		return IngestResult{}, api.Internal(err)
 	}
 	// A cheap check first: an unchanged document costs one read.
-	if old, err := s.docs.Document(ctx, c.Tenant.ID, in.ID); err == nil && old.Hash == hash {
+	old, err := s.docs.Document(ctx, c.Tenant.ID, in.ID)
+	switch {
+	case err == nil && old.Hash == hash:
 		return IngestResult{ID: in.ID, Status: "unchanged", Chunks: old.Chunks, Version: k.currentVersion()}, nil
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+	case errors.Is(err, store.ErrNotFound):
+		old = store.DocumentRecord{}
+	case err != nil:
 		return IngestResult{}, api.Internal(err)
 	}
 
 	// Extracting, chunking and embedding run outside the tenant's write
 	// lock, so that a batch's documents are prepared in parallel.
-	doc, err := extract.Extract(format, src)
+	quota := cfg.Limits.Knowledge.WithDefaults()
+	title, parts, err := split(format, src, in, opts, quota)
 	if err != nil {
-		return IngestResult{}, api.Errorf(api.CodeInvalidRequest, "document %q: %v", in.ID, err)
+		return IngestResult{}, err
 	}
-	title := strings.TrimSpace(in.Title)
-	if title == "" {
-		title = doc.Title
+	// The quotas are checked before the embedder is called, and again
+	// where the document is written (the store's check is the one that
+	// holds against concurrent writers).
+	totals, err := s.docs.Totals(ctx, c.Tenant.ID)
+	if err != nil {
+		return IngestResult{}, api.Internal(err)
 	}
-	parts := chunk.Split(doc, opts)
+	after := totals
+	if old.ID != "" {
+		after.Documents--
+		after.Chunks -= int64(old.Chunks)
+		after.Bytes -= old.Bytes
+	}
+	after.Documents++
+	after.Chunks += int64(len(parts))
+	after.Bytes += int64(len(src))
+	if err := storeQuota(quota).Check(totals, after); err != nil {
+		return IngestResult{}, quotaError(in.ID, err)
+	}
 	stored := make([]store.StoredChunk, len(parts))
 	for i, p := range parts {
 		sum := sha256.Sum256([]byte(p.Text))
@@ -377,6 +397,11 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 			return IngestResult{}, err
 		}
 		for i, v := range res.Vectors {
+			if zero(v) {
+				// No vector (text the embedder sees nothing in): the chunk
+				// is found by BM25 alone.
+				v = nil
+			}
 			stored[lo+i].Vector = v
 			ready.entries[lo+i].Vector = v
 		}
@@ -386,7 +411,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 	if ready.batch, err = k.ix.Prepare(ready.docID, ready.entries); err != nil {
 		return IngestResult{}, api.Internal(err)
 	}
-	w := &pending{rec: rec, stored: stored, ready: ready, done: make(chan struct{})}
+	w := &pending{rec: rec, stored: stored, ready: ready, quota: storeQuota(quota), done: make(chan struct{})}
 	s.write(ctx, c.Tenant.ID, k, w)
 	return w.res, w.err
 }
@@ -399,6 +424,7 @@ type pending struct {
 	rec    store.DocumentRecord
 	stored []store.StoredChunk
 	ready  indexed
+	quota  store.DocumentQuota
 	res    IngestResult
 	err    error
 	done   chan struct{} // closed once written (or failed)
@@ -503,15 +529,33 @@ func (s *Service) writeGroup(ctx context.Context, t tenant.ID, k *kb, group []*p
 		return
 	}
 	s.metrics.group.Observe(float64(len(puts)))
-	version, err := s.docs.PutDocuments(ctx, t, puts)
+	version, err := s.docs.PutDocuments(ctx, t, puts, fresh[0].quota)
+	if errors.Is(err, store.ErrQuotaExceeded) && len(puts) > 1 {
+		// Together they pass a quota: each gets its own verdict, in order.
+		for i, w := range fresh {
+			v, err := s.docs.PutDocuments(ctx, t, puts[i:i+1], w.quota)
+			s.applyWritten(t, k, []*pending{w}, v, err)
+		}
+		return
+	}
+	s.applyWritten(t, k, fresh, version, err)
+}
+
+// applyWritten puts written documents in the index, or gives them the
+// error of their write. The tenant's write lock is held.
+func (s *Service) applyWritten(t tenant.ID, k *kb, written []*pending, version int64, err error) {
 	if err != nil {
-		for _, w := range fresh {
-			w.err = api.Internal(err)
+		for _, w := range written {
+			if errors.Is(err, store.ErrQuotaExceeded) {
+				w.err = quotaError(w.rec.ID, err)
+			} else {
+				w.err = api.Internal(err)
+			}
 		}
 		return
 	}
 	chunks := 0
-	for _, w := range fresh {
+	for _, w := range written {
 		if err := k.apply(w.ready); err != nil {
 			w.err = api.Internal(err)
 		}
@@ -520,6 +564,48 @@ func (s *Service) writeGroup(ctx context.Context, t tenant.ID, k *kb, group []*p
 	}
 	k.setVersion(version)
 	s.metrics.chunks.WithLabelValues(t.String()).Add(float64(chunks))
+}
+
+// storeQuota is the store's view of a tenant's knowledge quotas.
+func storeQuota(q tenant.Knowledge) store.DocumentQuota {
+	return store.DocumentQuota{Documents: q.MaxDocuments, Chunks: q.MaxChunks, Bytes: q.MaxStoredBytes}
+}
+
+// quotaError is the API error of a store.QuotaError for document id.
+func quotaError(id string, err error) error {
+	var qe *store.QuotaError
+	if !errors.As(err, &qe) {
+		return api.Internal(err)
+	}
+	return api.Errorf(api.CodeQuotaExceeded, "document %q: the knowledge base would hold %d %s, over its quota of %d", id, qe.After, qe.Quota, qe.Limit).
+		WithDetails(map[string]any{"quota": qe.Quota, "limit": qe.Limit, "used": qe.Used, "after": qe.After})
+}
+
+// Quota returns what tenant t's knowledge base holds against its quotas;
+// jobs is the number of its batch ingests running.
+func (s *Service) Quota(ctx context.Context, t *tenant.Tenant, jobs int) (api.KnowledgeQuota, error) {
+	totals, err := s.docs.Totals(ctx, t.ID)
+	if err != nil {
+		return api.KnowledgeQuota{}, api.Internal(err)
+	}
+	q := t.Config.Limits.Knowledge.WithDefaults()
+	return api.KnowledgeQuota{
+		Documents:         api.QuotaUse{Used: totals.Documents, Limit: q.MaxDocuments},
+		Chunks:            api.QuotaUse{Used: totals.Chunks, Limit: q.MaxChunks},
+		Bytes:             api.QuotaUse{Used: totals.Bytes, Limit: q.MaxStoredBytes},
+		ChunksPerDocument: q.MaxChunksPerDocument,
+		Jobs:              api.QuotaUse{Used: int64(jobs), Limit: int64(q.MaxJobs)},
+	}, nil
+}
+
+// zero reports whether v has no non-zero component (or is empty).
+func zero(v []float32) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Delete removes a document: nothing of it is retrievable afterwards.
@@ -740,13 +826,41 @@ func Split(cfg *tenant.Config, in DocumentInput) (string, []chunk.Chunk, error) 
 	if err != nil {
 		return "", nil, err
 	}
+	return split(format, src, in, chunkOptions(cfg), cfg.Limits.Knowledge.WithDefaults())
+}
+
+// split extracts and chunks a document. A document with no words (no
+// letter or digit once extracted: "...", an emoji, HTML of scripts alone)
+// is invalid: nothing could ever find it. One that makes more chunks than
+// its tenant allows is over quota, found without chunking the rest of it.
+func split(format, src string, in DocumentInput, opts chunk.Options, q tenant.Knowledge) (string, []chunk.Chunk, error) {
 	doc, err := extract.Extract(format, src)
 	if err != nil {
-		return "", nil, api.Errorf(api.CodeInvalidRequest, "%v", err)
+		return "", nil, api.Errorf(api.CodeInvalidRequest, "document %q: %v", in.ID, err)
+	}
+	if !hasWords(doc.Text) {
+		return "", nil, api.Errorf(api.CodeInvalidRequest, "document %q has no words to index: its %s holds no letter or digit once extracted", in.ID, format).
+			WithDetails(map[string]any{"path": "/" + format})
 	}
 	title := strings.TrimSpace(in.Title)
 	if title == "" {
 		title = doc.Title
 	}
-	return title, chunk.Split(doc, chunkOptions(cfg)), nil
+	opts.MaxChunks = q.MaxChunksPerDocument
+	parts := chunk.Split(doc, opts)
+	if len(parts) > q.MaxChunksPerDocument {
+		return "", nil, api.Errorf(api.CodeQuotaExceeded, "document %q makes more than %d chunks, the most one document may make; split it, or raise limits.knowledge.maxChunksPerDocument", in.ID, q.MaxChunksPerDocument).
+			WithDetails(map[string]any{"quota": "chunksPerDocument", "limit": q.MaxChunksPerDocument, "path": "/" + format})
+	}
+	return title, parts, nil
+}
+
+// hasWords reports whether text holds a letter or a digit.
+func hasWords(text string) bool {
+	for _, r := range text {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return false
 }
