@@ -165,6 +165,8 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		TTS:            a.tts,
 		Heartbeat:      cfg.Heartbeat,
 		MaxInFlight:    cfg.MaxInFlight,
+		MinBodyRate:    cfg.MinBodyRate,
+		ReadTimeout:    cfg.ReadTimeout,
 		Limiter:        ratelimit.New(ratelimit.NewMemory()),
 		Streams:        &ratelimit.Streams{},
 		TrustedProxies: trusted,
@@ -380,6 +382,9 @@ func (a *App) Close() error {
 
 // Gateway returns the model gateway, for tests.
 func (a *App) Gateway() *gateway.Gateway { return a.gateway }
+
+// WaitJobs waits for every running batch ingest, for tests.
+func (a *App) WaitJobs() { a.jobs.Wait() }
 
 // FlushUsage writes every queued usage record, for tests.
 func (a *App) FlushUsage() { a.ledger.Flush() }

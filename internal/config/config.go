@@ -57,6 +57,10 @@ type Serve struct {
 	// MaxInFlight caps the requests being served at once; more are refused
 	// at once with 503 (0: no cap).
 	MaxInFlight int
+	// MinBodyRate is the slowest a request body may arrive, in bytes per
+	// second on average after the first seconds; a slower one is cut off
+	// with 408 (0: no minimum).
+	MinBodyRate int
 	// Heartbeat is the interval of SSE comments while a stream waits for
 	// its first token.
 	Heartbeat time.Duration
@@ -81,6 +85,7 @@ func Defaults() Serve {
 		IdleTimeout:       2 * time.Minute,
 		Heartbeat:         10 * time.Second,
 		MaxInFlight:       4096,
+		MinBodyRate:       1024,
 	}
 }
 
@@ -96,7 +101,8 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "time allowed to read a whole request")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "time allowed to write a response, streams included")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection stays open")
-	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "requests served at once; more get 503 at once (0: no cap)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "requests served at once; more get 503 at once (0: no cap); a tenant gets a quarter unless its limits.maxInFlight says otherwise")
+	fs.IntVar(&c.MinBodyRate, "min-body-rate", c.MinBodyRate, "slowest average rate of a request body in bytes/s after its first 5 s; slower gets 408 (0: no minimum)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of SSE heartbeats while a stream waits for its first token")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of reverse proxies whose X-Forwarded-For is trusted (comma-separated)")
 }
@@ -152,6 +158,9 @@ func (c Serve) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
+	}
+	if c.MinBodyRate < 0 {
+		errs = append(errs, fmt.Errorf("--min-body-rate %d: must not be negative", c.MinBodyRate))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data must not be empty"))

@@ -55,6 +55,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 func bodyError(err error) error {
+	var slow *slowBodyError
+	if errors.As(err, &slow) {
+		return slow.apiError()
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return api.Errorf(api.CodePayloadTooLarge, "request body is larger than %d bytes", tooBig.Limit).WithDetails(map[string]any{"limit": tooBig.Limit})

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/ratelimit"
@@ -71,6 +72,54 @@ func (s *Server) withInFlight(next http.Handler) http.Handler {
 			writeError(w, r, api.Errorf(api.CodeUnavailable, "the server is at its limit of %d requests in flight; retry shortly", s.opts.MaxInFlight).
 				WithDetails(map[string]any{"limit": "server", "retryAfter": 1}))
 		}
+	})
+}
+
+// TenantShare is the share of Options.MaxInFlight a tenant may hold when
+// its config sets no limits.maxInFlight: one in TenantShare.
+const TenantShare = 4
+
+// tenantInFlightCap is the most requests tenant t may have in flight; 0:
+// no cap.
+func (s *Server) tenantInFlightCap(t *tenant.Tenant) int {
+	if n := t.Config.Limits.MaxInFlight; n > 0 {
+		return n
+	}
+	if s.opts.MaxInFlight <= 0 {
+		return 0
+	}
+	return max(1, s.opts.MaxInFlight/TenantShare)
+}
+
+// withTenantInFlight refuses a tenant's request beyond its share of the
+// requests in flight with 429 at once: one tenant's slow or numerous
+// requests fill its share, never the server's cap that every tenant
+// shares.
+func (s *Server) withTenantInFlight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := metaOf(r)
+		t := m.identity.Tenant
+		if m.route == nil || m.route.open || t == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		limit := s.tenantInFlightCap(t)
+		if limit <= 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		v, _ := s.inFlight.LoadOrStore(t.ID, new(atomic.Int64))
+		n := v.(*atomic.Int64)
+		if n.Add(1) > int64(limit) {
+			n.Add(-1)
+			s.opts.Metrics.RateLimited.WithLabelValues(t.ID.String(), "inFlight").Inc()
+			w.Header().Set(ratelimit.HeaderRetryAfter, "1")
+			writeError(w, r, api.Errorf(api.CodeRateLimited, "this tenant has %d requests in flight, its share of the server; retry shortly", limit).
+				WithDetails(map[string]any{"limit": "inFlight", "retryAfter": 1}))
+			return
+		}
+		defer n.Add(-1)
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,8 +66,17 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// MaxInFlight caps the tenant requests served at once: more get 503
 	// with Retry-After at once instead of queueing (0: no cap). Probes and
-	// metrics are not counted.
+	// metrics are not counted. A tenant may hold at most its
+	// limits.maxInFlight of them, by default MaxInFlight/TenantShare (at
+	// least one); more get 429, so that no tenant fills the server.
 	MaxInFlight int
+	// MinBodyRate is the slowest a request body may arrive, in bytes per
+	// second on average once MinBodyGrace has passed; a slower one gets 408
+	// (0: no minimum). ReadTimeout is the server's read timeout, which the
+	// check never extends.
+	MinBodyRate  int
+	MinBodyGrace time.Duration
+	ReadTimeout  time.Duration
 	// Heartbeat is the interval of SSE heartbeats while a stream waits for
 	// its first token. Default DefaultHeartbeat.
 	Heartbeat time.Duration
@@ -88,6 +98,7 @@ type Options struct {
 // Server is the http.Handler of the whole API.
 type Server struct {
 	opts           Options
+	inFlight       sync.Map // tenant ID -> *atomic.Int64 of its requests in flight
 	log            *slog.Logger
 	mux            *http.ServeMux
 	handler        http.Handler
@@ -113,6 +124,9 @@ func New(opts Options) *Server {
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = DefaultHeartbeat
 	}
+	if opts.MinBodyGrace == 0 {
+		opts.MinBodyGrace = DefaultMinBodyGrace
+	}
 	if opts.Propagator == nil {
 		opts.Propagator = propagation.TraceContext{}
 	}
@@ -121,7 +135,7 @@ func New(opts Options) *Server {
 		s.mux.Handle(rt.pattern, rt)
 	}
 	// Outermost first: the order in which a request meets them.
-	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withInFlight(s.withTenant(s.withRateLimit(s.mux)))))))
+	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withBodyRate(s.withInFlight(s.withTenant(s.withTenantInFlight(s.withRateLimit(s.mux)))))))))
 	return s
 }
 
