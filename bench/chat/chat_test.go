@@ -158,6 +158,7 @@ func startInProcessURL(b *testing.B, mockURL string) (string, keys) {
 	}
 	cfg := config.Defaults()
 	cfg.Addr, cfg.DataDir, cfg.TenantsDir, cfg.LogLevel = "127.0.0.1:0", dir+"/data", dir+"/tenants", "error"
+	cfg.MetricsAddr = config.MetricsOff
 	a, err := app.New(context.Background(), cfg, app.Deps{LookupEnv: func(string) (string, bool) { return mockKey, true }})
 	if err != nil {
 		b.Fatal(err)

@@ -91,7 +91,7 @@ func runSessions(o options, think time.Duration, tenants string, k keys) (latenc
 		}
 	}
 
-	before, err := readMetrics(client, c.base)
+	before, err := readMetrics(client, c.metrics)
 	if err != nil {
 		return r, err
 	}
@@ -138,7 +138,7 @@ func runSessions(o options, think time.Duration, tenants string, k keys) (latenc
 	})
 	r.wall = time.Since(t0)
 	r.load[1] = loadAvg()
-	after, err := readMetrics(client, c.base)
+	after, err := readMetrics(client, c.metrics)
 	if err != nil {
 		return r, err
 	}

@@ -69,11 +69,12 @@ func writeTenants(dir, mockURL string) (keys, error) {
 
 // crispy is a running `crispy serve`.
 type crispy struct {
-	cmd  *exec.Cmd
-	base string // http://127.0.0.1:PORT
-	data string // its data folder
-	done chan struct{}
-	err  error // the process's exit, once done is closed
+	cmd     *exec.Cmd
+	base    string // http://127.0.0.1:PORT
+	metrics string // the operator listener: http://127.0.0.1:PORT
+	data    string // its data folder
+	done    chan struct{}
+	err     error // the process's exit, once done is closed
 
 	stopOnce sync.Once
 	stopErr  error
@@ -86,17 +87,21 @@ func startCrispy(bin, work, tenants string) (*crispy, error) {
 	if err != nil {
 		return nil, err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	data, err := os.MkdirTemp(work, "data-")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", "error")
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "MOCK_API_KEY="+mockKey)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &crispy{cmd: cmd, base: "http://" + addr, data: data, done: make(chan struct{})}
+	c := &crispy{cmd: cmd, base: "http://" + addr, metrics: "http://" + metricsAddr, data: data, done: make(chan struct{})}
 	go func() { c.err = cmd.Wait(); close(c.done) }()
 
 	client := &http.Client{Timeout: time.Second}

@@ -52,7 +52,7 @@ func measure(c *crispy) (usage, error) {
 	}
 	// A connection of its own, not kept alive: a pooled one would stay
 	// open in the server and count as a goroutine there.
-	m, err := readMetrics(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, c.base)
+	m, err := readMetrics(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, c.metrics)
 	if err != nil {
 		return usage{}, err
 	}

@@ -193,6 +193,7 @@ func startServer(ctx context.Context, o options) (*server, error) {
 	}
 	cfg := config.Defaults()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = config.MetricsOff
 	cfg.DataDir = filepath.Join(tmp, "data")
 	cfg.TenantsDir = tenants
 	cfg.Env = config.Dev

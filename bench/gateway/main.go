@@ -181,9 +181,13 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, o.bin, "serve", "--addr", addr, "--data", filepath.Join(dir, "data"),
+	cmd := exec.CommandContext(ctx, o.bin, "serve", "--addr", addr, "--metrics-addr", metricsAddr, "--data", filepath.Join(dir, "data"),
 		"--tenants", filepath.Join(dir, "tenants"), "--env", "prod", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "MOCK_API_KEY="+mockKey)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -191,7 +195,7 @@ func run(o options) error {
 		return err
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
-	crispyURL := "http://" + addr
+	crispyURL, metricsURL := "http://"+addr, "http://"+metricsAddr
 
 	pool := max(o.workers, 64) * 4
 	client := &http.Client{
@@ -233,7 +237,7 @@ func run(o options) error {
 	if _, err := alternate(client, streams, o.warmup/4); err != nil {
 		return err
 	}
-	if r.goroutBefore, err = quietGoroutines(client, conns, crispyURL, o.idle); err != nil {
+	if r.goroutBefore, err = quietGoroutines(client, conns, metricsURL, o.idle); err != nil {
 		return err
 	}
 
@@ -270,7 +274,7 @@ func run(o options) error {
 		r.cpuPerRequest = (cpu1 - cpu0) / time.Duration(n)
 	}
 
-	if r.goroutEnd, err = quietGoroutines(client, conns, crispyURL, o.idle); err != nil {
+	if r.goroutEnd, err = quietGoroutines(client, conns, metricsURL, o.idle); err != nil {
 		return err
 	}
 	r.loadAfter = loadAvg()
@@ -623,7 +627,8 @@ func quietGoroutines(client *http.Client, mock *connSet, base string, idle time.
 	return least, nil
 }
 
-// goroutines reads go_goroutines from crispy's metrics.
+// goroutines reads go_goroutines from crispy's metrics, base being its
+// operator listener.
 func goroutines(client *http.Client, base string) (int, error) {
 	res, err := client.Get(base + "/metrics")
 	if err != nil {

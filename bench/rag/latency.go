@@ -72,7 +72,7 @@ func (c *client) runQueries(queries []string, mode string, topK, clients, warmup
 		}
 	}
 	queries = queries[min(warmup, len(queries)):]
-	before, err := c.metrics()
+	before, err := c.scrape()
 	if err != nil {
 		return run, err
 	}
@@ -120,7 +120,7 @@ func (c *client) runQueries(queries []string, mode string, topK, clients, warmup
 	}
 	run.hits = float64(hits) / float64(len(run.server))
 
-	after, err := c.metrics()
+	after, err := c.scrape()
 	if err != nil {
 		return run, err
 	}

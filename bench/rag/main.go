@@ -243,7 +243,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	defer func() { _ = srv.stop() }()
-	c := newClient(srv.base, key, o.clients)
+	c := newClient(srv, key, o.clients)
 	time.Sleep(500 * time.Millisecond)
 	st, err := procStatus(srv.pid())
 	if err != nil {
@@ -311,7 +311,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	r.rssIngested, r.hwmIngested = st["VmRSS"], st["VmHWM"]
-	if m, err := c.metrics(); err == nil {
+	if m, err := c.scrape(); err == nil {
 		r.heapIngested = gauge(m, "go_memstats_heap_inuse_bytes") / (1 << 20)
 	}
 	if err := srv.stop(); err != nil {
@@ -325,7 +325,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	r.restartReady, r.restartLoadMS = srv.ready, srv.loadMS()
-	c = newClient(srv.base, key, o.clients)
+	c = newClient(srv, key, o.clients)
 	res, d, err := c.retrieve(queries.query(), rag.ModeHybrid, o.topK)
 	if err != nil {
 		return nil, err
@@ -338,7 +338,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	r.rssLoaded = st["VmRSS"]
-	if m, err := c.metrics(); err == nil {
+	if m, err := c.scrape(); err == nil {
 		r.heapLoaded = gauge(m, "go_memstats_heap_inuse_bytes") / (1 << 20)
 	}
 	if o.restartQueries > 0 {

@@ -74,7 +74,7 @@ func putTenant(dir, key string, cache bool) error {
 // of /metrics moves.
 func (c *crispy) setCache(cl *client, dir, key string, on bool) error {
 	count := func() float64 {
-		m, err := cl.metrics()
+		m, err := cl.scrape()
 		if err != nil {
 			return -1
 		}
@@ -101,12 +101,13 @@ func (c *crispy) setCache(cl *client, dir, key string, on bool) error {
 
 // crispy is a running `crispy serve`.
 type crispy struct {
-	cmd   *exec.Cmd
-	base  string        // http://127.0.0.1:PORT
-	ready time.Duration // from exec to the first 200 of GET /readyz
-	log   *syncBuffer   // its standard error (JSON logs)
-	done  chan struct{}
-	err   error // the process's exit, once done is closed
+	cmd     *exec.Cmd
+	base    string        // http://127.0.0.1:PORT
+	metrics string        // the operator listener: http://127.0.0.1:PORT
+	ready   time.Duration // from exec to the first 200 of GET /readyz
+	log     *syncBuffer   // its standard error (JSON logs)
+	done    chan struct{}
+	err     error // the process's exit, once done is closed
 }
 
 // startCrispy runs `crispy serve` on the data folder data at logLevel and
@@ -117,8 +118,12 @@ func startCrispy(bin, data, tenants, logLevel string) (*crispy, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", logLevel)
-	c := &crispy{cmd: cmd, base: "http://" + addr, log: &syncBuffer{}, done: make(chan struct{})}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", logLevel)
+	c := &crispy{cmd: cmd, base: "http://" + addr, metrics: "http://" + metricsAddr, log: &syncBuffer{}, done: make(chan struct{})}
 	// At level info the logs are only kept (for loadMS); above it, problems
 	// are shown as well.
 	cmd.Stdout, cmd.Stderr = os.Stderr, io.MultiWriter(c.log, os.Stderr)
@@ -240,12 +245,13 @@ func (s *syncBuffer) Bytes() []byte {
 
 // client talks to a server as the benchmark's tenant.
 type client struct {
-	base string
-	key  string
-	http *http.Client
+	base    string
+	metrics string // the server's operator listener
+	key     string
+	http    *http.Client
 }
 
-func newClient(base, key string, conns int) *client {
+func newClient(srv *crispy, key string, conns int) *client {
 	t := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		MaxIdleConns:        conns + 4,
@@ -253,7 +259,7 @@ func newClient(base, key string, conns int) *client {
 		IdleConnTimeout:     5 * time.Minute,
 		DisableCompression:  true,
 	}
-	return &client{base: base, key: key, http: &http.Client{Transport: t, Timeout: 5 * time.Minute}}
+	return &client{base: srv.base, metrics: srv.metrics, key: key, http: &http.Client{Transport: t, Timeout: 5 * time.Minute}}
 }
 
 // do sends a request and decodes the envelope's data into out; an envelope
@@ -297,9 +303,9 @@ func (c *client) send(method, path, contentType string, body []byte, want []int,
 	return res.StatusCode, json.Unmarshal(env.Data, out)
 }
 
-// metrics returns the server's GET /metrics.
-func (c *client) metrics() (string, error) {
-	res, err := c.http.Get(c.base + "/metrics")
+// scrape returns the server's GET /metrics, from its operator listener.
+func (c *client) scrape() (string, error) {
+	res, err := c.http.Get(c.metrics + "/metrics")
 	if err != nil {
 		return "", err
 	}

@@ -68,7 +68,7 @@ func once(bin, tenants string, warm int, idle time.Duration) (startMS, rssReady,
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data", filepath.Join(data, "d"), "--tenants", tenants, "--log-level", "error")
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--metrics-addr", "127.0.0.1:0", "--data", filepath.Join(data, "d"), "--tenants", tenants, "--log-level", "error")
 	cmd.Stderr = os.Stderr
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,7 @@ func startServer(t *testing.T) string {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Addr, cfg.DataDir, cfg.TenantsDir = "127.0.0.1:0", t.TempDir(), exampleTenants
+	cfg.MetricsAddr = config.MetricsOff
 	a, err := app.New(t.Context(), cfg, app.Deps{})
 	if err != nil {
 		t.Fatal(err)

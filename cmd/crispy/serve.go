@@ -27,7 +27,9 @@ func newServe(e *env) *cobra.Command {
 		Long: `Run the API server.
 
 With no flags, from the repository root, it serves the example tenants in
-./tenants on embedded storage in ./data, at http://127.0.0.1:8080.
+./tenants on embedded storage in ./data, at http://127.0.0.1:8080, and
+serves Prometheus metrics apart from the API, at http://127.0.0.1:9090/metrics
+(--metrics-addr; "off" serves none).
 
 Every flag can also be set by an environment variable: CRISPY_ and the flag
 name in upper case, '-' as '_' (--log-level: CRISPY_LOG_LEVEL). Flags win.
@@ -83,7 +85,11 @@ func serve(ctx context.Context, e *env, cfg config.Serve) error {
 	}()
 
 	err = a.ListenAndServe(ctx, func(addr net.Addr) {
-		log.Info("started", "addr", addr.String(), "startup_ms", float64(time.Since(start).Microseconds())/1000)
+		metricsAddr := config.MetricsOff
+		if m := a.MetricsAddr(); m != nil {
+			metricsAddr = m.String()
+		}
+		log.Info("started", "addr", addr.String(), "metrics_addr", metricsAddr, "startup_ms", float64(time.Since(start).Microseconds())/1000)
 	})
 	if cerr := a.Close(); cerr != nil {
 		log.Error("close", "error", cerr)

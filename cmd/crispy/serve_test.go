@@ -151,6 +151,9 @@ func TestServeUsageErrors(t *testing.T) {
 		{"CRISPY_ENV=qa", free, map[string]string{"CRISPY_ENV": "qa"}, []string{`crispy: CRISPY_ENV="qa": `, "must be dev, stage or prod"}},
 		{"--addr without port", append([]string{"--addr", "nonsense"}, ok...), nil, []string{`crispy: --addr "nonsense": want host:port`}},
 		{"CRISPY_ADDR without port", ok, map[string]string{"CRISPY_ADDR": "nonsense"}, []string{`crispy: --addr "nonsense": want host:port`}},
+		{"--metrics-addr without port", append([]string{"--metrics-addr", "nonsense"}, free...), nil, []string{`crispy: --metrics-addr "nonsense": want host:port, or "off" to serve no metrics`}},
+		{"empty CRISPY_METRICS_ADDR", free, map[string]string{"CRISPY_METRICS_ADDR": ""}, []string{`crispy: --metrics-addr "": want host:port, or "off"`}},
+		{"--metrics-addr equal to --addr", append([]string{"--tenants", exampleTenants}, "--addr", "127.0.0.1:8080", "--metrics-addr", "127.0.0.1:8080"), nil, []string{`crispy: --metrics-addr "127.0.0.1:8080": must differ from --addr`}},
 		{"--log-level loud", append([]string{"--log-level", "loud"}, free...), nil, []string{`crispy: --log-level "loud": want debug, info, warn or error`}},
 		{"CRISPY_LOG_LEVEL=loud", free, map[string]string{"CRISPY_LOG_LEVEL": "loud"}, []string{`--log-level "loud": want debug, info, warn or error`}},
 		{"zero --shutdown-timeout", append([]string{"--shutdown-timeout", "0"}, free...), nil, []string{"crispy: --shutdown-timeout must be greater than zero"}},
@@ -195,14 +198,15 @@ func TestServeUsageErrors(t *testing.T) {
 func TestServeStartsAndStops(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	env := map[string]string{
-		"CRISPY_ADDR":      "nonsense",
-		"CRISPY_ENV":       "prod",
-		"CRISPY_LOG_LEVEL": "loud",
-		"CRISPY_TENANTS":   brokenTenants,
-		"CRISPY_DATA":      "",
+		"CRISPY_ADDR":         "nonsense",
+		"CRISPY_METRICS_ADDR": "nonsense",
+		"CRISPY_ENV":          "prod",
+		"CRISPY_LOG_LEVEL":    "loud",
+		"CRISPY_TENANTS":      brokenTenants,
+		"CRISPY_DATA":         "",
 	}
 	args := []string{
-		"serve", "--addr", "127.0.0.1:0", "--env", "dev", "--log-level", "info",
+		"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--env", "dev", "--log-level", "info",
 		"--tenants", exampleTenants, "--data", data, "--shutdown-timeout", "5s",
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), serveTimeout)
@@ -233,6 +237,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	// The example tenants are served, and with --env dev their development
 	// keys are honoured.
 	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
 	for _, c := range []struct {
 		auth string
 		want int
@@ -257,6 +262,32 @@ func TestServeStartsAndStops(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != c.want {
 			t.Errorf("GET /health with %q: got %d, want %d", c.auth, resp.StatusCode, c.want)
+		}
+	}
+
+	// Metrics are served on the operator listener only.
+	var metricsAddr string
+	if recs := recordsWithMsg(stderr.String(), "started"); len(recs) == 1 {
+		metricsAddr, _ = recs[0]["metrics_addr"].(string)
+	}
+	if !strings.HasPrefix(metricsAddr, "127.0.0.1:") || metricsAddr == "127.0.0.1:0" || metricsAddr == addr {
+		t.Errorf("metrics served on %q, want 127.0.0.1 and a port of their own", metricsAddr)
+	}
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{"http://" + metricsAddr + "/metrics", http.StatusOK},
+		{"http://" + addr + "/metrics", http.StatusNotFound},
+	} {
+		resp, err := client.Get(c.url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", c.url, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET %s: got %d, want %d", c.url, resp.StatusCode, c.want)
 		}
 	}
 

@@ -57,6 +57,10 @@ type App struct {
 	tts       *tts.Service
 	api       *httpapi.Server
 	http      *http.Server
+	// metricsHTTP serves the operator listener (/metrics and the probes);
+	// nil when cfg.MetricsAddr is config.MetricsOff.
+	metricsHTTP *http.Server
+	metricsAddr atomic.Pointer[net.Addr] // bound address, once serving
 
 	reloadMu sync.Mutex // one reload at a time
 	registry atomic.Pointer[tenant.Registry]
@@ -187,8 +191,27 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if cfg.MetricsAddr != config.MetricsOff {
+		a.metricsHTTP = &http.Server{
+			Handler:           a.api.MetricsHandler(),
+			ReadHeaderTimeout: metricsReadTimeout,
+			ReadTimeout:       metricsReadTimeout,
+			WriteTimeout:      metricsWriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    metricsMaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
 	return a, nil
 }
+
+// The operator listener's limits: its requests are small GETs from
+// scrapers and probes, and its answers a few hundred KiB at most.
+const (
+	metricsReadTimeout    = 5 * time.Second
+	metricsWriteTimeout   = 30 * time.Second
+	metricsMaxHeaderBytes = 8 << 10
+)
 
 // loadTenants reads and validates the tenants folder and indexes it.
 func (a *App) loadTenants() (*tenant.Registry, error) {
@@ -244,6 +267,20 @@ func (a *App) seedBudgets(ctx context.Context, b *gateway.Budgets, reg *tenant.R
 // Handler returns the HTTP API, for tests that drive it without a listener.
 func (a *App) Handler() http.Handler { return a.api }
 
+// MetricsHandler returns the handler of the operator listener (GET
+// /metrics, /livez and /readyz), for tests that drive it without a
+// listener. It works even when the listener is off.
+func (a *App) MetricsHandler() http.Handler { return a.api.MetricsHandler() }
+
+// MetricsAddr returns the address the operator listener is bound to, or nil
+// when it is off or not serving yet.
+func (a *App) MetricsAddr() net.Addr {
+	if p := a.metricsAddr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Registry returns the tenant registry in force.
 func (a *App) Registry() *tenant.Registry { return a.registry.Load() }
 
@@ -268,20 +305,41 @@ func (a *App) Reload() error {
 
 // Serve accepts connections on l until ctx is cancelled, then drains: it
 // reports not ready, lets in-flight requests finish within the shutdown
-// timeout, and returns. It does not close the stores; Close does.
+// timeout, and returns. Unless the configured metrics address is off, it
+// also listens there and serves the operator endpoints (/metrics and the
+// probes) until the API has drained. It does not close the stores; Close
+// does.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	return a.serve(ctx, l, nil)
 }
 
 // serve is Serve, calling started, if not nil, once /readyz answers 200.
 func (a *App) serve(ctx context.Context, l net.Listener, started func(net.Addr)) error {
+	var ml net.Listener
+	if a.metricsHTTP != nil {
+		var err error
+		if ml, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
+			l.Close()
+			return fmt.Errorf("listen on --metrics-addr: %w", err)
+		}
+		addr := ml.Addr()
+		a.metricsAddr.Store(&addr)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(l) }()
+	merrc := make(chan error, 1)
+	if ml != nil {
+		go func() { merrc <- a.metricsHTTP.Serve(ml) }()
+	}
 	a.api.SetReady(true)
 	if started != nil {
 		started(l.Addr())
 	}
-	a.log.Info("serving", "addr", l.Addr().String(), "env", a.cfg.Env, "tenants", tenantIDs(a.Registry()), "version", version.Get().Version)
+	metricsAddr := config.MetricsOff
+	if ml != nil {
+		metricsAddr = ml.Addr().String()
+	}
+	a.log.Info("serving", "addr", l.Addr().String(), "metrics_addr", metricsAddr, "env", a.cfg.Env, "tenants", tenantIDs(a.Registry()), "version", version.Get().Version)
 	if a.cfg.Env == config.Dev {
 		a.log.Warn("development keys are honoured (--env dev); never expose this server")
 	}
@@ -293,7 +351,13 @@ func (a *App) serve(ctx context.Context, l net.Listener, started func(net.Addr))
 	select {
 	case err := <-errc:
 		a.api.SetReady(false)
+		a.closeMetrics(merrc)
 		return fmt.Errorf("serve: %w", err)
+	case err := <-merrc:
+		a.api.SetReady(false)
+		a.http.Close()
+		<-errc
+		return fmt.Errorf("serve on --metrics-addr: %w", err)
 	case <-ctx.Done():
 	}
 	a.api.SetReady(false)
@@ -304,11 +368,31 @@ func (a *App) serve(ctx context.Context, l net.Listener, started func(net.Addr))
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
+	// The operator listener stays up while the API drains, so that the
+	// drain can be watched; then it stops too.
+	if a.metricsHTTP != nil {
+		if merr := a.metricsHTTP.Shutdown(sctx); merr != nil {
+			err = errors.Join(err, fmt.Errorf("metrics: %w", merr))
+		}
+		if merr := <-merrc; !errors.Is(merr, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("metrics: %w", merr))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	a.log.Info("drained")
 	return nil
+}
+
+// closeMetrics stops the operator listener at once, if it runs, and waits
+// for its Serve to return.
+func (a *App) closeMetrics(merrc <-chan error) {
+	if a.metricsHTTP == nil {
+		return
+	}
+	a.metricsHTTP.Close()
+	<-merrc
 }
 
 // SessionSweepInterval is how often sessions idle past their tenant's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,7 @@ func writeTenant(t *testing.T, dir, id, content string) {
 func testConfig(t *testing.T, tenants string) config.Serve {
 	cfg := config.Defaults()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.TenantsDir = tenants
 	cfg.ShutdownTimeout = 5 * time.Second
@@ -81,6 +83,17 @@ func get(t *testing.T, url, key string) (int, api.Envelope) {
 		t.Fatal(err)
 	}
 	return res.StatusCode, env
+}
+
+// scrape returns what the operator listener's GET /metrics says.
+func scrape(t *testing.T, s *started) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	s.app.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 func TestServeExampleTenants(t *testing.T) {

@@ -3,7 +3,6 @@ package app_test
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -101,13 +100,7 @@ func TestEmbeddingCache(t *testing.T) {
 
 func metrics(t *testing.T, s *started) string {
 	t.Helper()
-	res, err := http.Get(s.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return string(b)
+	return scrape(t, s)
 }
 
 func grep(text, substr string) string {

@@ -17,6 +17,7 @@ import (
 func TestShutdownDrainsInFlight(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Addr, cfg.DataDir, cfg.TenantsDir = "127.0.0.1:0", t.TempDir(), "../../tenants"
+	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
 	a, err := New(context.Background(), cfg, Deps{})
 	if err != nil {
@@ -85,6 +86,18 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		t.Fatalf("Serve returned while a request was in flight: %v", err)
 	default:
 	}
+	// The operator listener stays up while the API drains, and reports it.
+	metricsURL := "http://" + a.MetricsAddr().String()
+	for path, want := range map[string]int{"/metrics": http.StatusOK, "/readyz": http.StatusServiceUnavailable} {
+		res, err := http.Get(metricsURL + path)
+		if err != nil {
+			t.Fatalf("operator GET %s while draining: %v", path, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("operator GET %s while draining = %d, want %d", path, res.StatusCode, want)
+		}
+	}
 
 	close(release)
 	if got := <-status; got != http.StatusOK {
@@ -92,5 +105,9 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Serve after drain: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", a.MetricsAddr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("the operator listener still accepts connections after the drain")
 	}
 }

@@ -3,8 +3,6 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -354,14 +352,9 @@ func TestChatStreamRunsToolCalls(t *testing.T) {
 	if _, h := history(t, s, "ck_dev_acme", done.SessionID, ""); len(h.Messages) != 2 || h.Messages[1].Content != "Panels make power." {
 		t.Errorf("history = %+v", h.Messages)
 	}
-	mres, err := http.Get(s.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mres.Body.Close()
-	b, _ := io.ReadAll(mres.Body)
-	if !strings.Contains(string(b), `crispy_tool_invocations_total{outcome="ok",tenant="acme",tool="summarize"} 1`) {
-		t.Errorf("metrics lack the invocation:\n%s", grepLines(string(b), "crispy_tool"))
+	b := scrape(t, s)
+	if !strings.Contains(b, `crispy_tool_invocations_total{outcome="ok",tenant="acme",tool="summarize"} 1`) {
+		t.Errorf("metrics lack the invocation:\n%s", grepLines(b, "crispy_tool"))
 	}
 }
 

@@ -156,14 +156,8 @@ func TestTTSExampleTenants(t *testing.T) {
 // `crispy_tts_active{adapter="espeak"}`.
 func metric(t *testing.T, s *started, name string) string {
 	t.Helper()
-	res, err := http.Get(s.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+	for line := range strings.Lines(scrape(t, s)) {
+		if v, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), name+" "); ok {
 			return v
 		}
 	}

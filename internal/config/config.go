@@ -40,6 +40,9 @@ func (e *Env) String() string { return string(*e) }
 // Type implements pflag.Value.
 func (e *Env) Type() string { return "env" }
 
+// MetricsOff is the MetricsAddr that serves no operator listener.
+const MetricsOff = "off"
+
 // Serve is the configuration of `crispy serve`.
 type Serve struct {
 	Addr       string
@@ -47,6 +50,11 @@ type Serve struct {
 	TenantsDir string
 	Env        Env
 	LogLevel   string
+
+	// MetricsAddr is the address of the operator listener, which serves
+	// GET /metrics (and /livez, /readyz) apart from the API; MetricsOff
+	// disables it.
+	MetricsAddr string
 
 	ShutdownTimeout   time.Duration
 	ReadHeaderTimeout time.Duration
@@ -74,6 +82,7 @@ type Serve struct {
 func Defaults() Serve {
 	return Serve{
 		Addr:              "127.0.0.1:8080",
+		MetricsAddr:       "127.0.0.1:9090",
 		DataDir:           "./data",
 		TenantsDir:        "./tenants",
 		Env:               Dev,
@@ -92,6 +101,7 @@ func Defaults() Serve {
 // Bind registers c's fields as flags on fs, with c's current values as defaults.
 func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "address to listen on (host:port)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", c.MetricsAddr, "address of the operator listener serving /metrics (host:port), or \"off\"")
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "folder for embedded storage (created if missing)")
 	fs.StringVar(&c.TenantsDir, "tenants", c.TenantsDir, "folder of tenant configs, one <id>/tenant.jsonc each")
 	fs.Var(&c.Env, "env", "environment: dev, stage or prod (development keys work only in dev)")
@@ -158,6 +168,13 @@ func (c Serve) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr %q: want host:port", c.Addr))
+	}
+	if c.MetricsAddr != MetricsOff {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q: want host:port, or %q to serve no metrics", c.MetricsAddr, MetricsOff))
+		} else if c.MetricsAddr == c.Addr && port != "0" {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q: must differ from --addr: metrics are not served on the API's listener", c.MetricsAddr))
+		}
 	}
 	if c.MinBodyRate < 0 {
 		errs = append(errs, fmt.Errorf("--min-body-rate %d: must not be negative", c.MinBodyRate))

@@ -44,9 +44,3 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeData(w, r, http.StatusOK, map[string]bool{"ready": true})
 }
-
-// metrics answers GET /metrics in the Prometheus exposition format.
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
-	s.metricsHandler.ServeHTTP(w, r)
-	return nil
-}

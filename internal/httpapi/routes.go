@@ -15,7 +15,7 @@ type route struct {
 	pattern string       // ServeMux pattern, also the "route" label of logs and metrics
 	family  string       // route family, as named in a tenant's "public" list
 	scope   tenant.Scope // scope the key must hold; "" for any key of the tenant
-	open    bool         // served without tenant resolution (probes, metrics)
+	open    bool         // served without tenant resolution (probes)
 	openai  bool         // errors in OpenAI's format instead of the envelope
 	h       handlerFunc
 }
@@ -27,12 +27,12 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// routes lists every endpoint of the API.
+// routes lists every endpoint of the API. GET /metrics is not one of them:
+// it is served by MetricsHandler, on the operator listener only.
 func (s *Server) routes() []*route {
 	return []*route{
 		{pattern: "GET /livez", open: true, h: s.livez},
 		{pattern: "GET /readyz", open: true, h: s.readyz},
-		{pattern: "GET /metrics", open: true, h: s.metrics},
 		{pattern: "GET /health", family: "health", h: s.health},
 		{pattern: "GET /usage", family: "usage", scope: tenant.ScopeUsageRead, h: s.usage},
 

@@ -66,7 +66,7 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// MaxInFlight caps the tenant requests served at once: more get 503
 	// with Retry-After at once instead of queueing (0: no cap). Probes and
-	// metrics are not counted. A tenant may hold at most its
+	// the operator listener are not counted. A tenant may hold at most its
 	// limits.maxInFlight of them, by default MaxInFlight/TenantShare (at
 	// least one); more get 429, so that no tenant fills the server.
 	MaxInFlight int
@@ -84,7 +84,8 @@ type Options struct {
 	Version string
 	// Logger receives access and error logs. Default: discard.
 	Logger *slog.Logger
-	// Metrics receives request metrics and serves /metrics. Default: a new registry.
+	// Metrics receives request metrics, which MetricsHandler serves.
+	// Default: a new registry.
 	Metrics *obs.Metrics
 	// Tracer and Propagator handle W3C trace context. Default: a tracer that
 	// creates spans without exporting them, and the W3C propagator.
@@ -103,6 +104,7 @@ type Server struct {
 	mux            *http.ServeMux
 	handler        http.Handler
 	metricsHandler http.Handler
+	operator       http.Handler // MetricsHandler
 	ready          atomic.Bool
 }
 
@@ -134,6 +136,7 @@ func New(opts Options) *Server {
 	for _, rt := range append(s.routes(), opts.extra...) {
 		s.mux.Handle(rt.pattern, rt)
 	}
+	s.operator = s.operatorHandler()
 	// Outermost first: the order in which a request meets them.
 	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withBodyRate(s.withInFlight(s.withTenant(s.withTenantInFlight(s.withRateLimit(s.mux)))))))))
 	return s

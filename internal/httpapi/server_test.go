@@ -387,7 +387,7 @@ func TestAccessLogAndMetrics(t *testing.T) {
 		}
 	}
 
-	res := ts.do(t, "GET", "/metrics", "")
+	res := ts.operator(t, "GET", "/metrics")
 	for _, want := range []string{
 		`crispy_http_requests_total{code="200",route="GET /health",tenant="acme"} 1`,
 		`crispy_http_request_duration_seconds_count{code="200",route="GET /health",tenant="acme"} 1`,
@@ -454,5 +454,65 @@ func TestKeyAnswersAlikeOnEveryHost(t *testing.T) {
 				t.Errorf("%s %s %v on host %s: %+v; on an unknown host: %+v", c.method, c.path, c.headers, host, got, want)
 			}
 		}
+	}
+}
+
+// operator sends a request to the operator listener's handler.
+func (ts *testServer) operator(t *testing.T, method, path string) response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	ts.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	res := response{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &res.env); err != nil {
+			t.Fatalf("%s %s: body is not an envelope: %v\n%s", method, path, err, res.raw)
+		}
+	}
+	return res
+}
+
+// TestMetricsOnlyOnOperatorHandler checks that the API does not serve
+// /metrics, which names every tenant, and answers it like any unknown
+// route, while the operator listener's handler serves it and the probes.
+func TestMetricsOnlyOnOperatorHandler(t *testing.T) {
+	ts := newTestServer(t, true)
+	ts.do(t, "GET", "/health", "", "Authorization", "Bearer ck_dev_acme")
+	unknown := ts.do(t, "GET", "/nothing-here", "")
+	for _, path := range []string{"/metrics", "/metrics/", "/metrics?format=text"} {
+		for _, headers := range [][]string{nil, {"Authorization", "Bearer ck_dev_acme"}, {"Host", "acme.localhost"}} {
+			res := ts.do(t, "GET", path, "", headers...)
+			if res.status != unknown.status || res.env.Error == nil || res.env.Error.Code != api.CodeNotFound {
+				t.Errorf("API GET %s %v = %d %s, want %d not_found like an unknown route", path, headers, res.status, res.raw, unknown.status)
+			}
+			if strings.Contains(res.raw, "acme") || strings.Contains(res.raw, "crispy_") {
+				t.Errorf("API GET %s %v reveals metrics: %s", path, headers, res.raw)
+			}
+		}
+	}
+
+	res := ts.operator(t, "GET", "/metrics")
+	if res.status != 200 || !strings.Contains(res.raw, `crispy_http_requests_total{code="200",route="GET /health",tenant="acme"} 1`) {
+		t.Errorf("operator GET /metrics = %d, lacks the /health request:\n%s", res.status, res.raw)
+	}
+	if strings.Contains(res.raw, `route="GET /metrics"`) {
+		t.Error("scrapes are counted as API requests")
+	}
+	if res := ts.operator(t, "GET", "/livez"); res.status != 200 || !res.env.OK {
+		t.Errorf("operator livez = %d %s", res.status, res.raw)
+	}
+	if res := ts.operator(t, "GET", "/readyz"); res.status != 503 || res.env.Error == nil || res.env.Error.Code != api.CodeUnavailable {
+		t.Errorf("operator readyz before ready = %d %s", res.status, res.raw)
+	}
+	ts.SetReady(true)
+	if res := ts.operator(t, "GET", "/readyz"); res.status != 200 {
+		t.Errorf("operator readyz when ready = %d %s", res.status, res.raw)
+	}
+	for _, c := range []struct{ method, path string }{{"GET", "/health"}, {"POST", "/metrics"}, {"GET", "/v1/models"}} {
+		if res := ts.operator(t, c.method, c.path); res.status != 404 || res.env.Error == nil || res.env.Error.Code != api.CodeNotFound || res.env.TraceID == "" {
+			t.Errorf("operator %s %s = %d %s, want a not_found envelope", c.method, c.path, res.status, res.raw)
+		}
+	}
+	if n := ts.store.calls.Load(); n != 1 {
+		t.Errorf("storage calls = %d, want 1 (the /health request)", n)
 	}
 }
