@@ -2,6 +2,12 @@ package api
 
 import "time"
 
+// SessionTokenHeader is the header that carries a session token: sent by
+// the server when an anonymous caller starts a session on a public chat
+// host, and by that caller with every later turn, history read and delete
+// of the session.
+const SessionTokenHeader = "X-Session-Token"
+
 // ChatRequest is the body of POST /chat.
 type ChatRequest struct {
 	// SessionID continues a session; absent starts a new one.
@@ -28,7 +34,11 @@ type Usage struct {
 // ChatResult is the answer to POST /chat: the data of the envelope, or of
 // the SSE done event (which has no text: the tokens carried it).
 type ChatResult struct {
-	SessionID    string `json:"sessionId"`
+	SessionID string `json:"sessionId"`
+	// SessionToken is set when an anonymous caller started the session:
+	// the secret, given once, that must accompany every later request on
+	// the session (in the X-Session-Token header).
+	SessionToken string `json:"sessionToken,omitempty"`
 	Model        string `json:"model"`
 	Text         string `json:"text,omitempty"`
 	FinishReason string `json:"finishReason,omitempty"`

@@ -48,7 +48,6 @@ func TestCrashHelperProcess(t *testing.T) {
 	}
 	cfg := config.Defaults()
 	cfg.Addr = "127.0.0.1:0"
-	cfg.MetricsAddr = config.MetricsOff
 	cfg.DataDir = os.Getenv(crashDataEnv)
 	cfg.TenantsDir = os.Getenv(crashTenantsEnv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -127,25 +126,53 @@ type crashTurn struct {
 	userSeq, assistantSeq int64
 	message, answer       string
 	stream                bool
+	replayed              bool // the server answered a stored result
+}
+
+// crashSend is a turn as a client sent it, kept to send it again, whole,
+// with its Idempotency-Key (the message) when it was not acknowledged.
+type crashSend struct {
+	worker  int // -1 for the turns that open the shared sessions
+	session string
+	message string
+	stream  bool
 }
 
 // crashLedger records what the clients sent and what the server acknowledged.
 type crashLedger struct {
-	mu    sync.Mutex
-	sent  map[string]bool       // message texts sent, acknowledged or not
-	acked map[string]*crashTurn // acknowledged turns by message text
+	mu      sync.Mutex
+	sent    map[string]bool       // message texts sent, acknowledged or not
+	acked   map[string]*crashTurn // acknowledged turns by message text
+	pending map[string]crashSend  // turns sent and not acknowledged yet, by message text
 }
 
-func (l *crashLedger) send(message string) {
+func newCrashLedger() *crashLedger {
+	return &crashLedger{sent: map[string]bool{}, acked: map[string]*crashTurn{}, pending: map[string]crashSend{}}
+}
+
+func (l *crashLedger) send(s crashSend) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sent[message] = true
+	l.sent[s.message] = true
+	l.pending[s.message] = s
 }
 
 func (l *crashLedger) ack(tr crashTurn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.acked[tr.message] = &tr
+	delete(l.pending, tr.message)
+}
+
+// unacknowledged returns the turns sent and not acknowledged.
+func (l *crashLedger) unacknowledged() []crashSend {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]crashSend, 0, len(l.pending))
+	for _, s := range l.pending {
+		out = append(out, s)
+	}
+	return out
 }
 
 // sessions returns the sessions of acknowledged turns.
@@ -169,9 +196,10 @@ type crashClient struct {
 // connection broke: expected once the server is killed.
 var errNotAcknowledged = errors.New("turn not acknowledged")
 
-// chat sends one turn and returns it as acknowledged, errNotAcknowledged
-// when the connection broke before the acknowledgement, or another error
-// when the server answered something other than an acknowledgement.
+// chat sends one turn, with its message as its Idempotency-Key, and returns
+// it as acknowledged, errNotAcknowledged when the connection broke before
+// the acknowledgement, or another error when the server answered something
+// other than an acknowledgement.
 func (c *crashClient) chat(ctx context.Context, base, session, message string, stream bool) (crashTurn, error) {
 	tr := crashTurn{session: session, message: message, stream: stream}
 	body, _ := json.Marshal(api.ChatRequest{SessionID: session, Message: message, Stream: &stream})
@@ -181,6 +209,7 @@ func (c *crashClient) chat(ctx context.Context, base, session, message string, s
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", message)
 	res, err := c.http.Do(req)
 	if err != nil {
 		return tr, fmt.Errorf("%w: %v", errNotAcknowledged, err)
@@ -232,7 +261,7 @@ func (c *crashClient) chat(ctx context.Context, base, session, message string, s
 	if out.SessionID == "" || (session != "" && out.SessionID != session) || out.UserSeq < 1 || out.AssistantSeq != out.UserSeq+1 {
 		return tr, fmt.Errorf("acknowledgement %+v for session %q", out, session)
 	}
-	tr.session, tr.userSeq, tr.assistantSeq = out.SessionID, out.UserSeq, out.AssistantSeq
+	tr.session, tr.userSeq, tr.assistantSeq, tr.replayed = out.SessionID, out.UserSeq, out.AssistantSeq, out.Replayed
 	return tr, nil
 }
 
@@ -276,18 +305,19 @@ func (c *crashClient) history(ctx context.Context, base, session string) ([]api.
 // session of their own, which half of them replace every few turns. The
 // server is killed crashCycles times.
 const (
-	crashWorkers  = 16
+	crashWorkers  = 20
 	sharedWorkers = 8
 	crashCycles   = 3
 )
 
 // TestCrashKeepsAcknowledgedTurns kills the server with SIGKILL while
-// clients are sending chat turns, several times over one data folder, and
-// checks after each restart that every acknowledged turn (a 200 envelope or
-// an SSE done event) is in its session's history at the seqs it was
-// acknowledged with, and that no history holds half a turn, a gap, a
-// duplicate or a message nobody sent. A turn that was not acknowledged may
-// or may not have been stored, but only whole.
+// clients are sending chat turns, each with an Idempotency-Key, several
+// times over one data folder. After each restart the clients send every
+// turn that was not acknowledged again, with its key, as a client that
+// retries does; then the test checks that every turn sent is in its
+// session's history exactly once (none lost, none run twice), each
+// acknowledged one at the seqs it was acknowledged with, and that no
+// history holds half a turn, a gap or a message nobody sent.
 func TestCrashKeepsAcknowledgedTurns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills server processes")
@@ -304,13 +334,13 @@ func TestCrashKeepsAcknowledgedTurns(t *testing.T) {
 	transport := &http.Transport{MaxIdleConnsPerHost: crashWorkers}
 	t.Cleanup(transport.CloseIdleConnections)
 	client := &crashClient{http: &http.Client{Transport: transport}, key: key}
-	ledger := &crashLedger{sent: map[string]bool{}, acked: map[string]*crashTurn{}}
+	ledger := newCrashLedger()
 
 	srv := startCrashServer(t, data, tenants)
 	shared := make([]string, 2)
 	for i := range shared {
 		msg := fmt.Sprintf("shared session %d opens", i)
-		ledger.send(msg)
+		ledger.send(crashSend{worker: -1, message: msg})
 		tr, err := client.chat(t.Context(), srv.url, "", msg, false)
 		if err != nil {
 			t.Fatal(err)
@@ -331,6 +361,7 @@ func TestCrashKeepsAcknowledgedTurns(t *testing.T) {
 			t.Fatalf("cycle %d: no request was in flight when the server was killed", cycle)
 		}
 		srv = startCrashServer(t, data, tenants)
+		crashRetry(t, client, ledger, srv.url, own)
 		crashVerify(t, client, ledger, srv.url)
 		if t.Failed() {
 			return
@@ -369,7 +400,7 @@ func crashLoad(t *testing.T, c *crashClient, l *crashLedger, srv *crashServer, c
 				}
 				msg := fmt.Sprintf("cycle %d worker %d turn %d", cycle, w, i)
 				stream := (w+i)%2 == 0
-				l.send(msg)
+				l.send(crashSend{worker: w, session: session, message: msg, stream: stream})
 				nInflight.Add(1)
 				beforeKill := !killed.Load()
 				tr, err := c.chat(t.Context(), srv.url, session, msg, stream)
@@ -419,8 +450,35 @@ func crashLoad(t *testing.T, c *crashClient, l *crashLedger, srv *crashServer, c
 	return nAcked.Load(), nInterrupted.Load(), inflight, loaded
 }
 
+// crashRetry sends every turn that was not acknowledged again, as it was
+// sent and with the same Idempotency-Key, to the restarted server at base:
+// the server must run it if it had not committed it, and answer what it had
+// committed otherwise. A worker whose turn opened a session takes that
+// session on.
+func crashRetry(t *testing.T, c *crashClient, l *crashLedger, base string, own []string) {
+	t.Helper()
+	var replayed int
+	pending := l.unacknowledged()
+	for _, s := range pending {
+		tr, err := c.chat(t.Context(), base, s.session, s.message, s.stream)
+		if err != nil {
+			t.Errorf("retry of %q: %v", s.message, err)
+			continue
+		}
+		l.ack(tr)
+		if s.worker >= sharedWorkers {
+			own[s.worker] = tr.session
+		}
+		if tr.replayed {
+			replayed++ // committed before the kill, not acknowledged
+		}
+	}
+	t.Logf("retried %d unacknowledged turns: %d had been committed, %d ran now", len(pending), replayed, len(pending)-replayed)
+}
+
 // crashVerify reads every session with an acknowledged turn from the
-// restarted server at base and checks it against the ledger.
+// restarted server at base and checks it against the ledger: once every
+// turn has been retried, every turn sent is acknowledged and stored once.
 func crashVerify(t *testing.T, c *crashClient, l *crashLedger, base string) {
 	t.Helper()
 	seen := map[string]string{} // user message -> session
@@ -470,6 +528,14 @@ func crashVerify(t *testing.T, c *crashClient, l *crashLedger, base string) {
 			if a.Seq != tr.assistantSeq || a.Role != "assistant" || a.Content != tr.answer {
 				t.Errorf("session %s: acknowledged answer %q at seq %d, but seq %d is %s %q", session, tr.answer, tr.assistantSeq, a.Seq, a.Role, a.Content)
 			}
+		}
+	}
+	for msg := range l.sent {
+		switch {
+		case l.acked[msg] == nil:
+			t.Errorf("turn %q was never acknowledged, even retried", msg)
+		case seen[msg] == "":
+			t.Errorf("turn %q was acknowledged but is in no history: lost", msg)
 		}
 	}
 	t.Logf("after restart: %d sessions, %d turns, %d of them stored but never acknowledged", len(l.sessions()), turns, unacked)

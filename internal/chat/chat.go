@@ -7,12 +7,22 @@
 // the answer has ended; only then is the turn acknowledged (the done event,
 // or the JSON response). A turn whose stream broke is stored with its
 // partial answer marked incomplete.
+//
+// A session belongs to whoever created it: the API key, or, for an
+// anonymous caller of a public chat host, whoever holds the session token
+// issued with it (only the token's hash is stored). Anyone else is told the
+// session does not exist. A turn sent with an Idempotency-Key stores its
+// result in the turn's own transaction, scoped to the caller, so that a
+// retry, even after a crash, gets the result instead of running the turn
+// twice.
 package chat
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -55,7 +65,6 @@ var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 type Service struct {
 	gw       *gateway.Gateway
 	sessions store.Sessions
-	kv       store.KV
 	log      *slog.Logger
 
 	// RAG, when set, grounds the turns of tenants whose rag.enabled is on
@@ -69,12 +78,24 @@ type Service struct {
 	idemLocks    locks
 }
 
-// New returns a Service.
+// New returns a Service. Sessions keeps the sessions and the idempotency
+// records of turns; kv is not used (idempotency records used to live
+// there) and may be nil.
 func New(gw *gateway.Gateway, sessions store.Sessions, kv store.KV, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{gw: gw, sessions: sessions, kv: kv, log: log}
+	return &Service{gw: gw, sessions: sessions, log: log}
+}
+
+// Caller is who acts on a session: a key of the tenant, or an anonymous
+// caller of a public chat host with the session token it holds, if any.
+type Caller struct {
+	Tenant *tenant.Tenant
+	Key    *tenant.Key // nil for an anonymous caller
+	// SessionToken is the token an anonymous caller presents; keys need
+	// none.
+	SessionToken string
 }
 
 // Request is one user turn.
@@ -82,6 +103,9 @@ type Request struct {
 	Tenant    *tenant.Tenant
 	Key       *tenant.Key
 	RequestID string
+	// SessionToken is the token of the session an anonymous caller
+	// continues (see Caller).
+	SessionToken string
 	// SessionID continues a session of the tenant; "" starts a new one.
 	SessionID string
 	Message   string
@@ -97,7 +121,11 @@ type Request struct {
 
 // Result is a finished turn.
 type Result struct {
-	SessionID    string         `json:"sessionId"`
+	SessionID string `json:"sessionId"`
+	// SessionToken is issued when an anonymous caller starts a session:
+	// the one time it is shown. It is never stored, not even in an
+	// idempotency record.
+	SessionToken string         `json:"-"`
 	Model        string         `json:"model"`
 	Text         string         `json:"text"`
 	Incomplete   bool           `json:"incomplete,omitempty"`
@@ -129,67 +157,92 @@ type Sink interface {
 // error before Sink.Started is the caller's (invalid input, unknown session,
 // budget); after it, the result is returned with the error when the answer
 // broke after it began (Incomplete, and stored as such).
+//
+// With an Idempotency-Key, the result is stored with the turn, in its
+// transaction, for IdempotencyTTL; a retry with the same key and request
+// gets it back (Replayed) and appends nothing, and one with another request
+// is a conflict. The key is scoped to the caller: its API key, or for an
+// anonymous caller the session token, so an anonymous caller may send one
+// only on a turn of an existing session, with its token.
 func (s *Service) Send(ctx context.Context, req Request, sink Sink) (*Result, error) {
 	if err := s.validate(req); err != nil {
 		return nil, err
 	}
 	if req.IdempotencyKey == "" {
-		return s.send(ctx, req, sink)
+		return s.send(ctx, req, sink, nil)
+	}
+	if req.Key == nil && (req.SessionID == "" || req.SessionToken == "") {
+		return nil, api.Errorf(api.CodeInvalidRequest, "an anonymous Idempotency-Key is scoped to a session: send it only to continue a session, with the session's %s header", api.SessionTokenHeader)
 	}
 
 	// A retry waits for the first attempt to end, then gets its result.
-	ikey := "idem:chat:" + keyID(req.Key) + ":" + req.IdempotencyKey
+	ikey := "chat:" + owner(req.caller()) + ":" + req.IdempotencyKey
 	unlock := s.idemLocks.lock(req.Tenant.ID.String() + "\x00" + ikey)
 	defer unlock()
 	hash := requestHash(req)
-	if b, err := s.kv.Get(ctx, req.Tenant.ID, ikey); err == nil {
-		var rec idempotent
-		if err := json.Unmarshal(b, &rec); err != nil {
-			return nil, api.Internal(fmt.Errorf("idempotency record: %w", err))
+	if res, err := s.replay(ctx, req, ikey, hash); res != nil || err != nil {
+		if err == nil {
+			sink.Started()
+			_ = sink.Token(res.Text)
 		}
-		if rec.Hash != hash {
-			return nil, api.Errorf(api.CodeConflict, "Idempotency-Key %q was already used for a different request", req.IdempotencyKey)
-		}
-		res := rec.Result
-		res.Replayed = true
-		sink.Started()
-		_ = sink.Token(res.Text)
-		return &res, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, api.Internal(err)
+		return res, err
 	}
-	res, err := s.send(ctx, req, sink)
-	if res != nil && err == nil {
-		b, _ := json.Marshal(idempotent{Hash: hash, Result: *res})
-		if err := s.kv.Set(context.WithoutCancel(ctx), req.Tenant.ID, ikey, b, IdempotencyTTL); err != nil {
-			s.log.Error("idempotency record not stored", "tenant", req.Tenant.ID.String(), "error", err, "request_id", req.RequestID)
-		}
+	res, err := s.send(ctx, req, sink, &store.IdempotencyRecord{Key: ikey, Hash: hash, TTL: IdempotencyTTL})
+	if errors.Is(err, store.ErrConflict) {
+		// Another process committed a turn with this key while this one
+		// ran: this turn was not stored, and a retry gets that one.
+		return nil, api.Errorf(api.CodeConflict, "Idempotency-Key %q was used by a request that finished first; send the request again to get its result", req.IdempotencyKey)
 	}
 	return res, err
 }
 
-type idempotent struct {
-	Hash   string `json:"hash"`
-	Result Result `json:"result"`
+// replay returns the stored result of the turn with the idempotency key
+// ikey, nil when there is none, or a conflict when the key was used for
+// another request.
+func (s *Service) replay(ctx context.Context, req Request, ikey, hash string) (*Result, error) {
+	rec, err := s.sessions.Idempotency(ctx, req.Tenant.ID, ikey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, api.Internal(err)
+	case rec.Hash != hash:
+		return nil, api.Errorf(api.CodeConflict, "Idempotency-Key %q was already used for a different request", req.IdempotencyKey)
+	}
+	var res Result
+	if err := json.Unmarshal(rec.Result, &res); err != nil {
+		return nil, api.Internal(fmt.Errorf("idempotency record: %w", err))
+	}
+	res.UserSeq, res.AssistantSeq = rec.Seq, rec.Seq+1
+	res.Replayed = true
+	return &res, nil
 }
 
-func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, error) {
+func (r Request) caller() Caller {
+	return Caller{Tenant: r.Tenant, Key: r.Key, SessionToken: r.SessionToken}
+}
+
+// send runs a turn; idem, when not nil, is stored with it, with the
+// result, unless the turn broke.
+func (s *Service) send(ctx context.Context, req Request, sink Sink, idem *store.IdempotencyRecord) (*Result, error) {
 	tid := req.Tenant.ID
-	sessionID := req.SessionID
+	caller := req.caller()
+	sessionID, token := req.SessionID, ""
 	if sessionID == "" {
 		sessionID = newSessionID()
+		if req.Key == nil {
+			token = newSessionToken()
+			caller.SessionToken = token
+		}
 	}
 	unlock := s.sessionLocks.lock(tid.String() + "\x00" + sessionID)
 	defer unlock()
 
 	var history []store.Message
 	if req.SessionID != "" {
-		info, err := s.sessions.Session(ctx, tid, sessionID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
-		}
+		info, err := s.session(ctx, caller, sessionID, false)
 		if err != nil {
-			return nil, api.Internal(err)
+			return nil, err
 		}
 		history, err = s.sessions.Messages(ctx, tid, sessionID, max(0, info.LastSeq-historyLoad), historyLoad)
 		if err != nil {
@@ -251,6 +304,7 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, er
 	st.Close() // settles the bill before the usage is read
 	res := &Result{
 		SessionID:    sessionID,
+		SessionToken: token,
 		Model:        st.Model(),
 		Text:         text.String(),
 		Incomplete:   streamErr != nil,
@@ -265,9 +319,21 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink) (*Result, er
 		{Role: provider.RoleAssistant, Content: res.Text, Incomplete: res.Incomplete, Model: res.Model, RequestID: req.RequestID,
 			TokensIn: int64(res.Usage.PromptTokens), TokensOut: int64(res.Usage.CompletionTokens)},
 	}
+	opts := store.AppendOptions{Keep: cfg.Sessions.MaxMessages, Owner: owner(caller)}
+	if idem != nil && streamErr == nil {
+		// A broken turn keeps no result: a retry runs it again.
+		idem.Result, err = json.Marshal(res) // without the seqs: the store keeps them
+		if err != nil {
+			return nil, api.Internal(fmt.Errorf("idempotency record: %w", err))
+		}
+		opts.Idempotency = idem
+	}
 	// The turn is stored even when the client went away: its tokens were
 	// generated and billed.
-	stored, err := s.sessions.AppendMessages(context.WithoutCancel(ctx), tid, sessionID, turn, cfg.Sessions.MaxMessages)
+	stored, err := s.sessions.AppendMessages(context.WithoutCancel(ctx), tid, sessionID, turn, opts)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, api.Internal(fmt.Errorf("store turn: %w", err))
 	}
@@ -381,12 +447,65 @@ func prompt(system string, history []store.Message, message string, budget int) 
 	return append(msgs, provider.Message{Role: provider.RoleUser, Content: message}), nil
 }
 
-// History returns a page of a session's messages, oldest first.
-func (s *Service) History(ctx context.Context, t tenant.ID, sessionID string, after int64, limit int) ([]store.Message, error) {
+// session returns the description of a session the caller may use: continue
+// it, or, when manage is set, read or delete it. A session the caller may
+// not use is not found, exactly like one that does not exist.
+func (s *Service) session(ctx context.Context, c Caller, sessionID string, manage bool) (store.SessionInfo, error) {
+	notFound := api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
 	if !sessionIDPattern.MatchString(sessionID) {
-		return nil, api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
+		return store.SessionInfo{}, notFound
 	}
-	msgs, err := s.sessions.Messages(ctx, t, sessionID, after, limit)
+	info, err := s.sessions.Session(ctx, c.Tenant.ID, sessionID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.SessionInfo{}, notFound
+	case err != nil:
+		return store.SessionInfo{}, api.Internal(err)
+	case !c.may(info.Owner, manage):
+		return store.SessionInfo{}, notFound
+	}
+	return info, nil
+}
+
+// may reports whether the caller may use a session with the given owner:
+// its creator may do anything; a key with the admin scope may also read
+// and delete every session of its tenant (manage), not continue them. A
+// session created before owners were kept ("") is open to every key of
+// its tenant and to no anonymous caller.
+func (c Caller) may(sessionOwner string, manage bool) bool {
+	if c.Key != nil {
+		switch {
+		case sessionOwner == "" || sessionOwner == owner(c):
+			return true
+		case manage:
+			return tenant.ScopeSet(c.Key.Scopes).Has(tenant.ScopeAdmin)
+		}
+		return false
+	}
+	if c.SessionToken == "" || sessionOwner == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(sessionOwner), []byte(owner(c))) == 1
+}
+
+// owner is the owner recorded for a session the caller creates, and the
+// scope of its idempotency keys: "key:" and the key's ID, or "token:" and
+// the SHA-256 of the session token.
+func owner(c Caller) string {
+	if c.Key != nil {
+		return "key:" + c.Key.ID
+	}
+	sum := sha256.Sum256([]byte(c.SessionToken))
+	return "token:" + hex.EncodeToString(sum[:])
+}
+
+// History returns a page of a session's messages, oldest first, when the
+// caller may read the session.
+func (s *Service) History(ctx context.Context, c Caller, sessionID string, after int64, limit int) ([]store.Message, error) {
+	if _, err := s.session(ctx, c, sessionID, true); err != nil {
+		return nil, err
+	}
+	msgs, err := s.sessions.Messages(ctx, c.Tenant.ID, sessionID, after, limit)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
 	}
@@ -396,13 +515,18 @@ func (s *Service) History(ctx context.Context, t tenant.ID, sessionID string, af
 	return msgs, nil
 }
 
-// Delete deletes a session, waiting for a turn in progress to end.
-func (s *Service) Delete(ctx context.Context, t tenant.ID, sessionID string) error {
+// Delete deletes a session the caller may delete, waiting for a turn in
+// progress to end.
+func (s *Service) Delete(ctx context.Context, c Caller, sessionID string) error {
 	if !sessionIDPattern.MatchString(sessionID) {
 		return api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
 	}
+	t := c.Tenant.ID
 	unlock := s.sessionLocks.lock(t.String() + "\x00" + sessionID)
 	defer unlock()
+	if _, err := s.session(ctx, c, sessionID, true); err != nil {
+		return err
+	}
 	err := s.sessions.DeleteSession(ctx, t, sessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
@@ -431,13 +555,6 @@ func (s *Service) Sweep(ctx context.Context, tenants []*tenant.Tenant, now time.
 	return total, nil
 }
 
-func keyID(k *tenant.Key) string {
-	if k == nil {
-		return ""
-	}
-	return k.ID
-}
-
 // requestHash identifies what a turn asked, to tell a retry from a reuse of
 // its Idempotency-Key.
 func requestHash(req Request) string {
@@ -452,4 +569,11 @@ func newSessionID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return "s_" + hex.EncodeToString(b)
+}
+
+// newSessionToken returns a secret of 256 random bits.
+func newSessionToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "st_" + base64.RawURLEncoding.EncodeToString(b)
 }

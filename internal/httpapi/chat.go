@@ -35,12 +35,16 @@ func (s *Server) chatSend(w http.ResponseWriter, r *http.Request) error {
 		Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r),
 		SessionID: body.SessionID, Message: body.Message, Model: body.Model, System: body.System,
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		SessionToken:   sessionToken(r),
 	}
 	if body.Stream != nil && !*body.Stream {
 		req.Buffered = true
 		res, err := s.opts.Chat.Send(r.Context(), req, discardSink{})
 		if err != nil {
-			return err
+			return brokenTurn(err, res)
+		}
+		if res.SessionToken != "" {
+			w.Header().Set(api.SessionTokenHeader, res.SessionToken)
 		}
 		return writeData(w, r, http.StatusOK, chatResult(res, TraceID(r)))
 	}
@@ -58,10 +62,7 @@ func (s *Server) chatSend(w http.ResponseWriter, r *http.Request) error {
 	}
 	sink.stopHeartbeat()
 	if err != nil {
-		e := api.AsError(err)
-		if res != nil {
-			e = e.WithDetails(map[string]any{"sessionId": res.SessionID, "incomplete": true})
-		}
+		e := brokenTurn(err, res)
 		logError(r, e)
 		sink.event("error", api.Envelope{Error: e, TraceID: TraceID(r)})
 		return nil
@@ -91,7 +92,7 @@ func (s *Server) chatHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	sid := r.PathValue("sessionId")
 	// One more than asked tells whether there is a next page.
-	msgs, err := s.opts.Chat.History(r.Context(), Identity(r).Tenant.ID, sid, after, int(limit)+1)
+	msgs, err := s.opts.Chat.History(r.Context(), chatCaller(r), sid, after, int(limit)+1)
 	if err != nil {
 		return err
 	}
@@ -113,10 +114,41 @@ func (s *Server) chatDelete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sid := r.PathValue("sessionId")
-	if err := s.opts.Chat.Delete(r.Context(), Identity(r).Tenant.ID, sid); err != nil {
+	if err := s.opts.Chat.Delete(r.Context(), chatCaller(r), sid); err != nil {
 		return err
 	}
 	return writeData(w, r, http.StatusOK, map[string]any{"sessionId": sid, "deleted": true})
+}
+
+// brokenTurn is the error of a turn, with, when the turn was stored
+// incomplete (res is not nil), its session and the session's token, if
+// the turn created one for an anonymous caller: the caller's only chance
+// to get it.
+func brokenTurn(err error, res *chat.Result) *api.Error {
+	e := api.AsError(err)
+	if res != nil {
+		details := map[string]any{"sessionId": res.SessionID, "incomplete": true}
+		if res.SessionToken != "" {
+			details["sessionToken"] = res.SessionToken
+		}
+		e = e.WithDetails(details)
+	}
+	return e
+}
+
+// chatCaller is who a chat request acts as.
+func chatCaller(r *http.Request) chat.Caller {
+	id := Identity(r)
+	return chat.Caller{Tenant: id.Tenant, Key: id.Key, SessionToken: sessionToken(r)}
+}
+
+// sessionToken is the session token an anonymous caller sends; a caller
+// with a key needs none, and its token is ignored.
+func sessionToken(r *http.Request) string {
+	if Identity(r).Key != nil {
+		return ""
+	}
+	return r.Header.Get(api.SessionTokenHeader)
 }
 
 func (s *Server) needChat() error {
@@ -139,7 +171,7 @@ func checkQuery(q url.Values, allowed ...string) error {
 func chatResult(res *chat.Result, traceID string) api.ChatResult {
 	u := res.Usage
 	return api.ChatResult{
-		SessionID: res.SessionID, Model: res.Model, Text: res.Text, FinishReason: res.FinishReason,
+		SessionID: res.SessionID, SessionToken: res.SessionToken, Model: res.Model, Text: res.Text, FinishReason: res.FinishReason,
 		Usage:   api.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total(), Estimated: u.Estimated},
 		UserSeq: res.UserSeq, AssistantSeq: res.AssistantSeq, Replayed: res.Replayed, TraceID: traceID,
 		Sources: res.Sources, DroppedCitations: res.Dropped,

@@ -39,7 +39,10 @@ type Message struct {
 
 // SessionInfo describes a session.
 type SessionInfo struct {
-	ID      string
+	ID string
+	// Owner is who created the session, as AppendOptions.Owner said when
+	// it was created; "" for a session created without one.
+	Owner   string
 	Created time.Time
 	Updated time.Time
 	// LastSeq is the Seq of the newest message.
@@ -48,17 +51,64 @@ type SessionInfo struct {
 	Messages int64
 }
 
+// AppendOptions are the choices of an AppendMessages call. The zero value
+// keeps every message and records no owner and no idempotency record.
+type AppendOptions struct {
+	// Keep, when > 0, keeps only the newest Keep messages of the session
+	// after the append.
+	Keep int
+	// Owner is recorded as the session's owner when the append creates the
+	// session; an append to an existing session leaves its owner alone.
+	// At most MaxOwnerBytes bytes.
+	Owner string
+	// Idempotency, when not nil, is stored in the append's transaction:
+	// the messages and the record are committed together or not at all.
+	// When its key already holds a record that has not expired, nothing is
+	// written and AppendMessages returns ErrConflict.
+	Idempotency *IdempotencyRecord
+}
+
+// IdempotencyRecord is the result of a write kept under a caller's key, so
+// that a retry of the write gets the result instead of writing again.
+type IdempotencyRecord struct {
+	// Key names the record within its tenant: 1 to MaxKeyBytes bytes. The
+	// caller puts in it whatever scopes it (the caller's identity).
+	Key string
+	// Hash identifies what the write asked, to tell a retry from another
+	// request that reuses the key: at most MaxKeyBytes bytes.
+	Hash string
+	// Result is what the write answered: at most MaxValueBytes bytes.
+	Result []byte
+	// TTL is how long the record is kept, from the store's clock at the
+	// write: more than zero. Idempotency reads do not return it.
+	TTL time.Duration
+	// Seq is the Seq the append gave the first of its messages, and
+	// Expires when the record expires: both set by Idempotency.
+	Seq     int64
+	Expires time.Time
+}
+
+// MaxOwnerBytes is the longest session owner a store keeps.
+const MaxOwnerBytes = 256
+
 // Sessions stores chat sessions. Every call is scoped to one tenant: a
 // session of another tenant does not exist (ErrNotFound). Serialising the
 // writers of one session is the caller's job (the chat service holds one
 // writer per session); the store makes each append atomic and durable
 // before it returns.
 type Sessions interface {
-	// AppendMessages appends msgs to the session, creating it when it does
-	// not exist, in one transaction: each gets the next Seq and the store's
-	// clock as Time. When keep > 0, only the newest keep messages are kept
-	// afterwards. It returns msgs with Seq and Time set.
-	AppendMessages(ctx context.Context, t tenant.ID, session string, msgs []Message, keep int) ([]Message, error)
+	// AppendMessages appends msgs to the session, creating it (with
+	// opts.Owner) when it does not exist, in one transaction: each gets
+	// the next Seq and the store's clock as Time. When opts.Keep > 0, only
+	// the newest opts.Keep messages are kept afterwards. When
+	// opts.Idempotency is set, the record is stored in the same
+	// transaction, or, when its key holds an unexpired record already,
+	// nothing is written and the error is ErrConflict. It returns msgs
+	// with Seq and Time set.
+	AppendMessages(ctx context.Context, t tenant.ID, session string, msgs []Message, opts AppendOptions) ([]Message, error)
+	// Idempotency returns the unexpired idempotency record of tenant t
+	// under key, with Expires set, or ErrNotFound.
+	Idempotency(ctx context.Context, t tenant.ID, key string) (IdempotencyRecord, error)
 	// Session returns a session's description, or ErrNotFound.
 	Session(ctx context.Context, t tenant.ID, session string) (SessionInfo, error)
 	// Messages returns up to limit messages with Seq > after, oldest first,
@@ -81,6 +131,30 @@ func CheckSession(t tenant.ID, session string) error {
 		return fmt.Errorf("%w: session id is empty", ErrInvalid)
 	case len(session) > MaxSessionIDBytes:
 		return fmt.Errorf("%w: session id is longer than %d bytes", ErrInvalid, MaxSessionIDBytes)
+	}
+	return nil
+}
+
+// CheckAppend validates the options passed to AppendMessages.
+func CheckAppend(opts AppendOptions) error {
+	if len(opts.Owner) > MaxOwnerBytes {
+		return fmt.Errorf("%w: owner is longer than %d bytes", ErrInvalid, MaxOwnerBytes)
+	}
+	rec := opts.Idempotency
+	if rec == nil {
+		return nil
+	}
+	switch {
+	case rec.Key == "":
+		return fmt.Errorf("%w: idempotency key is empty", ErrInvalid)
+	case len(rec.Key) > MaxKeyBytes:
+		return fmt.Errorf("%w: idempotency key is longer than %d bytes", ErrInvalid, MaxKeyBytes)
+	case len(rec.Hash) > MaxKeyBytes:
+		return fmt.Errorf("%w: idempotency hash is longer than %d bytes", ErrInvalid, MaxKeyBytes)
+	case len(rec.Result) > MaxValueBytes:
+		return fmt.Errorf("%w: idempotency result is larger than 1 MiB", ErrInvalid)
+	case rec.TTL <= 0:
+		return fmt.Errorf("%w: idempotency ttl is not positive", ErrInvalid)
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrConflict means the write was refused because it conflicts with
+	// what is stored: an idempotency key that holds a record already.
+	ErrConflict = errors.New("store: conflict")
 )
 
 // Limits on KV keys and values, the same for every backend.

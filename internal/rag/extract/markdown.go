@@ -18,14 +18,11 @@ import (
 //
 // This is a pragmatic reading of Markdown for search, not a full CommonMark
 // parser: containers nest only as lists in lists.
-func Markdown(src string) Document { return markdown(src, 0) }
-
-// markdown is Markdown keeping at most max blocks (0: all).
-func markdown(src string, max int) Document {
-	p := mdParser{lines: strings.Split(normalize(src), "\n"), b: builder{max: max}}
+func Markdown(src string) Document {
+	p := mdParser{lines: strings.Split(normalize(src), "\n")}
 	p.frontMatter()
 	p.collectRefs()
-	for p.i < len(p.lines) && !p.b.full() {
+	for p.i < len(p.lines) {
 		p.block()
 	}
 	doc := p.b.document()

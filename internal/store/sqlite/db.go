@@ -222,6 +222,8 @@ type statements struct {
 
 	sessionTouch, messageInsert, messagesTrim, sessionSetSeq, messagesPage, sessionGet *sql.Stmt
 
+	idempotencyPut, idempotencyGet, idempotencySweep *sql.Stmt
+
 	documentGet, documentPut, documentSize, chunksDelete, chunkInsert, corpusBump *sql.Stmt
 }
 
@@ -248,6 +250,9 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.sessionSetSeq, writer, sessionSetSeq},
 		{&s.messagesPage, reader, messagesPage},
 		{&s.sessionGet, reader, sessionGet},
+		{&s.idempotencyPut, writer, idempotencyPut},
+		{&s.idempotencyGet, reader, idempotencyGet},
+		{&s.idempotencySweep, writer, idempotencySweep},
 		{&s.documentGet, reader, documentGet},
 		{&s.documentPut, writer, documentPut},
 		{&s.documentSize, writer, documentSize},
@@ -272,6 +277,7 @@ func (s *statements) close() error {
 		s.kvGet, s.kvSet, s.kvDelete, s.kvSweep,
 		s.usageInsert, s.usageInsertMany, s.usageAdd, s.usageRollup, s.usageRecords,
 		s.sessionTouch, s.messageInsert, s.messagesTrim, s.sessionSetSeq, s.messagesPage, s.sessionGet,
+		s.idempotencyPut, s.idempotencyGet, s.idempotencySweep,
 		s.documentGet, s.documentPut, s.documentSize, s.chunksDelete, s.chunkInsert, s.corpusBump,
 	}
 	for _, stmt := range all {

@@ -18,13 +18,22 @@ import (
 const (
 	// sessionTouch creates a session or marks it updated, and returns the
 	// Seq of its newest message and the number of messages it keeps.
-	sessionTouch = `INSERT INTO sessions (tenant, id, created, updated, last_seq, count)
-VALUES (?1, ?2, ?3, ?3, 0, 0)
+	// The owner is set when the session is created, never changed.
+	sessionTouch = `INSERT INTO sessions (tenant, id, created, updated, last_seq, count, owner)
+VALUES (?1, ?2, ?3, ?3, 0, 0, ?4)
 ON CONFLICT (tenant, id) DO UPDATE SET updated = excluded.updated
 RETURNING last_seq, count`
 	sessionSetSeq = `UPDATE sessions SET last_seq = ?, count = ? WHERE tenant = ? AND id = ?`
-	sessionGet    = `SELECT created, updated, last_seq, count FROM sessions WHERE tenant = ? AND id = ?`
-	sessionDelete = `DELETE FROM sessions WHERE tenant = ? AND id = ?`
+	sessionGet    = `SELECT created, updated, last_seq, count, owner FROM sessions WHERE tenant = ? AND id = ?`
+
+	// idempotencyPut stores a record unless its key holds one that has not
+	// expired (?6 is now): it then changes no row.
+	idempotencyPut = `INSERT INTO idempotency (tenant, key, hash, result, seq, expires)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (tenant, key) DO UPDATE SET hash = excluded.hash, result = excluded.result, seq = excluded.seq, expires = excluded.expires
+WHERE idempotency.expires <= ?7`
+	idempotencyGet = `SELECT hash, result, seq, expires FROM idempotency WHERE tenant = ? AND key = ? AND expires > ?`
+	sessionDelete  = `DELETE FROM sessions WHERE tenant = ? AND id = ?`
 
 	messageInsert = `INSERT INTO messages (tenant, session, seq, role, content, incomplete,
 	model, request_id, tokens_in, tokens_out, time)
@@ -68,20 +77,27 @@ type Sessions struct {
 
 var _ store.Sessions = (*Sessions)(nil)
 
-// AppendMessages appends msgs to the session, creating it when it does not
-// exist, in one transaction that is durable when it returns. Each message
-// gets the next Seq and the DB's clock (Options.Now), truncated to the
-// millisecond, as Time; the Seq and Time the caller set are ignored. When
-// keep > 0 the oldest messages beyond the newest keep are deleted, some of
-// msgs among them when keep < len(msgs); keep <= 0 keeps every message. It
+// AppendMessages appends msgs to the session, creating it with opts.Owner
+// when it does not exist, in one transaction that is durable when it
+// returns. Each message gets the next Seq and the DB's clock (Options.Now),
+// truncated to the millisecond, as Time; the Seq and Time the caller set
+// are ignored. When opts.Keep > 0 the oldest messages beyond the newest
+// opts.Keep are deleted, some of msgs among them when opts.Keep < len(msgs);
+// opts.Keep <= 0 keeps every message. When opts.Idempotency is set, the
+// record is written first in the same transaction, expiring opts.Idempotency.TTL
+// after the DB's clock; when its key holds a record that has not expired,
+// the transaction is rolled back and the error is store.ErrConflict. It
 // returns a copy of msgs with Seq and Time set, and leaves msgs alone.
-// Invalid arguments (see store.CheckSession and store.CheckMessages) return
-// store.ErrInvalid and write nothing.
-func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session string, msgs []store.Message, keep int) ([]store.Message, error) {
+// Invalid arguments (see store.CheckSession, store.CheckMessages and
+// store.CheckAppend) return store.ErrInvalid and write nothing.
+func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session string, msgs []store.Message, opts store.AppendOptions) ([]store.Message, error) {
 	if err := store.CheckSession(t, session); err != nil {
 		return nil, fmt.Errorf("sqlite: append messages: %w", err)
 	}
 	if err := store.CheckMessages(msgs); err != nil {
+		return nil, fmt.Errorf("sqlite: append messages: %w", err)
+	}
+	if err := store.CheckAppend(opts); err != nil {
 		return nil, fmt.Errorf("sqlite: append messages: %w", err)
 	}
 	if err := s.db.ready(ctx); err != nil {
@@ -99,8 +115,22 @@ func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session stri
 
 	var last, count int64
 	st := &s.db.stmts // prepared once at open: no SQL is parsed per turn
-	if err := tx.StmtContext(ctx, st.sessionTouch).QueryRowContext(ctx, tenantID, session, now).Scan(&last, &count); err != nil {
+	if err := tx.StmtContext(ctx, st.sessionTouch).QueryRowContext(ctx, tenantID, session, now, opts.Owner).Scan(&last, &count); err != nil {
 		return nil, s.db.fail(ctx, "append messages: session", err)
+	}
+	if rec := opts.Idempotency; rec != nil {
+		expires := time.UnixMilli(now).Add(rec.TTL).UnixMilli()
+		res, err := tx.StmtContext(ctx, st.idempotencyPut).ExecContext(ctx, tenantID, rec.Key, rec.Hash, nonNil(rec.Result), last+1, expires, now)
+		if err != nil {
+			return nil, s.db.fail(ctx, "append messages: idempotency", err)
+		}
+		n, err := res.RowsAffected()
+		switch {
+		case err != nil:
+			return nil, s.db.fail(ctx, "append messages: idempotency", err)
+		case n == 0: // the deferred Rollback undoes the session's touch
+			return nil, fmt.Errorf("sqlite: append messages: idempotency key: %w", store.ErrConflict)
+		}
 	}
 	insert := tx.StmtContext(ctx, st.messageInsert)
 	out := slices.Clone(msgs)
@@ -115,7 +145,7 @@ func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session stri
 		}
 	}
 	count += int64(len(out))
-	if keep > 0 && count > int64(keep) {
+	if keep := opts.Keep; keep > 0 && count > int64(keep) {
 		// The kept messages are the Seqs last-count+1 to last: dropping the
 		// oldest is a range delete on the primary key.
 		if _, err := tx.StmtContext(ctx, st.messagesTrim).ExecContext(ctx, tenantID, session, last-int64(keep)); err != nil {
@@ -130,6 +160,28 @@ func (s *Sessions) AppendMessages(ctx context.Context, t tenant.ID, session stri
 		return nil, s.db.fail(ctx, "append messages: commit", err)
 	}
 	return out, nil
+}
+
+// Idempotency returns the idempotency record of tenant t under key, unless
+// it has expired by the DB's clock, or store.ErrNotFound.
+func (s *Sessions) Idempotency(ctx context.Context, t tenant.ID, key string) (store.IdempotencyRecord, error) {
+	if err := store.CheckKV(t, key); err != nil {
+		return store.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency: %w", err)
+	}
+	if err := s.db.ready(ctx); err != nil {
+		return store.IdempotencyRecord{}, fmt.Errorf("sqlite: idempotency: %w", err)
+	}
+	rec := store.IdempotencyRecord{Key: key}
+	var expires int64
+	err := s.db.stmts.idempotencyGet.QueryRowContext(ctx, t.String(), key, s.db.now().UnixMilli()).Scan(&rec.Hash, &rec.Result, &rec.Seq, &expires)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.IdempotencyRecord{}, store.ErrNotFound
+	case err != nil:
+		return store.IdempotencyRecord{}, s.db.fail(ctx, "idempotency", err)
+	}
+	rec.Expires = time.UnixMilli(expires).UTC()
+	return rec, nil
 }
 
 // Session returns the description of a session of tenant t, or
@@ -297,11 +349,20 @@ func (s *Sessions) deleteIdleBatch(ctx context.Context, tenantID string, bound i
 func sessionInfo(ctx context.Context, get *sql.Stmt, t tenant.ID, session string) (store.SessionInfo, error) {
 	info := store.SessionInfo{ID: session}
 	var created, updated int64
-	err := get.QueryRowContext(ctx, t.String(), session).Scan(&created, &updated, &info.LastSeq, &info.Messages)
+	err := get.QueryRowContext(ctx, t.String(), session).Scan(&created, &updated, &info.LastSeq, &info.Messages, &info.Owner)
 	if err != nil {
 		return store.SessionInfo{}, err
 	}
 	info.Created = time.UnixMilli(created).UTC()
 	info.Updated = time.UnixMilli(updated).UTC()
 	return info, nil
+}
+
+// nonNil returns b, or an empty slice for nil, which the driver would
+// store as NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

@@ -222,7 +222,7 @@ func TestSessionsClosed(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	_, appendErr := s.AppendMessages(ctx, acme, "chat", userMsgs("b"), 0)
+	_, appendErr := s.AppendMessages(ctx, acme, "chat", userMsgs("b"), store.AppendOptions{})
 	_, sessionErr := s.Session(ctx, acme, "chat")
 	_, messagesErr := s.Messages(ctx, acme, "chat", 0, 10)
 	_, idleErr := s.DeleteIdleSessions(ctx, acme, time.Now().Add(time.Hour))
@@ -256,7 +256,7 @@ func TestSessionsCancelDuringAppend(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
 	defer cancel()
-	_, err := s.AppendMessages(ctx, acme, "chat", batch, 0)
+	_, err := s.AppendMessages(ctx, acme, "chat", batch, store.AppendOptions{})
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("AppendMessages with a deadline = %v, want nil or context.DeadlineExceeded", err)
 	}
@@ -283,7 +283,7 @@ func BenchmarkAppendMessages(b *testing.B) {
 	msg := []store.Message{{Role: "assistant", Content: strings.Repeat("lorem ipsum ", 40), Model: "openai/gpt-x", RequestID: "req", TokensIn: 100, TokensOut: 120}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.AppendMessages(ctx, acme, "chat", msg, 500); err != nil {
+		if _, err := s.AppendMessages(ctx, acme, "chat", msg, store.AppendOptions{Keep: 500}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -298,7 +298,7 @@ func BenchmarkMessages(b *testing.B) {
 	for i := range batch {
 		batch[i] = store.Message{Role: "user", Content: strings.Repeat("lorem ipsum ", 40)}
 	}
-	if _, err := s.AppendMessages(ctx, acme, "chat", batch, 0); err != nil {
+	if _, err := s.AppendMessages(ctx, acme, "chat", batch, store.AppendOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -320,7 +320,7 @@ func userMsgs(contents ...string) []store.Message {
 
 func mustAppendMessages(t testing.TB, s store.Sessions, id tenant.ID, session string, keep int, msgs ...store.Message) []store.Message {
 	t.Helper()
-	got, err := s.AppendMessages(t.Context(), id, session, msgs, keep)
+	got, err := s.AppendMessages(t.Context(), id, session, msgs, store.AppendOptions{Keep: keep})
 	if err != nil {
 		t.Fatalf("AppendMessages(%v, %q): %v", id, session, err)
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -15,29 +16,38 @@ const sweepBatch = 1000
 const kvSweep = `DELETE FROM kv WHERE (tenant, key) IN (
 	SELECT tenant, key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`
 
-// Sweep deletes the KV rows that have expired by Options.Now and returns how
-// many it deleted. The sweeper calls it every Options.SweepInterval; Get
-// ignores expired rows whether or not they have been swept.
+// idempotencySweep deletes up to a batch of expired idempotency records,
+// across all tenants.
+const idempotencySweep = `DELETE FROM idempotency WHERE (tenant, key) IN (
+	SELECT tenant, key FROM idempotency WHERE expires <= ? LIMIT ?)`
+
+// Sweep deletes the KV rows and the idempotency records that have expired
+// by Options.Now and returns how many it deleted. The sweeper calls it
+// every Options.SweepInterval; reads ignore expired rows whether or not
+// they have been swept.
 func (db *DB) Sweep(ctx context.Context) (int64, error) {
 	if err := db.ready(ctx); err != nil {
 		return 0, fmt.Errorf("sqlite: sweep: %w", err)
 	}
 	now := db.now().UnixMilli()
 	var total int64
-	for {
-		res, err := db.stmts.kvSweep.ExecContext(ctx, now, sweepBatch)
-		if err != nil {
-			return total, db.fail(ctx, "sweep", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, db.fail(ctx, "sweep", err)
-		}
-		total += n
-		if n < sweepBatch {
-			return total, nil
+	for _, stmt := range []*sql.Stmt{db.stmts.kvSweep, db.stmts.idempotencySweep} {
+		for {
+			res, err := stmt.ExecContext(ctx, now, sweepBatch)
+			if err != nil {
+				return total, db.fail(ctx, "sweep", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, db.fail(ctx, "sweep", err)
+			}
+			total += n
+			if n < sweepBatch {
+				break
+			}
 		}
 	}
+	return total, nil
 }
 
 // startSweeper starts the goroutine that calls Sweep every interval. The DB

@@ -42,6 +42,8 @@ func TestSessions(t *testing.T, open func(t *testing.T) store.Sessions) {
 		{"Concurrent", testSessionConcurrent},
 		{"ContextCanceled", testSessionContextCanceled},
 		{"Content", testSessionContent},
+		{"Owner", testSessionOwner},
+		{"Idempotency", testSessionIdempotency},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -465,7 +467,7 @@ func testSessionInvalid(t *testing.T, s store.Sessions) {
 	for _, tt := range args {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			if _, err := s.AppendMessages(ctx, tt.id, tt.session, []store.Message{userMessage("x")}, 0); !errors.Is(err, store.ErrInvalid) {
+			if _, err := s.AppendMessages(ctx, tt.id, tt.session, []store.Message{userMessage("x")}, store.AppendOptions{}); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("AppendMessages = %v, want ErrInvalid", err)
 			}
 			if _, err := s.Session(ctx, tt.id, tt.session); !errors.Is(err, store.ErrInvalid) {
@@ -502,7 +504,7 @@ func testSessionInvalid(t *testing.T, s store.Sessions) {
 	for _, tt := range batches {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, session := range []string{"new", "existing"} {
-				got, err := s.AppendMessages(t.Context(), acme, session, tt.msgs, 0)
+				got, err := s.AppendMessages(t.Context(), acme, session, tt.msgs, store.AppendOptions{})
 				if !errors.Is(err, store.ErrInvalid) {
 					t.Errorf("AppendMessages(%q) = %d messages, %v; want ErrInvalid", session, len(got), err)
 				}
@@ -597,7 +599,7 @@ func testSessionConcurrent(t *testing.T, s store.Sessions) {
 		writers.Go(func() {
 			for i := range appends {
 				msg := store.Message{Role: "user", Content: fmt.Sprintf("worker-%d/%d", w, i), RequestID: fmt.Sprint(w)}
-				out, err := s.AppendMessages(ctx, acme, "busy", []store.Message{msg}, 0)
+				out, err := s.AppendMessages(ctx, acme, "busy", []store.Message{msg}, store.AppendOptions{})
 				if err != nil {
 					t.Errorf("worker %d: AppendMessages %d: %v", w, i, err)
 					return
@@ -667,10 +669,10 @@ func testSessionContextCanceled(t *testing.T, s store.Sessions) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.AppendMessages(ctx, acme, "new", []store.Message{userMessage("y")}, 0); !errors.Is(err, context.Canceled) {
+	if _, err := s.AppendMessages(ctx, acme, "new", []store.Message{userMessage("y")}, store.AppendOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("AppendMessages(new) with a cancelled context = %v, want context.Canceled", err)
 	}
-	if _, err := s.AppendMessages(ctx, acme, "present", []store.Message{userMessage("y")}, 1); !errors.Is(err, context.Canceled) {
+	if _, err := s.AppendMessages(ctx, acme, "present", []store.Message{userMessage("y")}, store.AppendOptions{Keep: 1}); !errors.Is(err, context.Canceled) {
 		t.Errorf("AppendMessages(present) with a cancelled context = %v, want context.Canceled", err)
 	}
 	if _, err := s.Session(ctx, acme, "present"); !errors.Is(err, context.Canceled) {
@@ -756,7 +758,7 @@ func userMessage(content string) store.Message {
 
 func mustAppendMessages(t *testing.T, s store.Sessions, id tenant.ID, session string, keep int, msgs ...store.Message) []store.Message {
 	t.Helper()
-	got, err := s.AppendMessages(t.Context(), id, session, msgs, keep)
+	got, err := s.AppendMessages(t.Context(), id, session, msgs, store.AppendOptions{Keep: keep})
 	if err != nil {
 		t.Fatalf("AppendMessages(%v, %q, %d messages, keep %d): %v", id, session, len(msgs), keep, err)
 	}
