@@ -28,6 +28,7 @@ const (
 	CodeQuotaExceeded        ErrorCode = "quota_exceeded"         // 413: the write would take the tenant's knowledge base past a quota
 	CodeUnsupportedMediaType ErrorCode = "unsupported_media_type" // 415: body is not of an accepted content type
 	CodeRateLimited          ErrorCode = "rate_limited"           // 429: a rate limit was hit
+	CodeHeadersTooLarge      ErrorCode = "headers_too_large"      // 431: request line and headers over the server's limit
 	CodeInternal             ErrorCode = "internal"               // 500: a bug or an unexpected failure; details are logged, not sent
 	CodeUnavailable          ErrorCode = "unavailable"            // 503: the server is starting, draining or a dependency is down
 	CodeUpstreamError        ErrorCode = "upstream_error"         // 502: every model provider tried failed
@@ -39,7 +40,7 @@ const (
 var Codes = []ErrorCode{
 	CodeInvalidRequest, CodeModelNotAllowed, CodeUnauthenticated, CodeBudgetExceeded,
 	CodeForbidden, CodeTTSNotEnabled, CodeNotFound, CodeMethodNotAllowed, CodeRequestTimeout, CodeConflict, CodePayloadTooLarge, CodeQuotaExceeded,
-	CodeUnsupportedMediaType, CodeRateLimited, CodeInternal, CodeUpstreamError,
+	CodeUnsupportedMediaType, CodeRateLimited, CodeHeadersTooLarge, CodeInternal, CodeUpstreamError,
 	CodeUnavailable, CodeUpstreamTimeout, CodeToolTimeout,
 }
 

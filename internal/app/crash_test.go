@@ -48,6 +48,7 @@ func TestCrashHelperProcess(t *testing.T) {
 	}
 	cfg := config.Defaults()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = config.MetricsOff
 	cfg.DataDir = os.Getenv(crashDataEnv)
 	cfg.TenantsDir = os.Getenv(crashTenantsEnv)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

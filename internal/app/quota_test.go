@@ -224,3 +224,17 @@ func TestDocumentsMalformedContentType(t *testing.T) {
 	status, env := call(t, s, "acme", "POST", "/documents", "application/json;;;", `{"text":"hello"}`)
 	wantError(t, "application/json;;;", status, env, 415, api.CodeUnsupportedMediaType)
 }
+
+// The ingest_docs tool refuses a document without words as POST /documents
+// does: 400, audited invalid, nothing stored.
+func TestIngestToolWordless(t *testing.T) {
+	s := startTools(t)
+	call := invokeTool(t, s, acmeAllWrite, "ingest_docs", `{"args":{"documents":[{"id":"dots","text":"..."}]}}`)
+	if call.status != 400 || call.env.Error == nil || call.env.Error.Code != api.CodeInvalidRequest || !strings.Contains(call.env.Error.Message, "no words") {
+		t.Fatalf("ingest_docs of dots = %d %+v", call.status, call.env.Error)
+	}
+	status, page, _ := auditPage(t, s, acmeAdminKey, "?limit=1")
+	if status != 200 || len(page.Records) != 1 || page.Records[0].Outcome != "invalid" {
+		t.Errorf("audit = %d %+v", status, page)
+	}
+}

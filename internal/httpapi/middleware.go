@@ -124,13 +124,23 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 }
 
 // withRoute finds the route before anything else looks at the request, so
-// that tenant resolution knows what the route requires. Requests that match
-// no route get 404, or 405 with Allow when the path exists for other methods.
+// that tenant resolution knows what the route requires. A request whose
+// head is over MaxRequestHead gets 431, in the route's error format, on
+// every path. Requests that match no route get 404, or 405 with Allow when
+// the path exists for other methods.
 func (s *Server) withRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := s.mux.Handler(r)
-		if rt, ok := h.(*route); ok && pattern != "" {
+		rt, matched := h.(*route)
+		matched = matched && pattern != ""
+		if matched {
 			metaOf(r).route = rt
+		}
+		if err := checkHead(r); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if matched {
 			next.ServeHTTP(w, r)
 			return
 		}

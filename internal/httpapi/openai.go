@@ -32,6 +32,8 @@ var openAIErrorTypes = map[int]string{
 	http.StatusRequestEntityTooLarge: "invalid_request_error",
 	http.StatusUnsupportedMediaType:  "invalid_request_error",
 	http.StatusTooManyRequests:       "rate_limit_error",
+	// 431 is an invalid request too: the client can shorten it.
+	http.StatusRequestHeaderFieldsTooLarge: "invalid_request_error",
 }
 
 // openAIError converts an envelope error to OpenAI's error body.

@@ -26,6 +26,7 @@ var statuses = map[api.ErrorCode]int{
 	api.CodeRequestTimeout:       http.StatusRequestTimeout,
 	api.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	api.CodeRateLimited:          http.StatusTooManyRequests,
+	api.CodeHeadersTooLarge:      http.StatusRequestHeaderFieldsTooLarge,
 	api.CodeConflict:             http.StatusConflict,
 	api.CodeInternal:             http.StatusInternalServerError,
 	api.CodeUnavailable:          http.StatusServiceUnavailable,

@@ -834,9 +834,23 @@ func Split(cfg *tenant.Config, in DocumentInput) (string, []chunk.Chunk, error) 
 // is invalid: nothing could ever find it. One that makes more chunks than
 // its tenant allows is over quota, found without chunking the rest of it.
 func split(format, src string, in DocumentInput, opts chunk.Options, q tenant.Knowledge) (string, []chunk.Chunk, error) {
-	doc, err := extract.Extract(format, src)
+	tooMany := func() error {
+		return api.Errorf(api.CodeQuotaExceeded, "document %q makes more than %d chunks, the most one document may make; split it, or raise limits.knowledge.maxChunksPerDocument", in.ID, q.MaxChunksPerDocument).
+			WithDetails(map[string]any{"quota": "chunksPerDocument", "limit": q.MaxChunksPerDocument, "path": "/" + format})
+	}
+	// Every block holds a token of its own at least, so a document of more
+	// blocks than its chunks could hold is over quota: extraction keeps no
+	// more than that, whatever the markup.
+	maxTokens := opts.ChunkTokens
+	if maxTokens <= 0 {
+		maxTokens = chunk.DefaultChunkTokens
+	}
+	doc, err := extract.ExtractAtMost(format, src, q.MaxChunksPerDocument*maxTokens)
 	if err != nil {
 		return "", nil, api.Errorf(api.CodeInvalidRequest, "document %q: %v", in.ID, err)
+	}
+	if doc.Truncated {
+		return "", nil, tooMany()
 	}
 	if !hasWords(doc.Text) {
 		return "", nil, api.Errorf(api.CodeInvalidRequest, "document %q has no words to index: its %s holds no letter or digit once extracted", in.ID, format).
@@ -849,8 +863,7 @@ func split(format, src string, in DocumentInput, opts chunk.Options, q tenant.Kn
 	opts.MaxChunks = q.MaxChunksPerDocument
 	parts := chunk.Split(doc, opts)
 	if len(parts) > q.MaxChunksPerDocument {
-		return "", nil, api.Errorf(api.CodeQuotaExceeded, "document %q makes more than %d chunks, the most one document may make; split it, or raise limits.knowledge.maxChunksPerDocument", in.ID, q.MaxChunksPerDocument).
-			WithDetails(map[string]any{"quota": "chunksPerDocument", "limit": q.MaxChunksPerDocument, "path": "/" + format})
+		return "", nil, tooMany()
 	}
 	return title, parts, nil
 }

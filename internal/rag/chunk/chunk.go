@@ -6,6 +6,7 @@
 package chunk
 
 import (
+	"iter"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -95,11 +96,11 @@ type Chunk struct {
 func Split(doc extract.Document, opts Options) []Chunk {
 	opts = opts.normalized()
 	s := splitter{text: doc.Text, limit: opts.ChunkTokens, overlap: opts.OverlapTokens, max: opts.MaxChunks}
-	for _, sec := range sections(doc) {
+	for sec := range sections(doc) {
+		s.section(sec)
 		if s.full {
 			break
 		}
-		s.section(sec)
 	}
 	s.c.flush()
 	return s.out
@@ -127,84 +128,94 @@ type pathFrom struct {
 	path  []string
 }
 
-// sections groups doc's blocks into sections.
-func sections(doc extract.Document) []section {
-	type open struct {
-		level int
-		text  string
-	}
-	var (
-		secs    []section
-		stack   []open
-		cur     section
-		onlyHdr bool // cur holds nothing but headings so far
-	)
-	for _, b := range blocks(doc) {
-		if b.kind != extract.KindHeading {
-			cur.blocks = append(cur.blocks, b)
-			onlyHdr = false
-			continue
+// sections yields doc's sections in order, one at a time: a section's
+// blocks are reused for the next, and a document is never held as a whole
+// list of sections, so that chunking a document of a million headings
+// stops as soon as Split does. Only a section's path outlives it.
+func sections(doc extract.Document) iter.Seq[*section] {
+	return func(yield func(*section) bool) {
+		type open struct {
+			level int
+			text  string
 		}
-		for len(stack) > 0 && stack[len(stack)-1].level >= b.level {
-			stack = stack[:len(stack)-1]
-		}
-		stack = append(stack, open{b.level, strings.Join(strings.Fields(doc.Text[b.start:b.end]), " ")})
-		path := make([]string, len(stack))
-		for k, o := range stack {
-			path[k] = o.text
-		}
-		if len(cur.blocks) > 0 && onlyHdr && b.level > cur.blocks[len(cur.blocks)-1].level {
-			// An empty section joins its first subsection.
-			if cur.joined == nil {
-				cur.joined = append(cur.joined, pathFrom{cur.blocks[0].start, cur.path})
+		var (
+			stack   []open
+			cur     section
+			onlyHdr bool // cur holds nothing but headings so far
+		)
+		for b := range blocks(doc) {
+			if b.kind != extract.KindHeading {
+				cur.blocks = append(cur.blocks, b)
+				onlyHdr = false
+				continue
 			}
-			cur.joined = append(cur.joined, pathFrom{b.start, path})
-			cur.blocks = append(cur.blocks, b)
-			cur.path = path
-			continue
+			for len(stack) > 0 && stack[len(stack)-1].level >= b.level {
+				stack = stack[:len(stack)-1]
+			}
+			stack = append(stack, open{b.level, strings.Join(strings.Fields(doc.Text[b.start:b.end]), " ")})
+			path := make([]string, len(stack))
+			for k, o := range stack {
+				path[k] = o.text
+			}
+			if len(cur.blocks) > 0 && onlyHdr && b.level > cur.blocks[len(cur.blocks)-1].level {
+				// An empty section joins its first subsection.
+				if cur.joined == nil {
+					cur.joined = append(cur.joined, pathFrom{cur.blocks[0].start, cur.path})
+				}
+				cur.joined = append(cur.joined, pathFrom{b.start, path})
+				cur.blocks = append(cur.blocks, b)
+				cur.path = path
+				continue
+			}
+			if len(cur.blocks) > 0 && !yield(&cur) {
+				return
+			}
+			cur = section{path: path, blocks: append(cur.blocks[:0], b)}
+			onlyHdr = true
 		}
 		if len(cur.blocks) > 0 {
-			secs = append(secs, cur)
+			yield(&cur)
 		}
-		cur = section{path: path, blocks: []block{b}}
-		onlyHdr = true
 	}
-	if len(cur.blocks) > 0 {
-		secs = append(secs, cur)
-	}
-	return secs
 }
 
-// blocks returns doc's blocks, trimmed, in order and within bounds, with
+// blocks yields doc's blocks, trimmed, in order and within bounds, with
 // the text between them that is not white space as paragraphs.
-func blocks(doc extract.Document) []block {
-	text := doc.Text
-	var out []block
-	gap := func(a, b int) {
-		for _, p := range paragraphs(text, a, b) {
-			out = append(out, block{span: p, kind: extract.KindParagraph})
+func blocks(doc extract.Document) iter.Seq[block] {
+	return func(yield func(block) bool) {
+		text := doc.Text
+		gap := func(a, b int) bool {
+			for _, p := range paragraphs(text, a, b) {
+				if !yield(block{span: p, kind: extract.KindParagraph}) {
+					return false
+				}
+			}
+			return true
 		}
+		prev := 0
+		for _, b := range doc.Blocks {
+			start, end := max(b.Start, prev), min(b.End, len(text))
+			if start >= end {
+				continue
+			}
+			if !gap(prev, start) {
+				return
+			}
+			prev = end
+			start, end = trim(text, start, end)
+			if start >= end {
+				continue
+			}
+			kind, level := b.Kind, 0
+			if kind == extract.KindHeading {
+				level = max(b.Level, 1)
+			}
+			if !yield(block{span: span{start, end}, kind: kind, level: level}) {
+				return
+			}
+		}
+		gap(prev, len(text))
 	}
-	prev := 0
-	for _, b := range doc.Blocks {
-		start, end := max(b.Start, prev), min(b.End, len(text))
-		if start >= end {
-			continue
-		}
-		gap(prev, start)
-		prev = end
-		start, end = trim(text, start, end)
-		if start >= end {
-			continue
-		}
-		kind, level := b.Kind, 0
-		if kind == extract.KindHeading {
-			level = max(b.Level, 1)
-		}
-		out = append(out, block{span: span{start, end}, kind: kind, level: level})
-	}
-	gap(prev, len(text))
-	return out
 }
 
 // paragraphs splits text[a:b] at blank lines into trimmed spans.
@@ -271,7 +282,7 @@ type splitter struct {
 }
 
 // section splits one section.
-func (s *splitter) section(sec section) {
+func (s *splitter) section(sec *section) {
 	first, last := sec.blocks[0], sec.blocks[len(sec.blocks)-1]
 	s.c.reset(s.text, first.start, last.end)
 	s.path = slices.Clip(sec.path)

@@ -30,6 +30,9 @@ type Document struct {
 	Text     string    // the extracted text, blocks separated by "\n\n"
 	Headings []Heading // the headings in order, each also a heading block
 	Blocks   []Block   // the blocks in order, covering all of Text but the separators
+	// Truncated is set when the source held more blocks than
+	// ExtractAtMost allowed: the Document holds the first of them only.
+	Truncated bool
 }
 
 // Heading is one heading of a Document.
@@ -53,13 +56,21 @@ type Block struct {
 type builder struct {
 	doc Document
 	sb  strings.Builder
+	max int // the most blocks kept; 0: no limit
 }
 
 // add appends a block; text is cleaned first and an empty block is dropped.
 // It reports whether a block was added.
 func (b *builder) add(kind string, level int, text string) bool {
+	if b.full() {
+		return false
+	}
 	text = cleanBlock(text)
 	if text == "" {
+		return false
+	}
+	if b.max > 0 && len(b.doc.Blocks) >= b.max {
+		b.doc.Truncated = true
 		return false
 	}
 	if kind != KindHeading {
@@ -78,6 +89,10 @@ func (b *builder) add(kind string, level int, text string) bool {
 	}
 	return true
 }
+
+// full reports whether a block was refused for want of room: the parser
+// may stop.
+func (b *builder) full() bool { return b.doc.Truncated }
 
 // document returns the finished Document.
 func (b *builder) document() Document {

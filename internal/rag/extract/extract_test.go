@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -419,4 +420,26 @@ func FuzzText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		fuzzCheck(t, extract.Text(src))
 	})
+}
+
+// ExtractAtMost keeps the first blocks only and says so; a source within
+// the limit comes back whole, as Extract gives it.
+func TestExtractAtMost(t *testing.T) {
+	for format, src := range map[string]string{
+		extract.FormatMarkdown: strings.Repeat("# a\n\npara\n\n", 50),
+		extract.FormatHTML:     strings.Repeat("<h1>a</h1><p>para</p>", 50),
+		extract.FormatText:     strings.Repeat("para\n\n", 100),
+	} {
+		doc, err := extract.ExtractAtMost(format, src, 10)
+		if err != nil || !doc.Truncated || len(doc.Blocks) != 10 {
+			t.Errorf("%s: %d blocks, truncated %v, %v; want the first 10", format, len(doc.Blocks), doc.Truncated, err)
+		}
+		whole, _ := extract.Extract(format, src)
+		if !strings.HasPrefix(whole.Text, doc.Text) || !reflect.DeepEqual(whole.Blocks[:10], doc.Blocks) {
+			t.Errorf("%s: the truncated document is not the start of the whole one", format)
+		}
+		if all, _ := extract.ExtractAtMost(format, src, 100); all.Truncated || !reflect.DeepEqual(all, whole) {
+			t.Errorf("%s: within the limit, extract.ExtractAtMost differs from Extract", format)
+		}
+	}
 }

@@ -29,11 +29,18 @@ func FormatOf(name string) string {
 // Extract extracts src in format: Markdown, HTML, or anything else as
 // plain text.
 func Extract(format, src string) (Document, error) {
+	return ExtractAtMost(format, src, 0)
+}
+
+// ExtractAtMost is Extract keeping at most maxBlocks blocks (0: all): a
+// source with more comes back Truncated, and the memory its extraction
+// holds is bounded by maxBlocks rather than by the source's markup.
+func ExtractAtMost(format, src string, maxBlocks int) (Document, error) {
 	switch format {
 	case FormatMarkdown:
-		return Markdown(src), nil
+		return markdown(src, maxBlocks), nil
 	case FormatHTML:
-		return HTML(src)
+		return htmlDoc(src, maxBlocks)
 	}
-	return Text(src), nil
+	return text(src, maxBlocks), nil
 }

@@ -27,15 +27,18 @@ import (
 //
 // The error is nil today; it is there for sources that can fail to read,
 // so that callers need not change should that come.
-func HTML(src string) (Document, error) {
+func HTML(src string) (Document, error) { return htmlDoc(src, 0) }
+
+// htmlDoc is HTML keeping at most max blocks (0: all).
+func htmlDoc(src string, max int) (Document, error) {
 	src = normalize(src)
 	root, err := html.Parse(strings.NewReader(src))
 	if err != nil {
 		// A string reader cannot fail, so the parser rejected the page,
 		// which happens when it nests too deep: read the tags flat.
-		return flatHTML(src), nil
+		return flatHTML(src, max), nil
 	}
-	w := htmlWalker{}
+	w := htmlWalker{b: builder{max: max}}
 	walk(root, w.enter, w.leave)
 	w.flushAnon()
 	doc := w.b.document()

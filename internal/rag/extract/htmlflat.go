@@ -11,9 +11,9 @@ import (
 // text between block-level tags becomes paragraphs, h1-h6 headings, pre
 // code; skipped elements are dropped up to their end tag. It is the fallback
 // for pages the tree builder rejects, and its work is linear.
-func flatHTML(src string) Document {
+func flatHTML(src string, max int) Document {
 	var (
-		b        builder
+		b        = builder{max: max}
 		buf      textBuf
 		kind     = KindParagraph
 		level    int

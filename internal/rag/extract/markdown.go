@@ -18,11 +18,14 @@ import (
 //
 // This is a pragmatic reading of Markdown for search, not a full CommonMark
 // parser: containers nest only as lists in lists.
-func Markdown(src string) Document {
-	p := mdParser{lines: strings.Split(normalize(src), "\n")}
+func Markdown(src string) Document { return markdown(src, 0) }
+
+// markdown is Markdown keeping at most max blocks (0: all).
+func markdown(src string, max int) Document {
+	p := mdParser{lines: strings.Split(normalize(src), "\n"), b: builder{max: max}}
 	p.frontMatter()
 	p.collectRefs()
-	for p.i < len(p.lines) {
+	for p.i < len(p.lines) && !p.b.full() {
 		p.block()
 	}
 	doc := p.b.document()

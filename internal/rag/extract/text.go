@@ -5,8 +5,11 @@ import "strings"
 // Text extracts plain text: a paragraph is a run of lines between blank
 // lines. A paragraph keeps its line breaks; each line loses its trailing white
 // space and the paragraph its common indentation. Plain text has no title.
-func Text(src string) Document {
-	var b builder
+func Text(src string) Document { return text(src, 0) }
+
+// text is Text keeping at most max blocks (0: all).
+func text(src string, max int) Document {
+	b := builder{max: max}
 	lines := strings.Split(normalize(src), "\n")
 	var para []string
 	flush := func() {
@@ -16,6 +19,9 @@ func Text(src string) Document {
 		}
 	}
 	for _, l := range lines {
+		if b.full() {
+			break
+		}
 		if isBlank(l) {
 			flush()
 			continue
