@@ -513,7 +513,8 @@ func TestUploadLimitPerTenant(t *testing.T) {
 	dir := t.TempDir()
 	small := strings.Replace(kbTenant("acme", "builtin/hash-384", ""), `"rag":`, `"limits": {"maxUploadBytes": 4096}, "rag":`, 1)
 	writeTenant(t, dir, "acme", small)
-	writeTenant(t, dir, "globex", kbTenant("globex", "builtin/hash-384", ""))
+	// globex takes a document of thousands of chunks of 64 tokens.
+	writeTenant(t, dir, "globex", strings.Replace(kbTenant("globex", "builtin/hash-384", ""), `"rag":`, `"limits": {"knowledge": {"maxChunksPerDocument": 100000}}, "rag":`, 1))
 	s := startDeps(t, testConfig(t, dir), app.Deps{})
 
 	big := strings.Repeat("Hotel costs are refunded up to 180 euros per night. ", 100) // 5,200 bytes
