@@ -15,6 +15,7 @@ type meta struct {
 	requestID string
 	traceID   string
 	route     *route // nil when no route matched
+	openai    bool   // errors in OpenAI's format (see withRoute)
 	identity  tenant.Identity
 	log       *slog.Logger // the server's logger, for errors found deep in a request
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -127,14 +128,19 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 // that tenant resolution knows what the route requires. A request whose
 // head is over MaxRequestHead gets 431, in the route's error format, on
 // every path. Requests that match no route get 404, or 405 with Allow when
-// the path exists for other methods.
+// the path exists for other methods. Errors of the OpenAI-compatible routes,
+// and of every path under /v1 that matches no route, are in OpenAI's format,
+// so that an SDK pointed at /v1 gets the errors it knows.
 func (s *Server) withRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := s.mux.Handler(r)
 		rt, matched := h.(*route)
 		matched = matched && pattern != ""
+		m := metaOf(r)
 		if matched {
-			metaOf(r).route = rt
+			m.route, m.openai = rt, rt.openai
+		} else {
+			m.openai = underV1(r.URL.Path)
 		}
 		if err := checkHead(r); err != nil {
 			writeError(w, r, err)
@@ -159,6 +165,11 @@ func (s *Server) withRoute(next http.Handler) http.Handler {
 			writeError(w, r, api.Errorf(api.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 		}
 	})
+}
+
+// underV1 reports whether path is in the OpenAI-compatible API's space.
+func underV1(path string) bool {
+	return path == "/v1" || strings.HasPrefix(path, "/v1/")
 }
 
 // withTenant resolves the tenant of every route that is not open, before any

@@ -56,7 +56,7 @@ func writeData(w http.ResponseWriter, r *http.Request, status int, data any) err
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := api.AsError(err)
 	logError(r, e)
-	if rt := metaOf(r).route; rt != nil && rt.openai {
+	if metaOf(r).openai {
 		status, body := openAIError(e)
 		_ = writeJSON(w, status, body)
 		return
