@@ -63,7 +63,8 @@ type Serve struct {
 	IdleTimeout       time.Duration
 
 	// MaxInFlight caps the requests being served at once; more are refused
-	// at once with 503 (0: no cap).
+	// at once with 503 (0: no cap). Each tenant gets at most a quarter of
+	// it unless its limits.maxInFlight says otherwise.
 	MaxInFlight int
 	// MinBodyRate is the slowest a request body may arrive, in bytes per
 	// second on average after the first seconds; a slower one is cut off
