@@ -84,7 +84,7 @@
 //
 // The API key is replaced by "[redacted]" wherever a provider echoes it
 // in a message. RetryAfter comes from "retry-after-ms" (milliseconds) when present, else
-// "Retry-After" in seconds or as an HTTP date. A cancelled caller gets a
+// "Retry-After" in seconds or as an HTTP date (provider.RetryAfter). A cancelled caller gets a
 // *provider.Error whose Err is context.Canceled (Kind unknown), or
 // context.DeadlineExceeded (KindTimeout) when its deadline passed.
 package openai

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/crispy-enigma/crispy/internal/provider"
@@ -22,7 +20,6 @@ import (
 const (
 	maxErrorBody    = 64 << 10
 	maxMessageBytes = 1024
-	maxRetryAfter   = 24 * time.Hour
 )
 
 // fail returns a *provider.Error of this client.
@@ -69,7 +66,7 @@ func (c *Client) statusError(resp *http.Response) error {
 		msg = strings.ReplaceAll(msg, k, redacted) // some servers echo the key back
 	}
 	pe := c.fail(kind, resp.StatusCode, bound(msg), nil)
-	pe.RetryAfter = retryAfter(resp.Header, c.now())
+	pe.RetryAfter, _ = provider.RetryAfter(resp.Header, c.now())
 	return pe
 }
 
@@ -225,40 +222,4 @@ func bound(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// retryAfter reads retry-after-ms, else Retry-After (delay-seconds or an
-// HTTP date), capped at maxRetryAfter; 0 when absent or unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && !math.IsInf(ms, 0) {
-			return capDuration(ms * float64(time.Millisecond))
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs > 0 && !math.IsInf(secs, 0) {
-			return capDuration(secs * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return min(d, maxRetryAfter)
-		}
-	}
-	return 0
-}
-
-func capDuration(ns float64) time.Duration {
-	if math.IsNaN(ns) || ns <= 0 {
-		return 0
-	}
-	if ns >= float64(maxRetryAfter) {
-		return maxRetryAfter
-	}
-	return time.Duration(ns)
 }

@@ -1,52 +1,10 @@
 package openai
 
 import (
-	"net/http"
 	"testing"
-	"time"
 
 	"github.com/crispy-enigma/crispy/internal/provider"
 )
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		retryAfter, ms string
-		want           time.Duration
-	}{
-		{"", "", 0},
-		{"3", "", 3 * time.Second},
-		{" 3 ", "", 3 * time.Second},
-		{"1.5", "", 1500 * time.Millisecond},
-		{"0", "", 0},
-		{"-4", "", 0},
-		{"soon", "", 0},
-		{"", "250", 250 * time.Millisecond},
-		{"", "12.5", 12500 * time.Microsecond},
-		{"9", "250", 250 * time.Millisecond},
-		{"9", "bad", 9 * time.Second},
-		{"9", "-1", 9 * time.Second},
-		{"Fri, 02 Jan 2026 03:04:35 GMT", "", 30 * time.Second},
-		{"Friday, 02-Jan-26 03:04:35 GMT", "", 30 * time.Second},
-		{"Fri, 02 Jan 2026 03:00:00 GMT", "", 0},
-		{"1e300", "", maxRetryAfter},
-		{"", "1e300", maxRetryAfter},
-		{"NaN", "", 0},
-		{"+Inf", "", 0},
-	}
-	for _, tt := range tests {
-		h := http.Header{}
-		if tt.retryAfter != "" {
-			h.Set("Retry-After", tt.retryAfter)
-		}
-		if tt.ms != "" {
-			h.Set("retry-after-ms", tt.ms)
-		}
-		if got := retryAfter(h, now); got != tt.want {
-			t.Errorf("Retry-After %q, retry-after-ms %q: %v, want %v", tt.retryAfter, tt.ms, got, tt.want)
-		}
-	}
-}
 
 func TestParseError(t *testing.T) {
 	tests := []struct {

@@ -77,7 +77,7 @@
 // Failures before the stream become *provider.Error, classified first by
 // the Workers AI or Cloudflare error code in the envelope's errors[] (read
 // from at most 64 KiB of body) and then by HTTP status. Retry-After is
-// honoured (seconds or HTTP date); code 3036, the daily free allocation being
+// honoured (provider.RetryAfter: seconds, decimal or not, or an HTTP date); code 3036, the daily free allocation being
 // used up, gets a RetryAfter that lasts until the allocation resets at 00:00
 // UTC so that the gateway falls back instead of retrying. Redirects are never
 // followed, so no credential leaves for another host.

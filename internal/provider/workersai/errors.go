@@ -140,7 +140,7 @@ func (c *Client) classify(status int, h http.Header, body []byte) *provider.Erro
 	if id := h.Get(headerLogID); id != "" {
 		pe.Message = clip(pe.Message+" (ai gateway log "+id+")", maxMessage+64)
 	}
-	if ra, ok := parseRetryAfter(h.Get("Retry-After"), c.now()); ok {
+	if ra, ok := provider.RetryAfter(h, c.now()); ok {
 		pe.RetryAfter = ra
 	}
 	return pe
@@ -210,24 +210,6 @@ func clip(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		return time.Duration(min(n, int64(24*time.Hour/time.Second))) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }
 
 // untilUTCMidnight is how long until the daily free allocation resets
