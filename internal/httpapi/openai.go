@@ -18,6 +18,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/sse"
+	"github.com/crispy-enigma/crispy/internal/tokens"
 	"github.com/crispy-enigma/crispy/internal/vecbytes"
 )
 
@@ -313,7 +314,15 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := openai.EmbeddingList{Object: "list", Model: res.Model, Usage: openai.Usage{PromptTokens: res.Usage.PromptTokens, TotalTokens: res.Usage.Total()}}
+	// The usage shown is the tokens the input has, as OpenAI counts them,
+	// whether the provider or the cache answered: the same request reports
+	// the same usage every time. What the call cost (nothing on a cache
+	// hit, the provider's own count otherwise) is in the usage ledger.
+	n := 0
+	for _, in := range req.Input {
+		n += tokens.Count(in)
+	}
+	out := openai.EmbeddingList{Object: "list", Model: res.Model, Usage: openai.Usage{PromptTokens: n, TotalTokens: n}}
 	for i, v := range res.Vectors {
 		e := openai.Embedding{Object: "embedding", Index: i, Embedding: v}
 		if req.EncodingFormat == "base64" {
