@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/gateway"
@@ -158,7 +157,7 @@ func stages(ctx context.Context, dir string, t tenant.ID, docs []rag.DocumentInp
 	texts := make([][]string, len(docs))
 	for i := range docs {
 		for _, p := range parts[i] {
-			texts[i] = append(texts[i], indexText(extracted[i].Title, p.HeadingPath, p.Text))
+			texts[i] = append(texts[i], rag.IndexText(extracted[i].Title, p.HeadingPath, p.Text))
 		}
 	}
 	_ = timed("count tokens (gateway estimate)", func() error {
@@ -235,20 +234,4 @@ func stages(ctx context.Context, dir string, t tenant.ID, docs []rag.DocumentInp
 		return nil
 	})
 	return out, err
-}
-
-// indexText is what the service indexes and embeds of a chunk (as
-// internal/rag does): its document's title and heading path, then its text.
-func indexText(title string, headings []string, text string) string {
-	var b strings.Builder
-	if title != "" {
-		b.WriteString(title)
-		b.WriteString("\n")
-	}
-	if len(headings) > 0 {
-		b.WriteString(strings.Join(headings, " > "))
-		b.WriteString("\n")
-	}
-	b.WriteString(text)
-	return b.String()
 }

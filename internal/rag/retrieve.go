@@ -193,7 +193,7 @@ func (k *kb) expand(q Query, hits []index.Hit) []index.Hit {
 	k.mu.RLock()
 	for _, h := range hits[:n] {
 		if info := k.chunks[h.ChunkID]; info != nil {
-			fb = append(fb, index.Feedback{Text: indexText(info.Title, info.HeadingPath, info.Text), Score: h.Score})
+			fb = append(fb, index.Feedback{Text: IndexText(info.Title, info.HeadingPath, info.Text), Score: h.Score})
 		}
 	}
 	k.mu.RUnlock()
