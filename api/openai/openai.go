@@ -16,7 +16,7 @@ import (
 type ChatCompletionRequest struct {
 	Model               string          `json:"model"`
 	Messages            []Message       `json:"messages"`
-	Stream              bool            `json:"stream,omitempty"`
+	Stream              bool            `json:"stream"` // sent when false too: some servers stream by default
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
 	MaxTokens           *int            `json:"max_tokens,omitempty"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`

@@ -52,8 +52,10 @@ type Message struct {
 }
 
 // Passage is a piece of retrieved context, numbered from 1 as the answer
-// cites it ("[1]"). Providers that are language models see passages in the
-// prompt; the builtin extractive answerer reads them from here.
+// cites it ("[1]"): N is its place in ChatRequest.Passages plus one, which
+// is how the citation code reads an answer's [n]. Providers that are
+// language models see passages in the prompt (prompt.Sources numbers them
+// by place); the builtin extractive answerer reads them from here.
 type Passage struct {
 	N     int    `json:"n"`
 	ID    string `json:"id,omitempty"`

@@ -4,20 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"mime"
-	"strconv"
-	"strings"
 
+	oai "github.com/crispy-enigma/crispy/api/openai"
 	"github.com/crispy-enigma/crispy/internal/provider"
+	"github.com/crispy-enigma/crispy/internal/provider/prompt"
 )
 
 // maxJSONAnswer bounds a chat answer that arrives as one JSON body.
 const maxJSONAnswer = 16 << 20
-
-// emptySchema is sent for a tool without parameters.
-var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 
 // Chat implements provider.Chatter: it returns once the provider has
 // answered 200 with its response headers; the stream then yields deltas.
@@ -53,93 +49,30 @@ func (c *Client) chatBody(req *provider.ChatRequest) ([]byte, error) {
 	if len(req.Messages) == 0 {
 		return nil, c.fail(provider.KindBadRequest, 0, "no messages", nil)
 	}
-	in := chatRequest{
+	tools, err := prompt.Tools(req.Tools)
+	if err != nil {
+		return nil, c.fail(provider.KindBadRequest, 0, err.Error(), nil)
+	}
+	in := oai.ChatCompletionRequest{
 		Model:       req.Model,
-		Messages:    toMessages(req.Messages, req.Passages, req.SourcesPrompt),
+		Messages:    prompt.Messages(req, prompt.Dialect{}),
 		Stream:      !req.Buffered,
-		MaxTokens:   req.MaxTokens,
 		Temperature: req.Temperature,
 		TopP:        req.TopP,
 		Stop:        req.Stop,
+		Tools:       tools,
+	}
+	if req.MaxTokens > 0 {
+		in.MaxTokens = &req.MaxTokens
 	}
 	if in.Stream {
-		in.StreamOptions = &streamOptions{IncludeUsage: true}
-	}
-	for _, t := range req.Tools {
-		if t.Name == "" {
-			return nil, c.fail(provider.KindBadRequest, 0, "a tool has no name", nil)
-		}
-		params := emptySchema
-		if p := bytes.TrimSpace(t.Parameters); len(p) > 0 {
-			if !json.Valid(p) {
-				return nil, c.fail(provider.KindBadRequest, 0, fmt.Sprintf("tool %q: parameters are not valid JSON", t.Name), nil)
-			}
-			params = json.RawMessage(p)
-		}
-		in.Tools = append(in.Tools, chatTool{Type: "function", Function: chatToolSpec{Name: t.Name, Description: t.Description, Parameters: params}})
+		in.StreamOptions = &oai.StreamOptions{IncludeUsage: true}
 	}
 	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, c.fail(provider.KindBadRequest, 0, "cannot encode the request", err)
 	}
 	return b, nil
-}
-
-// toMessages converts the conversation and puts passages into the system
-// prompt: into the first system message if the conversation starts with
-// one, else as a new one.
-func toMessages(msgs []provider.Message, passages []provider.Passage, sourcesPrompt string) []chatMessage {
-	out := make([]chatMessage, 0, len(msgs)+1)
-	for _, m := range msgs {
-		cm := chatMessage{Role: m.Role, ToolCallID: m.ToolCallID}
-		if m.Role != provider.RoleTool {
-			cm.Name = m.Name
-		}
-		if m.Content != "" || len(m.ToolCalls) == 0 {
-			content := m.Content
-			cm.Content = &content
-		}
-		for _, tc := range m.ToolCalls {
-			cm.ToolCalls = append(cm.ToolCalls, chatToolCall{ID: tc.ID, Type: "function", Function: chatFunction{Name: tc.Name, Arguments: tc.Arguments}})
-		}
-		out = append(out, cm)
-	}
-	if len(passages) == 0 {
-		return out
-	}
-	sources := sourcesPrompt
-	if sources == "" {
-		sources = renderPassages(passages)
-	}
-	if len(out) > 0 && out[0].Role == provider.RoleSystem && out[0].Content != nil {
-		s := strings.TrimRight(*out[0].Content, "\n") + "\n\n" + sources
-		out[0].Content = &s
-		return out
-	}
-	return append([]chatMessage{{Role: provider.RoleSystem, Content: &sources}}, out...)
-}
-
-// renderPassages writes passages as numbered sources.
-func renderPassages(passages []provider.Passage) string {
-	var b strings.Builder
-	b.WriteString("Answer from the sources below and cite them by number, like [1].\n")
-	for i, p := range passages {
-		n := p.N
-		if n == 0 {
-			n = i + 1
-		}
-		b.WriteString("\n[")
-		b.WriteString(strconv.Itoa(n))
-		b.WriteString("]")
-		if p.Title != "" {
-			b.WriteString(" ")
-			b.WriteString(p.Title)
-		}
-		b.WriteString("\n")
-		b.WriteString(strings.TrimSpace(p.Text))
-		b.WriteString("\n")
-	}
-	return b.String()
 }
 
 // jsonAnswer turns a chat.completion (from a server that ignored "stream")

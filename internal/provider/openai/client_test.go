@@ -194,7 +194,8 @@ func TestChatRequestShape(t *testing.T) {
 		t.Error("Meta was sent")
 	}
 
-	// Passages without a system message become one.
+	// Passages without a system message become one, numbered by their
+	// place as the citation code reads them, whatever N says.
 	req2 := chatReq("q")
 	req2.Passages = []provider.Passage{{N: 3, Text: "p"}}
 	st, err = c.Chat(t.Context(), req2)
@@ -203,7 +204,7 @@ func TestChatRequestShape(t *testing.T) {
 	}
 	_, _ = collect(t, st)
 	r, _ = srv.LastRequest()
-	if !strings.Contains(string(r.Body), `"messages":[{"role":"system","content":"Answer from the sources below and cite them by number, like [1].\n\n[3]\np\n"},{"role":"user","content":"q"}]`) {
+	if !strings.Contains(string(r.Body), `"messages":[{"role":"system","content":"Answer from the sources below and cite them by number, like [1].\n\n[1]\np\n"},{"role":"user","content":"q"}]`) {
 		t.Errorf("body = %s", r.Body)
 	}
 

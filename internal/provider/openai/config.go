@@ -17,8 +17,6 @@ import (
 // DefaultName is the provider name used when Config.Name is empty.
 const DefaultName = "openai"
 
-const redacted = "[redacted]"
-
 // Config configures a Client. The API key is a value: the caller resolves
 // the environment variable a tenant config names. Config implements
 // slog.LogValuer and fmt.Stringer so that a logged or printed Config never
@@ -90,7 +88,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("name", c.Name),
 		slog.String("baseUrl", c.BaseURL),
-		slog.String("apiKey", secret(c.APIKey)),
+		slog.String("apiKey", provider.Redact(c.APIKey)),
 		slog.Any("headers", slices.Sorted(maps.Keys(c.Headers))),
 		slog.Duration("timeout", c.Timeout),
 	)
@@ -101,10 +99,3 @@ func (c Config) String() string { return c.LogValue().String() }
 
 // GoString keeps %#v from printing the key.
 func (c Config) GoString() string { return "openai.Config" + c.String() }
-
-func secret(s string) string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}

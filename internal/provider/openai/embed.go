@@ -26,7 +26,7 @@ func (c *Client) Embed(ctx context.Context, req *provider.EmbedRequest) (*provid
 	if req.Dimensions < 0 {
 		return nil, c.fail(provider.KindBadRequest, 0, "negative dimensions", nil)
 	}
-	body, err := json.Marshal(embedRequest{Model: req.Model, Input: req.Input, EncodingFormat: "float", Dimensions: req.Dimensions})
+	body, err := json.Marshal(embedRequest(req))
 	if err != nil {
 		return nil, c.fail(provider.KindBadRequest, 0, "cannot encode the request", err)
 	}

@@ -63,7 +63,7 @@ func (c *Client) statusError(resp *http.Response) error {
 		msg = fmt.Sprintf("unexpected redirect to %q", resp.Header.Get("Location"))
 	}
 	if k := c.cfg.APIKey; k != "" {
-		msg = strings.ReplaceAll(msg, k, redacted) // some servers echo the key back
+		msg = strings.ReplaceAll(msg, k, provider.Redacted) // some servers echo the key back
 	}
 	pe := c.fail(kind, resp.StatusCode, bound(msg), nil)
 	pe.RetryAfter, _ = provider.RetryAfter(resp.Header, c.now())

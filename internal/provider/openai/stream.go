@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	oai "github.com/crispy-enigma/crispy/api/openai"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/sse"
 )
@@ -200,7 +201,7 @@ func (s *stream) decode(ev sse.Event) (provider.Delta, error) {
 // addTool adds a piece of a tool call. Pieces name their call by index;
 // for servers that leave it out, a piece with a new ID starts a call and
 // one without continues the last.
-func (s *stream) addTool(pos int, tc chatToolCall) error {
+func (s *stream) addTool(pos int, tc oai.ToolCall) error {
 	if s.toolsSent {
 		return nil
 	}

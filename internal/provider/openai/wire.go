@@ -1,53 +1,29 @@
 package openai
 
-import "encoding/json"
+import (
+	"encoding/json"
 
-// chatRequest is the body of POST /chat/completions.
-type chatRequest struct {
-	Model         string         `json:"model"`
-	Messages      []chatMessage  `json:"messages"`
-	Stream        bool           `json:"stream"`
-	StreamOptions *streamOptions `json:"stream_options,omitempty"`
-	MaxTokens     int            `json:"max_tokens,omitempty"`
-	Temperature   *float64       `json:"temperature,omitempty"`
-	TopP          *float64       `json:"top_p,omitempty"`
-	Stop          []string       `json:"stop,omitempty"`
-	Tools         []chatTool     `json:"tools,omitempty"`
-}
+	oai "github.com/crispy-enigma/crispy/api/openai"
+	"github.com/crispy-enigma/crispy/internal/provider"
+)
 
-type streamOptions struct {
-	IncludeUsage bool `json:"include_usage"`
-}
+// Requests are encoded from api/openai's types, the ones crispy's own /v1
+// decodes (see prompt.Messages and prompt.Tools). Answers are decoded into
+// the types below, which stay apart from api/openai's on purpose: those
+// describe what crispy sends, while these must read what any compatible
+// server sends, which is looser. A chunk or a body may be an error object
+// with status 200 (error), an answer may carry a refusal instead of
+// content, finish_reason is null until the end, and an embedding arrives
+// as raw JSON to be checked before it is decoded. Tool calls and usage
+// have one shape both ways and use api/openai's.
 
-type chatMessage struct {
-	Role       string         `json:"role"`
-	Content    *string        `json:"content"` // null for an assistant's tool calls without text
-	Name       string         `json:"name,omitempty"`
-	ToolCalls  []chatToolCall `json:"tool_calls,omitempty"`
-	ToolCallID string         `json:"tool_call_id,omitempty"`
-}
-
-type chatToolCall struct {
-	Index    *int         `json:"index,omitempty"` // in stream chunks
-	ID       string       `json:"id,omitempty"`
-	Type     string       `json:"type,omitempty"`
-	Function chatFunction `json:"function"`
-}
-
-type chatFunction struct {
-	Name      string `json:"name,omitempty"`
-	Arguments string `json:"arguments"`
-}
-
-type chatTool struct {
-	Type     string       `json:"type"`
-	Function chatToolSpec `json:"function"`
-}
-
-type chatToolSpec struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Parameters  json.RawMessage `json:"parameters"`
+// embedRequest is the body of POST /embeddings for req.
+func embedRequest(req *provider.EmbedRequest) oai.EmbeddingRequest {
+	er := oai.EmbeddingRequest{Model: req.Model, Input: oai.StringList(req.Input), EncodingFormat: "float"}
+	if req.Dimensions > 0 {
+		er.Dimensions = &req.Dimensions
+	}
+	return er
 }
 
 // chatChunk is one chat.completion.chunk event, or an error object.
@@ -57,11 +33,11 @@ type chatChunk struct {
 		Delta struct {
 			Content   *string        `json:"content"`
 			Refusal   *string        `json:"refusal"`
-			ToolCalls []chatToolCall `json:"tool_calls"`
+			ToolCalls []oai.ToolCall `json:"tool_calls"`
 		} `json:"delta"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *wireUsage      `json:"usage"`
+	Usage *oai.Usage      `json:"usage"`
 	Error json.RawMessage `json:"error"`
 }
 
@@ -72,25 +48,12 @@ type chatCompletion struct {
 		Message struct {
 			Content   *string        `json:"content"`
 			Refusal   *string        `json:"refusal"`
-			ToolCalls []chatToolCall `json:"tool_calls"`
+			ToolCalls []oai.ToolCall `json:"tool_calls"`
 		} `json:"message"`
 		FinishReason *string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *wireUsage      `json:"usage"`
+	Usage *oai.Usage      `json:"usage"`
 	Error json.RawMessage `json:"error"`
-}
-
-type wireUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-}
-
-// embedRequest is the body of POST /embeddings.
-type embedRequest struct {
-	Model          string   `json:"model"`
-	Input          []string `json:"input"`
-	EncodingFormat string   `json:"encoding_format"`
-	Dimensions     int      `json:"dimensions,omitempty"`
 }
 
 // embedResponse is the answer of POST /embeddings.
@@ -99,6 +62,6 @@ type embedResponse struct {
 		Index     int             `json:"index"`
 		Embedding json.RawMessage `json:"embedding"`
 	} `json:"data"`
-	Usage *wireUsage      `json:"usage"`
+	Usage *oai.Usage      `json:"usage"`
 	Error json.RawMessage `json:"error"`
 }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"strconv"
-	"strings"
 
+	oai "github.com/crispy-enigma/crispy/api/openai"
 	"github.com/crispy-enigma/crispy/internal/provider"
+	"github.com/crispy-enigma/crispy/internal/provider/prompt"
 )
 
 // maxJSONAnswer bounds a chat answer that comes back as one JSON envelope
@@ -18,51 +18,16 @@ import (
 const maxJSONAnswer = 8 << 20
 
 // chatInput is the "Messages" input of a text-generation model on the run
-// endpoint.
+// endpoint: messages and tools in the OpenAI shape the newer models take.
+// Content is always a string there (the schema requires it).
 type chatInput struct {
-	Messages    []chatMessage `json:"messages"`
+	Messages    []oai.Message `json:"messages"`
 	Stream      bool          `json:"stream"`
 	MaxTokens   int           `json:"max_tokens,omitempty"`
 	Temperature *float64      `json:"temperature,omitempty"`
 	TopP        *float64      `json:"top_p,omitempty"`
-	Tools       []chatTool    `json:"tools,omitempty"`
+	Tools       []oai.Tool    `json:"tools,omitempty"`
 }
-
-// chatMessage is one message; content is always a string (the schema
-// requires it), tool fields follow the OpenAI shape the newer models take.
-type chatMessage struct {
-	Role       string         `json:"role"`
-	Content    string         `json:"content"`
-	Name       string         `json:"name,omitempty"`
-	ToolCallID string         `json:"tool_call_id,omitempty"`
-	ToolCalls  []chatToolCall `json:"tool_calls,omitempty"`
-}
-
-type chatToolCall struct {
-	ID       string       `json:"id"`
-	Type     string       `json:"type"`
-	Function chatFunction `json:"function"`
-}
-
-type chatFunction struct {
-	Name      string `json:"name"`
-	Arguments string `json:"arguments"`
-}
-
-type chatTool struct {
-	Type     string       `json:"type"`
-	Function chatToolSpec `json:"function"`
-}
-
-type chatToolSpec struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Parameters  json.RawMessage `json:"parameters"`
-}
-
-// emptySchema stands in for a tool without parameters: the schema requires
-// "parameters" with "type" and "properties".
-var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 
 // Chat starts a streamed answer. It returns once the upstream has accepted
 // the request; failures before that are *provider.Error.
@@ -150,74 +115,21 @@ func (c *Client) chatBody(req *provider.ChatRequest) ([]byte, error) {
 	if req.MaxTokens < 0 {
 		return nil, bad("max tokens %d is negative", req.MaxTokens)
 	}
+	tools, err := prompt.Tools(req.Tools)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
 	in := chatInput{
-		Messages:    toMessages(req.Messages, req.Passages, req.SourcesPrompt),
+		Messages:    prompt.Messages(req, prompt.Dialect{NoNullContent: true, ToolName: true}),
 		Stream:      true,
 		MaxTokens:   req.MaxTokens,
 		Temperature: req.Temperature,
 		TopP:        req.TopP,
-	}
-	for _, t := range req.Tools {
-		if t.Name == "" {
-			return nil, bad("a tool has no name")
-		}
-		params := emptySchema
-		if p := bytes.TrimSpace(t.Parameters); len(p) > 0 {
-			if !json.Valid(p) {
-				return nil, bad("tool %q: parameters are not valid JSON", t.Name)
-			}
-			params = json.RawMessage(p)
-		}
-		in.Tools = append(in.Tools, chatTool{Type: "function", Function: chatToolSpec{Name: t.Name, Description: t.Description, Parameters: params}})
+		Tools:       tools,
 	}
 	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, &provider.Error{Provider: c.cfg.Name, Kind: provider.KindBadRequest, Err: err}
 	}
 	return b, nil
-}
-
-// toMessages converts the conversation and puts passages into the system
-// prompt: into the first system message if the conversation starts with
-// one (some chat templates read only that), else as a new one.
-func toMessages(msgs []provider.Message, passages []provider.Passage, sourcesPrompt string) []chatMessage {
-	out := make([]chatMessage, 0, len(msgs)+1)
-	for _, m := range msgs {
-		cm := chatMessage{Role: m.Role, Content: m.Content, Name: m.Name, ToolCallID: m.ToolCallID}
-		for _, tc := range m.ToolCalls {
-			cm.ToolCalls = append(cm.ToolCalls, chatToolCall{ID: tc.ID, Type: "function", Function: chatFunction{Name: tc.Name, Arguments: tc.Arguments}})
-		}
-		out = append(out, cm)
-	}
-	if len(passages) == 0 {
-		return out
-	}
-	sources := sourcesPrompt
-	if sources == "" {
-		sources = renderPassages(passages)
-	}
-	if len(out) > 0 && out[0].Role == provider.RoleSystem {
-		out[0].Content = strings.TrimRight(out[0].Content, "\n") + "\n\n" + sources
-		return out
-	}
-	return append([]chatMessage{{Role: provider.RoleSystem, Content: sources}}, out...)
-}
-
-// renderPassages writes passages as numbered sources.
-func renderPassages(passages []provider.Passage) string {
-	var b strings.Builder
-	b.WriteString("Answer from the sources below and cite them by number, like [1].\n")
-	for _, p := range passages {
-		b.WriteString("\n[")
-		b.WriteString(strconv.Itoa(p.N))
-		b.WriteString("]")
-		if p.Title != "" {
-			b.WriteString(" ")
-			b.WriteString(p.Title)
-		}
-		b.WriteString("\n")
-		b.WriteString(strings.TrimSpace(p.Text))
-		b.WriteString("\n")
-	}
-	return strings.TrimRight(b.String(), "\n")
 }

@@ -32,8 +32,6 @@ const (
 	maxGatewayIDLen = 64
 )
 
-const redacted = "[redacted]"
-
 // Config configures a Client. Secrets are values: the caller resolves
 // environment variable names (tenant config's apiKeyEnv, tokenEnv,
 // headerEnv) before building it. Config implements slog.LogValuer and
@@ -147,7 +145,7 @@ func (c Config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("name", c.Name),
 		slog.String("accountId", c.AccountID),
-		slog.String("apiToken", secret(c.APIToken)),
+		slog.String("apiToken", provider.Redact(c.APIToken)),
 		slog.String("baseUrl", c.BaseURL),
 		slog.Duration("timeout", c.Timeout),
 		slog.Any("headers", slices.Sorted(maps.Keys(c.Headers))),
@@ -168,7 +166,7 @@ func (c Config) GoString() string { return "workersai.Config" + c.String() }
 func (g GatewayConfig) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("id", g.ID),
-		slog.String("token", secret(g.Token)),
+		slog.String("token", provider.Redact(g.Token)),
 		slog.Duration("cacheTtl", g.CacheTTL),
 		slog.Bool("skipCache", g.SkipCache),
 		slog.String("baseUrl", g.BaseURL),
@@ -180,13 +178,6 @@ func (g GatewayConfig) String() string { return g.LogValue().String() }
 
 // GoString keeps %#v from printing the token.
 func (g GatewayConfig) GoString() string { return "workersai.GatewayConfig" + g.String() }
-
-func secret(s string) string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
 
 // isIdent reports whether s is 1..max characters of [A-Za-z0-9_-].
 func isIdent(s string, max int) bool {
