@@ -239,6 +239,25 @@ type SpeechRequest struct {
 	Meta   Meta
 }
 
+// SpeechDescriber is a Speaker that says what its speech models offer, an
+// optional ability found by type assertion: the text-to-speech service
+// takes a model's voices, formats and sample rate from it instead of
+// knowing each provider.
+type SpeechDescriber interface {
+	// SpeechModel describes model, or the provider's default speech model
+	// when model is "".
+	SpeechModel(model string) SpeechModel
+}
+
+// SpeechModel is what a speech model offers.
+type SpeechModel struct {
+	Model        string   // the model described
+	Voices       []string // the voices it speaks with; nil: any the tenant lists
+	DefaultVoice string
+	Formats      []string // of "wav", "pcm", "mp3", "opus"
+	SampleRate   int      // of its wav and pcm output; 0 when it has neither
+}
+
 // Speech is audio streaming from a provider. Close Body when done.
 type Speech struct {
 	ContentType string

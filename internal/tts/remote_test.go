@@ -1,12 +1,14 @@
 package tts_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,8 +52,8 @@ func TestOpenAIAdapter(t *testing.T) {
 		_ = json.NewDecoder(r.Body).Decode(&got)
 		w.Header().Set("Content-Type", "audio/wav")
 		// OpenAI streams WAV with unknown sizes, as espeak-ng does.
-		w.Write(tts.AppendWAVHeader(nil, tts.OpenAISampleRate, tts.StreamingSize))
-		w.Write(make([]byte, 2*tts.OpenAISampleRate)) // one second
+		w.Write(tts.AppendWAVHeader(nil, openai.SpeechSampleRate, tts.StreamingSize))
+		w.Write(make([]byte, 2*openai.SpeechSampleRate)) // one second
 	})
 	s := tts.NewOpenAI(tts.RemoteOptions{Provider: "oai", Speaker: speaker})
 	svc, c := serviceFor(t, s)
@@ -64,7 +66,7 @@ func TestOpenAIAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := wavDuration(t, audio, tts.OpenAISampleRate); d != 1 {
+	if d := wavDuration(t, audio, openai.SpeechSampleRate); d != 1 {
 		t.Errorf("duration %.3fs, want 1s", d)
 	}
 	want := map[string]any{"model": "tts-1", "input": "-rf $(reboot)", "voice": "nova", "response_format": "wav", "speed": 1.25}
@@ -128,9 +130,11 @@ func TestRemoteErrors(t *testing.T) {
 			return nil, errors.New("environment variable OPENAI_API_KEY is not set")
 		}})
 		svc, c := serviceFor(t, s)
-		p, _ := svc.Prepare(t.Context(), c, api.TTSRequest{Text: "hi"})
-		if _, err := svc.SpeakAll(t.Context(), p); code(err) != api.CodeUnavailable || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
+		if _, err := svc.Prepare(t.Context(), c, api.TTSRequest{Text: "hi"}); code(err) != api.CodeUnavailable || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
 			t.Fatalf("err = %v, want unavailable naming the variable", err)
+		}
+		if err := s.Synthesize(t.Context(), tts.Request{Text: "hi", Voice: "alloy", Format: tts.MP3}, io.Discard); code(err) != api.CodeUnavailable {
+			t.Fatalf("Synthesize: err = %v, want unavailable", err)
 		}
 	})
 }
@@ -192,5 +196,42 @@ func TestWorkersAIAdapter(t *testing.T) {
 	}
 	if body["prompt"] != "Bonjour" || body["lang"] != "fr" {
 		t.Errorf("MeloTTS body %v", body)
+	}
+}
+
+// plainSpeaker is a Speaker that does not describe its models.
+type plainSpeaker struct{}
+
+func (plainSpeaker) Speak(context.Context, *provider.SpeechRequest) (*provider.Speech, error) {
+	return &provider.Speech{ContentType: "audio/mpeg", Body: io.NopCloser(strings.NewReader("ID3"))}, nil
+}
+
+func TestRemoteDescription(t *testing.T) {
+	oai := openAIFake(t, func(w http.ResponseWriter, r *http.Request) {})
+	plain := func() (provider.Speaker, error) { return plainSpeaker{}, nil }
+	tests := []struct {
+		name       string
+		synth      tts.Synthesizer
+		model      string
+		voice      string
+		voices     int
+		formats    []tts.Format
+		sampleRate int
+	}{
+		{"openai defaults", tts.NewOpenAI(tts.RemoteOptions{Provider: "oai", Speaker: oai}), "tts-1", "alloy", 11, []tts.Format{tts.WAV, tts.PCM, tts.MP3, tts.Opus}, openai.SpeechSampleRate},
+		{"the tenant's voices win", tts.NewOpenAI(tts.RemoteOptions{Provider: "oai", Model: "kokoro", Voice: "af_bella", Voices: []string{"af_bella"}, Speaker: oai}), "kokoro", "af_bella", 1, []tts.Format{tts.WAV, tts.PCM, tts.MP3, tts.Opus}, openai.SpeechSampleRate},
+		{"a speaker that does not describe itself", tts.NewOpenAI(tts.RemoteOptions{Provider: "x", Model: "m", Voice: "v", Voices: []string{"v", "w"}, Speaker: plain}), "m", "v", 2, []tts.Format{tts.MP3}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vs, err := tt.synth.Voices(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := tt.synth.Info()
+			if info.Model != tt.model || info.Voice != tt.voice || len(vs) != tt.voices || !slices.Equal(info.Formats, tt.formats) || info.SampleRate != tt.sampleRate {
+				t.Errorf("info %+v with %d voices", info, len(vs))
+			}
+		})
 	}
 }

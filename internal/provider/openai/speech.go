@@ -10,6 +10,32 @@ import (
 	"github.com/crispy-enigma/crispy/internal/provider"
 )
 
+// Speech defaults of OpenAI's /audio/speech.
+const (
+	// SpeechModelDefault is the model used when the tenant names none.
+	SpeechModelDefault = "tts-1"
+	// SpeechVoiceDefault is the default voice.
+	SpeechVoiceDefault = "alloy"
+	// SpeechSampleRate is the rate of OpenAI's wav and pcm output.
+	SpeechSampleRate = 24000
+)
+
+// speechVoices are the built-in voices of OpenAI's speech models.
+var speechVoices = []string{"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
+
+var _ provider.SpeechDescriber = (*Client)(nil)
+
+// SpeechModel implements provider.SpeechDescriber with OpenAI's voices,
+// formats and rate; a local server that speaks OpenAI's wire format has
+// its own voices, which the tenant lists.
+func (c *Client) SpeechModel(model string) provider.SpeechModel {
+	if model == "" {
+		model = SpeechModelDefault
+	}
+	return provider.SpeechModel{Model: model, Voices: speechVoices, DefaultVoice: SpeechVoiceDefault,
+		Formats: []string{"wav", "pcm", "mp3", "opus"}, SampleRate: SpeechSampleRate}
+}
+
 // speechRequest is the body of POST /audio/speech.
 type speechRequest struct {
 	Model          string  `json:"model"`

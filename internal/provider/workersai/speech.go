@@ -21,6 +21,37 @@ const maxSpeechJSON = 64 << 20
 // and pcm output.
 const AuraSampleRate = 24000
 
+// Speech defaults.
+const (
+	// SpeechModelDefault is the model used when the tenant names none:
+	// Deepgram Aura, which streams its audio.
+	SpeechModelDefault = "@cf/deepgram/aura-1"
+	// SpeechVoiceDefault is Aura's default speaker.
+	SpeechVoiceDefault = "angus"
+)
+
+// auraSpeakers are the speakers of @cf/deepgram/aura-1.
+var auraSpeakers = []string{"angus", "arcas", "asteria", "athena", "helios", "hera", "luna", "orion", "orpheus", "perseus", "stella", "zeus"}
+
+// meloLanguages are the languages of @cf/myshell-ai/melotts, its "voices".
+var meloLanguages = []string{"en", "es", "fr", "zh", "jp", "kr"}
+
+var _ provider.SpeechDescriber = (*Client)(nil)
+
+// SpeechModel implements provider.SpeechDescriber: Aura models speak wav,
+// pcm, mp3 and opus with their speakers; MeloTTS speaks mp3 in its
+// languages.
+func (c *Client) SpeechModel(model string) provider.SpeechModel {
+	if model == "" {
+		model = SpeechModelDefault
+	}
+	if IsMeloTTS(model) {
+		return provider.SpeechModel{Model: model, Voices: meloLanguages, DefaultVoice: "en", Formats: []string{"mp3"}}
+	}
+	return provider.SpeechModel{Model: model, Voices: auraSpeakers, DefaultVoice: SpeechVoiceDefault,
+		Formats: []string{"wav", "pcm", "mp3", "opus"}, SampleRate: AuraSampleRate}
+}
+
 // auraInput is the input of the Deepgram Aura text-to-speech models
 // (@cf/deepgram/aura-1, aura-2-*): the answer is the audio itself.
 type auraInput struct {
