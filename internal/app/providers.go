@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/crispy-enigma/crispy/internal/config"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/h1"
 	"github.com/crispy-enigma/crispy/internal/provider/openai"
@@ -39,6 +40,17 @@ func newTransport() *h1.Transport {
 		MaxIdlePerHost: 256,
 		IdleTimeout:    90 * time.Second,
 	}
+}
+
+// providerTransport is the transport of provider p's calls: the shared
+// h1 transport (which hands https and proxied calls to net/http's), or
+// net/http's own when the provider's transport says so or the server's
+// --upstream-transport does.
+func (a *App) providerTransport(p tenant.Provider) http.RoundTripper {
+	if a.cfg.UpstreamTransport == config.UpstreamNetHTTP || p.Transport == tenant.TransportNetHTTP {
+		return a.transport.Fallback
+	}
+	return a.transport
 }
 
 // buildAdapter makes the adapter of one configured provider of a tenant,
@@ -75,7 +87,7 @@ func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gat
 	if err != nil {
 		return fail(err)
 	}
-	client := &http.Client{Transport: a.transport}
+	client := &http.Client{Transport: a.providerTransport(p)}
 	switch p.Type {
 	case "openai":
 		c, err := openai.New(openai.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: headers, Timeout: p.Timeout.D(), HTTPClient: client})

@@ -76,7 +76,18 @@ type Serve struct {
 	// TrustedProxies are the CIDR prefixes of reverse proxies whose
 	// X-Forwarded-For is believed when finding a client's IP.
 	TrustedProxies []string
+	// UpstreamTransport is UpstreamAuto or "" (each provider's
+	// providers.<name>.transport, h1 by default for plain http) or
+	// UpstreamNetHTTP (net/http for every provider call, whatever the
+	// tenants say): the server-wide way back from internal/h1.
+	UpstreamTransport string
 }
+
+// The values of --upstream-transport.
+const (
+	UpstreamAuto    = "auto"
+	UpstreamNetHTTP = "net/http"
+)
 
 // Defaults returns the configuration used when nothing is set: the example
 // tenants on embedded storage, listening on localhost.
@@ -96,6 +107,7 @@ func Defaults() Serve {
 		Heartbeat:         10 * time.Second,
 		MaxInFlight:       4096,
 		MinBodyRate:       1024,
+		UpstreamTransport: UpstreamAuto,
 	}
 }
 
@@ -116,6 +128,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MinBodyRate, "min-body-rate", c.MinBodyRate, "slowest average rate of a request body in bytes/s after its first 5 s; slower gets 408 (0: no minimum)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of SSE heartbeats while a stream waits for its first token")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of reverse proxies whose X-Forwarded-For is trusted (comma-separated)")
+	fs.StringVar(&c.UpstreamTransport, "upstream-transport", c.UpstreamTransport, "HTTP client of plain-http provider calls: auto (each provider's transport, h1 by default) or net/http (Go's standard transport for all)")
 }
 
 // EnvName is the environment variable that sets the flag name: CRISPY_ and
@@ -213,6 +226,11 @@ func (c Serve) Validate() error {
 	}
 	if c.MaxInFlight < 0 {
 		errs = append(errs, errors.New("--max-in-flight must not be negative"))
+	}
+	switch c.UpstreamTransport {
+	case "", UpstreamAuto, UpstreamNetHTTP:
+	default:
+		errs = append(errs, fmt.Errorf("--upstream-transport %q: must be %s or %s", c.UpstreamTransport, UpstreamAuto, UpstreamNetHTTP))
 	}
 	return errors.Join(errs...)
 }

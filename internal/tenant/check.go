@@ -82,6 +82,9 @@ func check(file string, c *Config, opts Options) Problems {
 				add(base+"/baseUrl", "workersai baseUrl must use https outside localhost")
 			}
 		}
+		if p.Transport == TransportH1 && strings.HasPrefix(p.BaseURL, "https://") {
+			add(base+"/transport", "transport %q carries plain http only; an https baseUrl always goes through net/http: remove transport", TransportH1)
+		}
 	}
 
 	ps = append(ps, checkModels(file, c)...)

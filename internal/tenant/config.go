@@ -47,7 +47,17 @@ type Provider struct {
 	Headers   map[string]string `json:"headers,omitempty"`
 	HeaderEnv map[string]string `json:"headerEnv,omitempty"`
 	Timeout   Duration          `json:"timeout,omitzero"`
+	// Transport is the HTTP client transport of the provider's plain-http
+	// calls: TransportH1 (the default) or TransportNetHTTP. https and
+	// proxied calls always go through net/http.
+	Transport string `json:"transport,omitempty"`
 }
+
+// The transports a provider may name.
+const (
+	TransportH1      = "h1"       // internal/h1: each call on the caller's goroutine
+	TransportNetHTTP = "net/http" // net/http's Transport
+)
 
 // Gateway configures Cloudflare AI Gateway for a workersai provider.
 type Gateway struct {
