@@ -1,7 +1,7 @@
 // Package openai holds the wire types of the OpenAI-compatible API that
-// crispy serves under /v1: chat completions (streamed and not), embeddings
-// and models, with OpenAI's error shape, so that the official SDKs work by
-// changing only the base URL and the key.
+// crispy serves under /v1: chat completions (streamed and not), embeddings,
+// models and speech, with OpenAI's error shape, so that the official SDKs
+// work by changing only the base URL and the key.
 package openai
 
 import (
@@ -262,3 +262,43 @@ type ErrorBody struct {
 	Param   *string `json:"param"`
 	Code    string  `json:"code"`
 }
+
+// SpeechRequest is the body of POST /v1/audio/speech. Instructions is
+// accepted and ignored: the tenant's adapter takes no instructions.
+type SpeechRequest struct {
+	Model          string      `json:"model"`
+	Input          string      `json:"input"`
+	Voice          SpeechVoice `json:"voice"`
+	ResponseFormat string      `json:"response_format,omitempty"` // mp3 (default), opus, aac, flac, wav, pcm
+	Speed          *float64    `json:"speed,omitempty"`
+	Instructions   string      `json:"instructions,omitempty"`
+	StreamFormat   string      `json:"stream_format,omitempty"` // "audio" (default); "sse" is not served
+}
+
+// SpeechVoice is the voice of a speech request: a name, or a custom voice
+// object {"id": "..."}, decoded to its ID.
+type SpeechVoice string
+
+// UnmarshalJSON accepts "name" or {"id": "name"}.
+func (v *SpeechVoice) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, (*string)(v))
+	}
+	var obj struct {
+		ID string `json:"id"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&obj); err != nil || obj.ID == "" {
+		return errors.New(`voice must be a voice name or an object {"id": "..."}`)
+	}
+	*v = SpeechVoice(obj.ID)
+	return nil
+}
+
+// SpeechFormats are the response formats of OpenAI's speech endpoint.
+var SpeechFormats = []string{"mp3", "opus", "aac", "flac", "wav", "pcm"}
+
+// Voices are the names of OpenAI's built-in speech voices.
+var Voices = []string{"alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage", "shimmer", "verse"}

@@ -60,5 +60,6 @@ func (s *Server) routes() []*route {
 		{pattern: "POST /v1/embeddings", family: "chat", scope: tenant.ScopeChat, openai: true, h: s.embeddings},
 		{pattern: "GET /v1/models", family: "chat", openai: true, h: s.models},
 		{pattern: "GET /v1/models/{model...}", family: "chat", openai: true, h: s.model},
+		{pattern: "POST /v1/audio/speech", family: "tts", scope: tenant.ScopeTTS, openai: true, h: s.audioSpeech},
 	}
 }

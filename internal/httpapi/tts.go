@@ -56,6 +56,13 @@ func (s *Server) ttsSpeak(w http.ResponseWriter, r *http.Request) error {
 		_, _ = w.Write(audio)
 		return nil
 	}
+	return s.speakStream(w, r, plan)
+}
+
+// speakStream sends the audio of plan as it is produced. An error before
+// the first byte is returned, to be answered with its status; one after it
+// cuts the response.
+func (s *Server) speakStream(w http.ResponseWriter, r *http.Request, plan *tts.Plan) error {
 	release, err := s.acquireStream(w, r)
 	if err != nil {
 		return err
