@@ -27,7 +27,7 @@ func start(t *testing.T, mcfg mockupstream.Config, edit func(*openai.Config)) (*
 	if edit != nil {
 		edit(&cfg)
 	}
-	c, err := openai.New(cfg)
+	c, err := openai.New(overTransport(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +536,7 @@ func TestConnectionRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c, err := openai.New(openai.Config{Name: "mock", BaseURL: "http://" + addr + "/v1"})
+	c, err := openai.New(overTransport(t, openai.Config{Name: "mock", BaseURL: "http://" + addr + "/v1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +586,7 @@ func TestConnectionReuse(t *testing.T) {
 	hs.Start()
 	defer hs.Close()
 	defer mock.Close()
-	c, err := openai.New(openai.Config{BaseURL: hs.URL + "/v1", HTTPClient: hs.Client()})
+	c, err := openai.New(overTransport(t, openai.Config{BaseURL: hs.URL + "/v1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -648,7 +648,7 @@ func serve(t *testing.T, status int, contentType, body string) *openai.Client {
 		_, _ = io.WriteString(w, body)
 	}))
 	t.Cleanup(hs.Close)
-	c, err := openai.New(openai.Config{Name: "mock", BaseURL: hs.URL + "/v1"})
+	c, err := openai.New(overTransport(t, openai.Config{Name: "mock", BaseURL: hs.URL + "/v1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -738,7 +738,7 @@ func TestOtherServers(t *testing.T) {
 			_, _ = io.WriteString(w, `{"error":{"message":"Incorrect API key provided: `+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")+`.","type":"invalid_request_error"}}`)
 		}))
 		defer hs.Close()
-		c, err := openai.New(openai.Config{Name: "mock", BaseURL: hs.URL + "/v1", APIKey: "sk-leaky"})
+		c, err := openai.New(overTransport(t, openai.Config{Name: "mock", BaseURL: hs.URL + "/v1", APIKey: "sk-leaky"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -754,7 +754,7 @@ func TestOtherServers(t *testing.T) {
 		defer target.Close()
 		hs := httptest.NewServer(http.RedirectHandler(target.URL+"/v1/chat/completions", http.StatusTemporaryRedirect))
 		defer hs.Close()
-		c, err := openai.New(openai.Config{Name: "mock", BaseURL: hs.URL + "/v1", APIKey: "sk-x"})
+		c, err := openai.New(overTransport(t, openai.Config{Name: "mock", BaseURL: hs.URL + "/v1", APIKey: "sk-x"}))
 		if err != nil {
 			t.Fatal(err)
 		}

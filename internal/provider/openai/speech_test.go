@@ -34,7 +34,7 @@ func speechServer(t *testing.T, h http.HandlerFunc) (*openai.Client, *[]map[stri
 		h(w, r)
 	}))
 	t.Cleanup(hs.Close)
-	c, err := openai.New(openai.Config{BaseURL: hs.URL + "/v1", APIKey: "sk-test-speech-key", Timeout: 200 * time.Millisecond})
+	c, err := openai.New(overTransport(t, openai.Config{BaseURL: hs.URL + "/v1", APIKey: "sk-test-speech-key", Timeout: 200 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}

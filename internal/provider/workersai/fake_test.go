@@ -118,7 +118,7 @@ func (f *fake) gatewayConfig() workersai.Config {
 
 func newClient(t *testing.T, cfg workersai.Config) *workersai.Client {
 	t.Helper()
-	c, err := workersai.New(cfg)
+	c, err := workersai.New(overTransport(t, cfg))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
