@@ -155,7 +155,9 @@ func (s *Server) withRoute(next http.Handler) http.Handler {
 		rec := &recorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)
 		switch {
-		case rec.status == http.StatusMethodNotAllowed:
+		// CONNECT names a host, not a path: no route has it, whatever the
+		// mux says of the path "/".
+		case rec.status == http.StatusMethodNotAllowed && r.Method != http.MethodConnect:
 			w.Header().Set("Allow", rec.header.Get("Allow"))
 			writeError(w, r, api.Errorf(api.CodeMethodNotAllowed, "method %s is not allowed here; allowed: %s", r.Method, rec.header.Get("Allow")))
 		case rec.status >= 300 && rec.status < 400 && rec.header.Get("Location") != "":

@@ -31,6 +31,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // it is served by MetricsHandler, on the operator listener only.
 func (s *Server) routes() []*route {
 	return []*route{
+		{pattern: "GET /{$}", open: true, h: s.landing},
 		{pattern: "GET /livez", open: true, h: s.livez},
 		{pattern: "GET /readyz", open: true, h: s.readyz},
 		{pattern: "GET /health", family: "health", h: s.health},
