@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -16,21 +19,34 @@ import (
 // together settle above a cap: a reservation that does not fit beside the
 // settled usage and the other open reservations is refused.
 //
-// Counters live in memory, seeded at start from the usage ledger (Seed); the
-// ledger is the durable record.
+// Counters live in a BudgetStore: by default in memory, seeded at start from
+// the usage ledger (Seed), which is the durable record; replicas that must
+// share caps use a shared store (Redis).
 type Budgets struct {
-	mu       sync.Mutex
-	counters map[counterKey]*counter
-	now      func() time.Time
+	store BudgetStore
+	now   func() time.Time
 }
 
-type metric uint8
+// Metric is a budgeted quantity.
+type Metric uint8
 
+// The budgeted quantities.
 const (
-	metricTokens metric = iota
-	metricCostMicros
-	metricTTSChars
+	MetricTokens Metric = iota
+	MetricCostMicros
+	MetricTTSChars
 )
+
+// String returns the metric's name: "tokens", "costMicros" or "ttsChars".
+func (m Metric) String() string {
+	switch m {
+	case MetricTokens:
+		return "tokens"
+	case MetricCostMicros:
+		return "costMicros"
+	}
+	return "ttsChars"
+}
 
 // Amount is what a call uses of each budgeted quantity.
 type Amount struct {
@@ -39,47 +55,43 @@ type Amount struct {
 	TTSChars   int64 // characters of speech
 }
 
-func (a Amount) of(m metric) int64 {
+func (a Amount) of(m Metric) int64 {
 	switch m {
-	case metricTokens:
+	case MetricTokens:
 		return a.Tokens
-	case metricCostMicros:
+	case MetricCostMicros:
 		return a.CostMicros
 	}
 	return a.TTSChars
 }
 
-type counterKey struct {
-	tenant string
-	key    string // "" for the tenant as a whole
-	metric metric
-	period string // "d2026-11-25" or "m2026-11"
-}
-
-type counter struct {
-	used     int64 // settled
-	reserved int64 // open reservations
-}
-
 // cap is one limit that applies to a call.
 type budgetCap struct {
-	k     counterKey
+	k     Counter
 	limit int64
 	name  string // for the error: "tokensPerDay", ...
 	scope string // "tenant" or "key"
 }
 
-// NewBudgets returns empty budgets; now is the clock (nil: time.Now).
+// NewBudgets returns empty budgets in memory; now is the clock (nil:
+// time.Now).
 func NewBudgets(now func() time.Time) *Budgets {
+	return NewBudgetsWithStore(NewMemoryBudgets(), now)
+}
+
+// NewBudgetsWithStore returns budgets whose counters live in s; now is the
+// clock (nil: time.Now), which picks the day and month a call counts in.
+func NewBudgetsWithStore(s BudgetStore, now func() time.Time) *Budgets {
 	if now == nil {
 		now = time.Now
 	}
-	return &Budgets{counters: make(map[counterKey]*counter), now: now}
+	return &Budgets{store: s, now: now}
 }
 
 // Reservation is a hold on budget for one call. Settle it exactly once.
 type Reservation struct {
 	b    *Budgets
+	id   string
 	caps []budgetCap
 	held Amount
 	once sync.Once
@@ -88,8 +100,8 @@ type Reservation struct {
 // The quantities a kind of call is held against: model calls against the
 // token and spend caps, speech against the character caps.
 var (
-	modelMetrics  = []metric{metricTokens, metricCostMicros}
-	speechMetrics = []metric{metricTTSChars}
+	modelMetrics  = []Metric{MetricTokens, MetricCostMicros}
+	speechMetrics = []Metric{MetricTTSChars}
 )
 
 // HasCaps reports whether any budget applies to calls of t with key.
@@ -97,44 +109,72 @@ func (b *Budgets) HasCaps(t *tenant.Tenant, key *tenant.Key) bool {
 	return len(b.caps(t, key, modelMetrics)) > 0
 }
 
-// Reserve holds tokens and costMicros against every token and spend cap of
-// t and of key (nil for anonymous callers). It is all or nothing: when one
-// cap would be exceeded nothing is held and the error is budget_exceeded,
-// naming the cap.
+// Reserve is ReserveContext with context.Background.
 func (b *Budgets) Reserve(t *tenant.Tenant, key *tenant.Key, tokens, costMicros int64) (*Reservation, error) {
-	return b.hold(b.caps(t, key, modelMetrics), Amount{Tokens: tokens, CostMicros: costMicros})
+	return b.ReserveContext(context.Background(), t, key, tokens, costMicros)
 }
 
-// ReserveSpeech holds chars characters of speech against the character
-// caps (ttsCharsPerDay) of t and of key, all or nothing like Reserve.
-func (b *Budgets) ReserveSpeech(t *tenant.Tenant, key *tenant.Key, chars int64) (*Reservation, error) {
-	return b.hold(b.caps(t, key, speechMetrics), Amount{TTSChars: chars})
+// ReserveContext holds tokens and costMicros against every token and spend
+// cap of t and of key (nil for anonymous callers). It is all or nothing:
+// when one cap would be exceeded nothing is held and the error is
+// budget_exceeded (402), naming the cap. When the store cannot answer (a
+// shared store that is unreachable) nothing is held either and the error is
+// unavailable (503): budgets fail closed.
+func (b *Budgets) ReserveContext(ctx context.Context, t *tenant.Tenant, key *tenant.Key, tokens, costMicros int64) (*Reservation, error) {
+	return b.hold(ctx, b.caps(t, key, modelMetrics), Amount{Tokens: tokens, CostMicros: costMicros})
 }
+
+// ReserveSpeech is ReserveSpeechContext with context.Background.
+func (b *Budgets) ReserveSpeech(t *tenant.Tenant, key *tenant.Key, chars int64) (*Reservation, error) {
+	return b.ReserveSpeechContext(context.Background(), t, key, chars)
+}
+
+// ReserveSpeechContext holds chars characters of speech against the
+// character caps (ttsCharsPerDay) of t and of key, all or nothing like
+// ReserveContext.
+func (b *Budgets) ReserveSpeechContext(ctx context.Context, t *tenant.Tenant, key *tenant.Key, chars int64) (*Reservation, error) {
+	return b.hold(ctx, b.caps(t, key, speechMetrics), Amount{TTSChars: chars})
+}
+
+// storeTimeout bounds the store calls that have no caller's context:
+// settling, seeding and reading usage.
+const storeTimeout = 5 * time.Second
 
 // hold reserves amount against caps.
-func (b *Budgets) hold(caps []budgetCap, amount Amount) (*Reservation, error) {
+func (b *Budgets) hold(ctx context.Context, caps []budgetCap, amount Amount) (*Reservation, error) {
 	r := &Reservation{b: b, caps: caps, held: amount}
 	if len(caps) == 0 {
 		return r, nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, c := range caps {
-		ctr := b.counters[c.k]
-		var used, reserved int64
-		if ctr != nil {
-			used, reserved = ctr.used, ctr.reserved
-		}
-		if used+reserved+amount.of(c.k.metric) > c.limit {
-			return nil, api.Errorf(api.CodeBudgetExceeded, "this call would exceed the %s budget %s (%s used of %s)",
-				c.scope, c.name, format(c.k.metric, used+reserved), format(c.k.metric, c.limit)).
-				WithDetails(map[string]any{"budget": c.name, "scope": c.scope, "used": used, "reserved": reserved, "limit": c.limit, "requested": amount.of(c.k.metric)})
-		}
+	r.id = newReservationID()
+	holds := make([]Hold, len(caps))
+	for i, c := range caps {
+		holds[i] = Hold{Counter: c.k, Limit: c.limit, Amount: amount.of(c.k.Metric)}
 	}
-	for _, c := range caps {
-		b.counter(c.k).reserved += amount.of(c.k.metric)
+	res, err := b.store.Hold(ctx, r.id, holds)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, api.Errorf(api.CodeUnavailable, "budgets cannot be checked right now, so the call was not made; retry shortly").
+			WithDetails(map[string]any{"budget": "unavailable", "retryAfter": 1})
+	}
+	if !res.Held {
+		c := caps[res.Refused]
+		used, reserved := res.Used, res.Reserved
+		return nil, api.Errorf(api.CodeBudgetExceeded, "this call would exceed the %s budget %s (%s used of %s)",
+			c.scope, c.name, format(c.k.Metric, used+reserved), format(c.k.Metric, c.limit)).
+			WithDetails(map[string]any{"budget": c.name, "scope": c.scope, "used": used, "reserved": reserved, "limit": c.limit, "requested": amount.of(c.k.Metric)})
 	}
 	return r, nil
+}
+
+// newReservationID returns a random ID that names a reservation in a
+// shared store.
+func newReservationID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Settle releases the reservation and records the tokens and cost the call
@@ -151,13 +191,16 @@ func (r *Reservation) SettleAmount(used Amount) {
 		if len(r.caps) == 0 {
 			return
 		}
-		r.b.mu.Lock()
-		defer r.b.mu.Unlock()
-		for _, c := range r.caps {
-			ctr := r.b.counters[c.k]
-			ctr.reserved -= r.held.of(c.k.metric)
-			ctr.used += used.of(c.k.metric)
+		ss := make([]Settlement, len(r.caps))
+		for i, c := range r.caps {
+			ss[i] = Settlement{Counter: c.k, Held: r.held.of(c.k.Metric), Used: used.of(c.k.Metric)}
 		}
+		// The call's context may be gone (a client that left): settling
+		// must happen anyway. A store that fails logs it; its hold then
+		// lapses on its own (see BudgetStore).
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		_ = r.b.store.Settle(ctx, r.id, ss)
 	})
 }
 
@@ -177,68 +220,55 @@ func (b *Budgets) Seed(tenantID, keyID string, day time.Time, used Amount) {
 	if keyID != "" {
 		scopes = append(scopes, keyID)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
 	for _, p := range periods {
 		for _, scope := range scopes {
-			for _, m := range []metric{metricTokens, metricCostMicros, metricTTSChars} {
-				b.counter(counterKey{tenantID, scope, m, p}).used += used.of(m)
+			for _, m := range []Metric{MetricTokens, MetricCostMicros, MetricTTSChars} {
+				if n := used.of(m); n != 0 {
+					_ = b.store.Seed(ctx, Counter{tenantID, scope, m, p}, n)
+				}
 			}
 		}
 	}
 }
 
-// counter returns the counter of k, creating it. b.mu must be held.
-func (b *Budgets) counter(k counterKey) *counter {
-	c := b.counters[k]
-	if c == nil {
-		c = &counter{}
-		b.counters[k] = c
+// used returns the settled usage of c, or 0 when the store cannot say.
+func (b *Budgets) used(c Counter) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	n, err := b.store.Used(ctx, c)
+	if err != nil {
+		return 0
 	}
-	return c
+	return n
 }
 
 // Used returns the settled usage of tenant (key "" for the whole tenant) in
 // the current day, for tests and GET /usage.
 func (b *Budgets) Used(tenantID, keyID string) (tokens, costMicros int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	d := dayPeriod(b.now().UTC())
-	if c := b.counters[counterKey{tenantID, keyID, metricTokens, d}]; c != nil {
-		tokens = c.used
-	}
-	if c := b.counters[counterKey{tenantID, keyID, metricCostMicros, d}]; c != nil {
-		costMicros = c.used
-	}
-	return tokens, costMicros
+	return b.used(Counter{tenantID, keyID, MetricTokens, d}), b.used(Counter{tenantID, keyID, MetricCostMicros, d})
 }
 
 // UsedSpeech returns the characters of speech settled for tenant (key ""
 // for the whole tenant) in the current day.
 func (b *Budgets) UsedSpeech(tenantID, keyID string) int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if c := b.counters[counterKey{tenantID, keyID, metricTTSChars, dayPeriod(b.now().UTC())}]; c != nil {
-		return c.used
-	}
-	return 0
+	return b.used(Counter{tenantID, keyID, MetricTTSChars, dayPeriod(b.now().UTC())})
 }
 
-// Prune drops the counters of past periods.
+// Prune drops the counters of past periods from a store that keeps them
+// until told (the memory store); a shared store expires them itself.
 func (b *Budgets) Prune() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now().UTC()
-	d, m := dayPeriod(now), monthPeriod(now)
-	for k := range b.counters {
-		if k.period != d && k.period != m {
-			delete(b.counters, k)
-		}
+	if p, ok := b.store.(interface{ Prune(keep func(Counter) bool) }); ok {
+		now := b.now().UTC()
+		d, m := dayPeriod(now), monthPeriod(now)
+		p.Prune(func(c Counter) bool { return c.Period == d || c.Period == m })
 	}
 }
 
 // caps lists the limits on metrics that apply to a call by key of tenant t.
-func (b *Budgets) caps(t *tenant.Tenant, key *tenant.Key, metrics []metric) []budgetCap {
+func (b *Budgets) caps(t *tenant.Tenant, key *tenant.Key, metrics []Metric) []budgetCap {
 	now := b.now().UTC()
 	d, m := dayPeriod(now), monthPeriod(now)
 	var caps []budgetCap
@@ -246,17 +276,17 @@ func (b *Budgets) caps(t *tenant.Tenant, key *tenant.Key, metrics []metric) []bu
 		for _, c := range []struct {
 			limit  int64
 			name   string
-			metric metric
+			metric Metric
 			period string
 		}{
-			{bud.TokensPerDay, "tokensPerDay", metricTokens, d},
-			{bud.TokensPerMonth, "tokensPerMonth", metricTokens, m},
-			{usdToMicros(bud.USDPerDay), "usdPerDay", metricCostMicros, d},
-			{usdToMicros(bud.USDPerMonth), "usdPerMonth", metricCostMicros, m},
-			{bud.TTSCharsPerDay, "ttsCharsPerDay", metricTTSChars, d},
+			{bud.TokensPerDay, "tokensPerDay", MetricTokens, d},
+			{bud.TokensPerMonth, "tokensPerMonth", MetricTokens, m},
+			{usdToMicros(bud.USDPerDay), "usdPerDay", MetricCostMicros, d},
+			{usdToMicros(bud.USDPerMonth), "usdPerMonth", MetricCostMicros, m},
+			{bud.TTSCharsPerDay, "ttsCharsPerDay", MetricTTSChars, d},
 		} {
 			if c.limit > 0 && slices.Contains(metrics, c.metric) {
-				caps = append(caps, budgetCap{k: counterKey{t.ID.String(), keyID, c.metric, c.period}, limit: c.limit, name: c.name, scope: scope})
+				caps = append(caps, budgetCap{k: Counter{t.ID.String(), keyID, c.metric, c.period}, limit: c.limit, name: c.name, scope: scope})
 			}
 		}
 	}
@@ -272,11 +302,11 @@ func monthPeriod(t time.Time) string { return "m" + t.Format("2006-01") }
 
 func usdToMicros(usd float64) int64 { return int64(usd*1e6 + 0.5) }
 
-func format(m metric, v int64) string {
+func format(m Metric, v int64) string {
 	switch m {
-	case metricTokens:
+	case MetricTokens:
 		return fmt.Sprintf("%d tokens", v)
-	case metricTTSChars:
+	case MetricTTSChars:
 		return fmt.Sprintf("%d characters", v)
 	}
 	return fmt.Sprintf("$%.6f", float64(v)/1e6)

@@ -1,0 +1,4 @@
+package redis
+
+// KeyOf returns db's key of name in tenant t, for tests.
+func KeyOf(db *DB, t, name string) string { return db.key(t, name) }
