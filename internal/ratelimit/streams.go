@@ -6,6 +6,19 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
+// StreamSlots caps the number of streams each tenant has open at once
+// (limits.rate.concurrentStreams). Acquire takes a slot for tenant t if it
+// holds fewer than limit (zero or less: no cap, but the slot is counted)
+// and returns the function that frees it; release may be called more than
+// once, and when ok is false it does nothing. A zero tenant is never
+// admitted. [Streams] counts within this process; a shared store (package
+// redis) counts across replicas.
+type StreamSlots interface {
+	Acquire(t tenant.ID, limit int) (release func(), ok bool)
+}
+
+var _ StreamSlots = (*Streams)(nil)
+
 // Streams caps the number of streams each tenant has open at once
 // (limits.rate.concurrentStreams) within this process. The zero value is
 // ready to use. Tenants with no open stream take no memory.
