@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/crispy-enigma/crispy/internal/prose"
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/rag/index"
 )
@@ -64,15 +65,18 @@ var markerNum = regexp.MustCompile(`\[(\d{1,4})\]`)
 // support measures how much of an answer its citations back, in [0, 1].
 // The answer is cut after each citation run into claims; a claim's support
 // is the share of its index terms found in the passages it cites (0 when it
-// cites none), and the answer's is the mean over claims that have terms.
-// passages[n-1] is the text of source n.
-func support(answer string, passages []string) float64 {
+// cites none, or when it is code, data or markup rather than a sentence:
+// a passage may hold the very JSON an answer quotes, but quoting it
+// answers nothing), and the answer's is the mean over claims that have
+// terms. passages[n-1] is the text of source n. The second result reports
+// whether any claim cites a source.
+func support(answer string, passages []string) (float64, bool) {
 	terms := make([]map[string]bool, len(passages))
 	for i, p := range passages {
 		terms[i] = termSet(p)
 	}
 	var sum float64
-	claims := 0
+	claims, citing := 0, false
 	measure := func(text string, cites []int) {
 		ts := dedup(index.Terms(text))
 		if len(ts) == 0 {
@@ -80,6 +84,10 @@ func support(answer string, passages []string) float64 {
 		}
 		claims++
 		if len(cites) == 0 {
+			return
+		}
+		citing = true
+		if prose.IsCode(text) {
 			return
 		}
 		backed := 0
@@ -106,17 +114,22 @@ func support(answer string, passages []string) float64 {
 	}
 	measure(answer[last:], nil)
 	if claims == 0 {
-		return 0
+		return 0, citing
 	}
-	return round3(sum / float64(claims))
+	return round3(sum / float64(claims)), citing
 }
 
 // answerConfidence combines the retrieval confidence with the answer's
 // support and its coverage of the query: an answer its sources fully back
 // and that speaks of every term of the query keeps the retrieval figure;
 // one its sources do not back at all, or that speaks of none of the
-// query's terms, halves it.
-func answerConfidence(retrieval, support, coverage float64) float64 {
+// query's terms, halves it. An answer that cites no source at all is
+// grounded in none ("I don't have enough information", or a model's own
+// knowledge): its confidence is 0.
+func answerConfidence(retrieval, support float64, cites bool, coverage float64) float64 {
+	if !cites {
+		return 0
+	}
 	return round3(retrieval * (0.5 + 0.5*support) * (0.5 + 0.5*coverage))
 }
 

@@ -308,7 +308,8 @@ func (r *run) answer(ctx context.Context, frame *rag.Context, retrieval, thresho
 	for i, p := range frame.Passages {
 		texts[i] = p.Title + "\n" + p.Text
 	}
-	r.res.Confidence = answerConfidence(retrieval, support(answer, texts), answerCoverage(r.res.RewrittenQuery, answer))
+	backed, cites := support(answer, texts)
+	r.res.Confidence = answerConfidence(retrieval, backed, cites, answerCoverage(r.res.RewrittenQuery, answer))
 	r.res.Answer = answer
 	if r.res.Confidence < threshold {
 		r.res.Answer = api.NoConfidentAnswer

@@ -115,20 +115,26 @@ func TestCiteFilter(t *testing.T) {
 }
 
 func TestSupport(t *testing.T) {
-	passages := []string{"Hotel costs are refunded up to 180 euros per night.", "Flights are booked through Skyways."}
+	passages := []string{"Hotel costs are refunded up to 180 euros per night.", "Flights are booked through Skyways.",
+		`Example: {"answer": "Hotel costs are refunded up to 180 euros per night.", "confidence": 1}`}
 	for _, tt := range []struct {
 		answer string
 		want   float64
+		cites  bool
 	}{
-		{"Hotel costs are refunded up to 180 euros per night [1].", 1},
-		{"Hotel costs are refunded up to 180 euros per night. [1] Flights are booked through Skyways. [2]", 1},
-		{"Hotel costs are refunded up to 180 euros per night [2].", 0}, // cites the wrong passage
-		{"Hotel costs are refunded up to 180 euros per night.", 0},     // cites nothing
-		{"Hotel costs are refunded [1]. Trains are free.", 0.5},
-		{"", 0},
+		{"Hotel costs are refunded up to 180 euros per night [1].", 1, true},
+		{"Hotel costs are refunded up to 180 euros per night. [1] Flights are booked through Skyways. [2]", 1, true},
+		{"Hotel costs are refunded up to 180 euros per night [2].", 0, true}, // cites the wrong passage
+		{"Hotel costs are refunded up to 180 euros per night.", 0, false},    // cites nothing
+		{"Hotel costs are refunded [1]. Trains are free.", 0.5, true},
+		// Code quoted as a claim backs nothing, even from the passage that
+		// holds it.
+		{`{"answer": "Hotel costs are refunded up to 180 euros per night. [3]`, 0, true},
+		{`{"answer": "Hotel costs are refunded up to 180 euros per night.", "confidence": 1} [3] Flights are booked through Skyways. [2]`, 0.5, true},
+		{"", 0, false},
 	} {
-		if got := support(tt.answer, passages); got != tt.want {
-			t.Errorf("support(%q) = %v, want %v", tt.answer, got, tt.want)
+		if got, cites := support(tt.answer, passages); got != tt.want || cites != tt.cites {
+			t.Errorf("support(%q) = %v, %v, want %v, %v", tt.answer, got, cites, tt.want, tt.cites)
 		}
 	}
 }
@@ -147,11 +153,14 @@ func TestAnswerCoverage(t *testing.T) {
 			t.Errorf("answerCoverage(%q, %q) = %v, want %v", tt.query, tt.answer, got, tt.want)
 		}
 	}
-	if got := answerConfidence(0.8, 1, 1); got != 0.8 {
+	if got := answerConfidence(0.8, 1, true, 1); got != 0.8 {
 		t.Errorf("a backed answer that covers the query keeps the retrieval figure: %v", got)
 	}
-	if got := answerConfidence(0.8, 0, 0); got != 0.2 {
+	if got := answerConfidence(0.8, 0, true, 0); got != 0.2 {
 		t.Errorf("an unbacked answer that misses the query: %v, want 0.2", got)
+	}
+	if got := answerConfidence(1, 0, false, 1); got != 0 {
+		t.Errorf("an answer that cites nothing: %v, want 0", got)
 	}
 }
 
@@ -188,12 +197,13 @@ func TestRetrievalConfidence(t *testing.T) {
 }
 
 func TestFollowUps(t *testing.T) {
+	const text = "Some prose to answer from."
 	chunks := []rag.Chunk{
-		{Title: "Travel handbook", HeadingPath: []string{"Travel handbook", "Expenses"}},
-		{Title: "Travel handbook", HeadingPath: []string{"Travel handbook", "Flights"}},
-		{Title: "Travel handbook", HeadingPath: []string{"Travel handbook", "Flights"}},
-		{Title: "Security guide", HeadingPath: []string{"How do I reset my password?"}},
-		{Title: "API reference", HeadingPath: []string{"API limits"}},
+		{Title: "Travel handbook", HeadingPath: []string{"Travel handbook", "Expenses"}, Text: text},
+		{Title: "Travel handbook", HeadingPath: []string{"Travel handbook", "Flights"}, Text: text},
+		{Title: "Travel handbook", HeadingPath: []string{"Travel handbook", "Flights"}, Text: text},
+		{Title: "Security guide", HeadingPath: []string{"How do I reset my password?"}, Text: text},
+		{Title: "API reference", HeadingPath: []string{"API limits"}, Text: text},
 	}
 	got := followUps("expenses", chunks, nil)
 	want := []string{"What about flights?", "How do I reset my password?", "What about API limits?"}
@@ -209,5 +219,27 @@ func TestFollowUps(t *testing.T) {
 	}
 	if got := followUps("x", nil, nil); len(got) != 0 {
 		t.Errorf("no chunks: %q", got)
+	}
+}
+
+// Follow-ups lead to prose: a section that holds only code, JSON or a
+// command gives none, and neither do headings and titles that are code, a
+// path or a file name.
+func TestFollowUpsFromProseOnly(t *testing.T) {
+	const text = "Some prose to answer from."
+	chunks := []rag.Chunk{
+		{Title: "Search", HeadingPath: []string{"Search", "Request"}, Text: `Request
+
+{"query": "How much are hotel costs refunded per night?", "topK": 4}`},
+		{Title: "Search", HeadingPath: []string{"Search", "Response"}, Text: "{\n  \"answer\": \"Hotel costs are refunded up to 180 euros per night. [1]\",\n  \"confidence\": 0.767\n}"},
+		{Title: "Speed", HeadingPath: []string{"Speed", "Commands"}, Text: "go build -o /tmp/crispy ./cmd/crispy\ngo run ./bench/rag -bin /tmp/crispy -chunks 100000"},
+		{Title: "search.md", HeadingPath: []string{"crispy ingest ./docs --tenant acme"}, Text: text},
+		{Title: "search.md", HeadingPath: []string{"/v1/chat/completions"}, Text: text},
+		{Title: "search.md", HeadingPath: []string{"x"}, Text: text},
+		{Title: "Search", HeadingPath: []string{"Search", "Confidence"}, Text: "Before any answer, the retrieval confidence measures how well the sources bear on the query."},
+	}
+	got := followUps("hotel refunds", chunks, nil)
+	if want := []string{"What about confidence?", "What about search?"}; !slices.Equal(got, want) {
+		t.Errorf("followUps = %q, want %q", got, want)
 	}
 }

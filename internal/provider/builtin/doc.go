@@ -7,15 +7,19 @@
 //
 // Extractive answers the last user message by quoting sentences from the
 // request's passages, each followed by its citation (" [n]"). It does not
-// write, paraphrase or reason: it splits the passages into sentences, ranks
-// them against the question with BM25 (over lowercase words, a small English
-// stopword list removed, plurals folded by Harman's S-stemmer), adds bonuses
+// write, paraphrase or reason: it splits the passages into sentences of
+// prose (internal/prose, which also tells them from code, JSON, command lines
+// and markup, never quoted), ranks them against the question with BM25 (over
+// lowercase words, a small English stopword list removed, plurals folded by
+// Harman's S-stemmer), adds bonuses
 // for covering more of the question, for question word pairs found next to
 // each other, and for question words in the passage's title or the
 // sentence's heading, and keeps the best few with maximal marginal relevance
 // so that near-duplicates are quoted once. The sentences come out in the
-// order of the passages. With no passages, no question, or no sentence that
-// shares a word with the question, the answer is NoAnswer.
+// order of the passages. With no passages, no question, no sentence of prose
+// that shares a word with the question, or when the sentences chosen (with
+// their titles and headings) hold less than half of the question's idf, the
+// answer is NoAnswer.
 //
 // The answer streams a word at a time and ends with a delta that carries the
 // finish reason and usage. Usage is counted with internal/tokens

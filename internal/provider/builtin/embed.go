@@ -10,6 +10,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/crispy-enigma/crispy/internal/prose"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/tokens"
 )
@@ -113,10 +114,10 @@ type featurizer struct {
 
 // embed returns the unit vector of text in dims dimensions.
 func (f *featurizer) embed(text string, dims int) []float32 {
-	f.words = words(f.words[:0], text)
+	f.words = prose.Words(f.words[:0], text)
 	content := f.content[:0]
 	for _, w := range f.words {
-		if !isStopword(w) {
+		if !prose.IsStopword(w) {
 			content = append(content, w)
 		}
 	}

@@ -66,15 +66,16 @@ func (e *Extractive) compose(req *provider.ChatRequest) string {
 		return NoAnswer
 	}
 	c := newCorpus(req.Passages)
-	if len(c.score(question)) == 0 {
+	query := score(c, question)
+	if len(query) == 0 {
 		return NoAnswer
 	}
 	n := e.MaxSentences
 	if n <= 0 {
 		n = defaultMaxSentences
 	}
-	chosen := c.choose(n, req.MaxTokens)
-	if len(chosen) == 0 {
+	chosen := choose(c, n, req.MaxTokens)
+	if len(chosen) == 0 || coverage(c, query, chosen) < minCoverage {
 		return NoAnswer
 	}
 	return compose(chosen)

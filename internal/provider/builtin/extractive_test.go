@@ -361,3 +361,30 @@ func FuzzExtractive(f *testing.F) {
 		}
 	})
 }
+
+// Code, JSON and command lines are not sentences: the answer quotes the
+// prose around them, and when only code matches the question it says it
+// does not know.
+func TestExtractiveNeverQuotesCode(t *testing.T) {
+	docs := []provider.Passage{
+		{N: 1, Title: "Search", Text: "## Request\n\n{\"query\": \"How much are hotel costs refunded per night?\", \"topK\": 4}\n\n## Response\n\nThe envelope's data:\n\n{\n  \"answer\": \"Hotel costs are refunded up to 180 euros per night. [1]\",\n  \"confidence\": 0.767\n}"},
+		{N: 2, Title: "Speed", Text: "Build it first.\n\ngo build -o /tmp/crispy ./cmd/crispy\ngo run ./bench/rag -bin /tmp/crispy -chunks 100000"},
+		{N: 3, Title: "Limits", Text: "Rag.maxContextTokens caps how much retrieved text one prompt holds. Pages hold 1-1000 documents per page."},
+		{N: 4, Title: "Travel", Text: "Flights are booked through Skyways. Hotel costs are refunded up to 150 euros per night in Europe."},
+	}
+	for _, tt := range []struct {
+		question string
+		passages []provider.Passage
+		want     string
+	}{
+		{"How much is refunded per hotel night?", docs[:3], builtin.NoAnswer},
+		{"How much are hotel costs refunded per night?", docs[:3], builtin.NoAnswer},
+		{"go build crispy bench rag chunks", docs[:3], builtin.NoAnswer},
+		{"How much are hotel costs refunded per night?", docs, "Hotel costs are refunded up to 150 euros per night in Europe. [4]"},
+	} {
+		got, _ := chat(t, &provider.ChatRequest{Messages: user(tt.question), Passages: tt.passages})
+		if got != tt.want {
+			t.Errorf("%q over %d passages: %q, want %q", tt.question, len(tt.passages), got, tt.want)
+		}
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	bp "github.com/crispy-enigma/crispy/internal/provider/builtin"
+	"github.com/crispy-enigma/crispy/internal/prose"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tools"
 )
@@ -74,7 +74,7 @@ func summarizeTool(d Deps) *tools.Tool {
 }
 
 func summarizeOffline(in summarizeIn) SummaryResult {
-	sentences := bp.Summarize(in.Title, in.Text, in.MaxSentences)
+	sentences := prose.Summarize(in.Title, in.Text, in.MaxSentences)
 	if sentences == nil {
 		sentences = []string{}
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
-	bp "github.com/crispy-enigma/crispy/internal/provider/builtin"
+	"github.com/crispy-enigma/crispy/internal/prose"
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tools"
@@ -132,7 +132,7 @@ func TagChunks(cfg *tenant.Config, doc rag.DocumentInput, maxTags int) (TagChunk
 
 func tags(text string, n int) []string {
 	out := []string{}
-	for _, k := range bp.Keywords(text, n) {
+	for _, k := range prose.Keywords(text, n) {
 		out = append(out, k.Word)
 	}
 	return out

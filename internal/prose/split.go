@@ -1,4 +1,4 @@
-package builtin
+package prose
 
 import (
 	"strings"
@@ -6,12 +6,15 @@ import (
 	"unicode/utf8"
 )
 
-// span is one sentence of a text: text[start:end], with no space at either
+// Span is one sentence of a text: text[Start:End], with no space at either
 // end. A heading is a title line rather than a sentence: a Markdown "#"
 // line, or a short line with no closing punctuation that has text after it.
-type span struct {
-	start, end int
-	heading    bool
+// Code marks a sentence that is code, data or markup rather than prose
+// (see IsCode): a line of a shell session, a piece of a JSON document.
+type Span struct {
+	Start, End int
+	Heading    bool
+	Code       bool
 }
 
 // Limits of a heading-like line.
@@ -20,23 +23,21 @@ const (
 	headingMaxBytes = 80
 )
 
-// splitSentences splits text into sentences. Between two sentences, and
-// before the first and after the last, there is only white space: together
-// they hold every other character of text, in order.
+// Split splits text into sentences. Between two sentences, and before the
+// first and after the last, there is only white space: together they hold
+// every other character of text, in order.
 //
 // Lines are first grouped into blocks: a blank line, a heading, a list item
 // or a table row ends a block, and so does a short line with no closing
 // punctuation followed by a line that starts with a capital or a digit (a
 // title above a paragraph). Other lines are soft-wrapped prose and are
-// joined. Within a block a sentence ends at '.', '!', '?' or '…' (with any
-// closing quotes and brackets) followed by white space, or right after the
-// ideographic '。', '！', '？'. A '.' does not end a sentence after a known
-// abbreviation ("e.g.", "Dr.", "approx."), after an initial ("J. Smith"), or
-// before a lowercase word; "Inc.", "etc.", "U.S." and the like end one only
-// before a capital. A '.' inside a number ("3.5") or a name ("example.com")
-// is never followed by space and so never ends one.
-func splitSentences(text string) []span {
-	var out []span
+// joined. Each block is then split by Sentences. The sentences of a block
+// that reads as code (IsCode: a JSON document, a shell session, a run of
+// code lines) are all marked Code, even those that look like prose (a
+// string in a JSON document); so is any other sentence that reads as code
+// on its own.
+func Split(text string) []Span {
+	var out []Span
 	lines := splitLines(text)
 	lastText := -1 // the last line that is not blank
 	for i, ln := range lines {
@@ -59,11 +60,49 @@ func splitSentences(text string) []span {
 		n := len(out)
 		out = splitBlock(text, lines[blockStart].start, ln.end, out)
 		if blockStart == i && len(out) == n+1 && isHeadingLine(text, ln, i < lastText) {
-			out[n].heading = true
+			out[n].Heading = true
+		}
+		code := IsCode(text[lines[blockStart].start:ln.end])
+		for k := n; k < len(out); k++ {
+			out[k].Code = code || IsCode(text[out[k].Start:out[k].End])
 		}
 		blockStart = -1
 	}
 	return out
+}
+
+// Sentences appends the sentences of the prose text[start:end] to out,
+// each trimmed, none marked as a heading or as code. A blank line always
+// ends a sentence. Otherwise a sentence ends at '.', '!', '?' or '…' (with
+// any closing quotes and brackets) followed by white space, or right after
+// the ideographic '。', '！', '？'. A '.' does not end a sentence after a
+// known abbreviation ("e.g.", "Dr.", "approx."), after an initial ("J.
+// Smith"), before a number after an abbreviation that numbers ("Fig. 3",
+// "No. 5", "Jan. 12"), or before a lowercase word; "Inc.", "etc.", "U.S."
+// and the like end one only before a capital that opens a sentence. A '.'
+// inside a number ("3.5") or a name ("example.com") is never followed by
+// space and so never ends one.
+func Sentences(text string, start, end int, out []Span) []Span {
+	s := start
+	for i := start; i < end; {
+		e := strings.IndexByte(text[i:end], '\n')
+		if e < 0 {
+			break
+		}
+		next := i + e + 1
+		lineEnd := strings.IndexByte(text[next:end], '\n')
+		if lineEnd < 0 {
+			lineEnd = end
+		} else {
+			lineEnd += next
+		}
+		if skipSpace(text, next, lineEnd) == lineEnd && lineEnd < end {
+			out = splitBlock(text, s, next, out)
+			s = lineEnd
+		}
+		i = next
+	}
+	return splitBlock(text, s, end, out)
 }
 
 // line is one line of a text, without its '\n'.
@@ -98,9 +137,9 @@ func breakAfter(text string, cur, next line) bool {
 	switch {
 	case isMarkdownHeading(c), isTableRow(c):
 		return true
-	case isMarkdownHeading(n), isListItem(n), isTableRow(n):
+	case isMarkdownHeading(n), IsListItem(n), isTableRow(n):
 		return true
-	case isListItem(c):
+	case IsListItem(c):
 		// A list item goes on in an indented next line.
 		r, _ := utf8.DecodeRuneInString(nraw)
 		return !unicode.IsSpace(r)
@@ -119,7 +158,7 @@ func isHeadingLine(text string, ln line, more bool) bool {
 	if isMarkdownHeading(s) {
 		return true
 	}
-	return more && shortLine(s) && !isListItem(s) && !isTableRow(s) && !endsClause(s) && !endsSentence(s)
+	return more && shortLine(s) && !IsListItem(s) && !isTableRow(s) && !endsClause(s) && !endsSentence(s)
 }
 
 func shortLine(s string) bool {
@@ -153,9 +192,9 @@ func isMarkdownHeading(s string) bool {
 
 func isTableRow(s string) bool { return strings.HasPrefix(s, "|") }
 
-// isListItem reports whether s starts with a list marker: a bullet, or up
+// IsListItem reports whether s starts with a list marker: a bullet, or up
 // to three digits or one letter followed by '.' or ')', then a space.
-func isListItem(s string) bool {
+func IsListItem(s string) bool {
 	return listMarkerLen(s) > 0
 }
 
@@ -186,8 +225,9 @@ func listMarkerLen(s string) int {
 	return n + 2
 }
 
-// splitBlock appends the sentences of text[start:end] to out.
-func splitBlock(text string, start, end int, out []span) []span {
+// splitBlock appends the sentences of text[start:end], which holds no
+// blank line, to out.
+func splitBlock(text string, start, end int, out []Span) []Span {
 	s := skipSpace(text, start, end)
 	// The '.' of a list marker ("1. ") ends nothing.
 	for i := s + listMarkerLen(text[s:end]); i < end; {
@@ -235,9 +275,9 @@ func endsHere(text string, s, i, j, end int) bool {
 		// capital follows.
 		return unicode.IsUpper(following)
 	}
-	// A single '.': look at the word before it.
+	// A single '.': look at the word before it, at most 32 bytes back.
 	w := i
-	for w > s {
+	for w > s && i-w < 32 {
 		r, size := utf8.DecodeLastRuneInString(text[s:w])
 		if !unicode.IsLetter(r) && r != '.' {
 			break
@@ -245,13 +285,16 @@ func endsHere(text string, s, i, j, end int) bool {
 		w -= size
 	}
 	word := strings.ToLower(text[w:i])
-	if _, ok := abbrevNever[word]; ok {
+	if abbrevNever[word] {
 		return false
 	}
 	if r, size := utf8.DecodeRuneInString(text[w:i]); size == i-w && unicode.IsUpper(r) {
 		return false // an initial
 	}
-	if _, ok := abbrevBeforeCapital[word]; ok || strings.Contains(word, ".") {
+	if abbrevNumber[word] && unicode.IsDigit(following) {
+		return false // "Fig. 3", "No. 5", "Jan. 12"
+	}
+	if abbrevBeforeCapital[word] || strings.Contains(word, ".") {
 		// "in the U.S. The" ends a sentence, "the U.S. Army" does not: a
 		// capitalised function word is a sentence's first word.
 		return unicode.IsUpper(following) && startsSentence(text[j:end])
@@ -262,12 +305,11 @@ func endsHere(text string, s, i, j, end int) bool {
 // startsSentence reports whether the first word of s is a capitalised
 // stopword or a word that often opens a sentence.
 func startsSentence(s string) bool {
-	w := words(nil, s[:min(len(s), 64)])
+	w := Words(nil, s[:min(len(s), 64)])
 	if len(w) == 0 {
 		return false
 	}
-	_, ok := openers[w[0]]
-	return ok || isStopword(w[0])
+	return openers[w[0]] || IsStopword(w[0])
 }
 
 // openers are words, not stopwords, that often open a sentence.
@@ -275,23 +317,29 @@ var openers = setOf(`however therefore thus hence also meanwhile moreover furthe
 	finally first second third next today yesterday tomorrow later instead still
 	yet since although though because many several every one two three`)
 
-// abbrevNever are abbreviations that a sentence hardly ends with: titles
-// before a name, and Latin and reference abbreviations before what they
-// introduce.
-var abbrevNever = setOf(`dr mr mrs ms mx prof sr jr st rev hon gen col capt lt sgt
-	cmdr adm gov sen rep pres e.g i.e cf vs viz approx fig figs eq eqs ref refs
-	vol vols pp ch sec no nos al ca est dept univ`)
+// The abbreviations, the one list of them, lowercase and without their
+// last '.'.
+var (
+	// abbrevNever a sentence hardly ends with: titles before a name, and
+	// Latin and reference shorthands before what they introduce.
+	abbrevNever = setOf(`dr mr mrs ms mx prof sr jr st mt rev fr hon gen col capt lt
+		sgt cmdr adm gov sen rep pres messrs mme mlle e.g i.e cf vs viz approx al ca
+		est resp dept univ`)
+	// abbrevNumber number what follows: they do not end a sentence before
+	// a digit.
+	abbrevNumber = setOf(`no nos fig figs eq eqs ref refs vol vols p pp ch chap sec
+		sect art para ed op pt jan feb mar apr jun jul aug sep sept oct nov dec`)
+	// abbrevBeforeCapital often end a sentence: they end one when a
+	// capital that opens a sentence follows.
+	abbrevBeforeCapital = setOf(`etc inc ltd co corp llc plc bros jan feb mar apr jun
+		jul aug sep sept oct nov dec mon tue wed thu fri sat sun a.m p.m u.s u.k e.u
+		misc`)
+)
 
-// abbrevBeforeCapital are abbreviations that often end a sentence: they end
-// one when a capital follows.
-var abbrevBeforeCapital = setOf(`etc inc ltd co corp llc plc bros jan feb mar apr jun
-	jul aug sep sept oct nov dec mon tue wed thu fri sat sun a.m p.m u.s u.k e.u
-	misc`)
-
-func setOf(words string) map[string]struct{} {
-	m := make(map[string]struct{})
+func setOf(words string) map[string]bool {
+	m := make(map[string]bool)
 	for _, w := range strings.Fields(words) {
-		m[w] = struct{}{}
+		m[w] = true
 	}
 	return m
 }
@@ -342,7 +390,7 @@ func skipSpace(text string, i, end int) int {
 }
 
 // appendSpan appends text[start:end], trimmed, when it is not empty.
-func appendSpan(out []span, text string, start, end int) []span {
+func appendSpan(out []Span, text string, start, end int) []Span {
 	for end > start {
 		r, size := utf8.DecodeLastRuneInString(text[start:end])
 		if !unicode.IsSpace(r) {
@@ -352,15 +400,15 @@ func appendSpan(out []span, text string, start, end int) []span {
 	}
 	start = skipSpace(text, start, end)
 	if start < end {
-		out = append(out, span{start: start, end: end})
+		out = append(out, Span{Start: start, End: end})
 	}
 	return out
 }
 
-// sentenceText returns a sentence as an answer quotes it: its white space
+// Sentence returns a sentence as an answer quotes it: its white space
 // collapsed to single spaces, and a heading or list item made a sentence of
 // its own, without its marker, with a capital and closing punctuation.
-func sentenceText(s string) string {
+func Sentence(s string) string {
 	item := false
 	if isMarkdownHeading(s) {
 		s, item = strings.TrimLeft(s, "#"), true

@@ -1,4 +1,4 @@
-package builtin
+package prose
 
 import (
 	"strings"
@@ -6,11 +6,11 @@ import (
 	"unicode/utf8"
 )
 
-// words appends the lowercase words of s to dst: runs of letters, digits and
+// Words appends the lowercase words of s to dst: runs of letters, digits and
 // combining marks, with a '.' or ',' between two digits kept ("3.5",
 // "1,000"). Apostrophes split words, so "don't" gives "don" and "t"; both
 // are stopwords.
-func words(dst []string, s string) []string {
+func Words(dst []string, s string) []string {
 	start := -1
 	var prev rune
 	for i, r := range s {
@@ -53,11 +53,11 @@ func lower(s string) string {
 	return s
 }
 
-// stem folds English plurals with Harman's S-stemmer ("How effective is
+// Stem folds English plurals with Harman's S-stemmer ("How effective is
 // suffixing?", JASIS 1991): "-ies" to "-y", "-es" to "-e", "-s" to "", except
 // after a, e, o (ies, es) and u, s (s). Words of three letters or fewer are
 // kept as they are.
-func stem(w string) string {
+func Stem(w string) string {
 	if len(w) <= 3 {
 		return w
 	}
@@ -93,7 +93,9 @@ var stopwords = func() map[string]struct{} {
 	return m
 }()
 
-func isStopword(w string) bool {
+// IsStopword reports whether w, a lowercase word, is a function word,
+// a question word or a piece an apostrophe leaves behind.
+func IsStopword(w string) bool {
 	_, ok := stopwords[w]
 	return ok
 }

@@ -1,14 +1,14 @@
-package builtin
+package prose
 
 import (
 	"cmp"
-	"math"
 	"slices"
 	"strings"
 	"unicode"
-
-	"github.com/crispy-enigma/crispy/internal/provider"
 )
+
+// defaultSummarySentences is the length of a summary when none is asked.
+const defaultSummarySentences = 3
 
 // leadBonus favours earlier sentences, which tend to state what a text is
 // about: the first sentence gets it whole, the last none.
@@ -19,22 +19,23 @@ const leadBonus = 0.1
 // its tf-idf vector with the text's centroid, plus a small bonus for coming
 // early, and picked with the same maximal marginal relevance as answers, so
 // that the summary does not repeat itself. Title, when given, counts as
-// part of the text's subject. The result depends only on the arguments.
+// part of the text's subject. Code is never quoted (see IsCode). The
+// result depends only on the arguments.
 func Summarize(title, text string, n int) []string {
 	if n <= 0 {
-		n = defaultMaxSentences
+		n = defaultSummarySentences
 	}
-	c := newCorpus([]provider.Passage{{N: 1, Title: title, Text: text}})
-	if len(c.cands) == 0 {
+	c := NewCorpus([]Passage{{Cite: 1, Title: title, Text: text}})
+	if len(c.Candidates) == 0 {
 		return nil
 	}
 	centroid := map[int]float64{}
-	for _, cand := range c.cands {
+	for _, cand := range c.Candidates {
 		for _, w := range cand.vec {
 			centroid[w.term] += w.w
 		}
-		for _, t := range cand.context {
-			centroid[t] += 0.5 / float64(len(c.cands))
+		for _, t := range cand.Context {
+			centroid[t] += 0.5 / float64(len(c.Candidates))
 		}
 	}
 	var cvec []weight
@@ -44,20 +45,15 @@ func Summarize(title, text string, n int) []string {
 		norm += w * w
 	}
 	slices.SortFunc(cvec, func(a, b weight) int { return cmp.Compare(a.term, b.term) })
-	if norm > 0 {
-		norm = math.Sqrt(norm)
-		for i := range cvec {
-			cvec[i].w /= norm
-		}
+	normalize(cvec, norm)
+	last := float64(max(len(c.Candidates)-1, 1))
+	for _, cand := range c.Candidates {
+		cand.Score = cosine(cand.vec, cvec) + leadBonus*(1-float64(cand.Order)/last)
 	}
-	last := float64(max(len(c.cands)-1, 1))
-	for _, cand := range c.cands {
-		cand.score = cosine(cand.vec, cvec) + leadBonus*(1-float64(cand.order)/last)
-	}
-	chosen := c.choose(n, 0)
+	chosen := c.Choose(n, nil)
 	out := make([]string, len(chosen))
 	for i, cand := range chosen {
-		out[i] = cand.text
+		out[i] = cand.Text
 	}
 	return out
 }
@@ -79,11 +75,11 @@ func Keywords(text string, n int) []Keyword {
 		first int
 	}
 	stats := map[string]*stat{}
-	for i, w := range words(nil, text) {
-		if len([]rune(w)) < 3 || isStopword(w) || strings.IndexFunc(w, unicode.IsLetter) < 0 {
+	for i, w := range Words(nil, text) {
+		if len([]rune(w)) < 3 || IsStopword(w) || strings.IndexFunc(w, unicode.IsLetter) < 0 {
 			continue
 		}
-		s := stem(w)
+		s := Stem(w)
 		st := stats[s]
 		if st == nil {
 			st = &stat{word: w, first: i}

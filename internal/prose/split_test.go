@@ -1,4 +1,4 @@
-package builtin
+package prose
 
 import (
 	"strings"
@@ -9,9 +9,9 @@ import (
 
 func sentencesOf(text string) []string {
 	var out []string
-	for _, sp := range splitSentences(text) {
-		s := text[sp.start:sp.end]
-		if sp.heading {
+	for _, sp := range Split(text) {
+		s := text[sp.Start:sp.End]
+		if sp.Heading {
 			s = "H: " + s
 		}
 		out = append(out, s)
@@ -19,7 +19,7 @@ func sentencesOf(text string) []string {
 	return out
 }
 
-func TestSplitSentences(t *testing.T) {
+func TestSplit(t *testing.T) {
 	tests := []struct {
 		name string
 		text string
@@ -60,14 +60,14 @@ func TestSplitSentences(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := sentencesOf(tt.text)
 			if strings.Join(got, "|") != strings.Join(tt.want, "|") || len(got) != len(tt.want) {
-				t.Errorf("splitSentences(%q)\n got %q\nwant %q", tt.text, got, tt.want)
+				t.Errorf("Split(%q)\n got %q\nwant %q", tt.text, got, tt.want)
 			}
-			checkSpans(t, tt.text, splitSentences(tt.text))
+			checkSpans(t, tt.text, Split(tt.text))
 		})
 	}
 }
 
-func TestSentenceText(t *testing.T) {
+func TestSentence(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"Plain  sentence\n here.", "Plain sentence here."},
 		{"- dynamic typing", "Dynamic typing."},
@@ -77,8 +77,8 @@ func TestSentenceText(t *testing.T) {
 		{"## Limits", "Limits."},
 	}
 	for _, tt := range tests {
-		if got := sentenceText(tt.in); got != tt.want {
-			t.Errorf("sentenceText(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := Sentence(tt.in); got != tt.want {
+			t.Errorf("Sentence(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -96,8 +96,8 @@ func TestWords(t *testing.T) {
 		{"", nil},
 	}
 	for _, tt := range tests {
-		if got := words(nil, tt.in); strings.Join(got, "|") != strings.Join(tt.want, "|") {
-			t.Errorf("words(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := Words(nil, tt.in); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("Words(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -108,15 +108,15 @@ func TestStem(t *testing.T) {
 		{"status", "status"}, {"glass", "glass"}, {"toes", "toe"}, {"bus", "bus"}, {"its", "its"},
 	}
 	for _, tt := range tests {
-		if got := stem(tt.in); got != tt.want {
-			t.Errorf("stem(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := Stem(tt.in); got != tt.want {
+			t.Errorf("Stem(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
 // checkSpans verifies that spans are trimmed, in order, and together with
 // the white space between them make up text.
-func checkSpans(t *testing.T, text string, spans []span) {
+func checkSpans(t *testing.T, text string, spans []Span) {
 	t.Helper()
 	isSpace := func(s string) bool {
 		for len(s) > 0 {
@@ -130,26 +130,26 @@ func checkSpans(t *testing.T, text string, spans []span) {
 	}
 	prev := 0
 	for i, sp := range spans {
-		if sp.start < prev || sp.end <= sp.start || sp.end > len(text) {
-			t.Fatalf("span %d [%d,%d) out of order or empty (previous end %d, len %d)", i, sp.start, sp.end, prev, len(text))
+		if sp.Start < prev || sp.End <= sp.Start || sp.End > len(text) {
+			t.Fatalf("span %d [%d,%d) out of order or empty (previous end %d, len %d)", i, sp.Start, sp.End, prev, len(text))
 		}
-		if !isSpace(text[prev:sp.start]) {
-			t.Fatalf("text %q between spans %d and %d is not white space", text[prev:sp.start], i-1, i)
+		if !isSpace(text[prev:sp.Start]) {
+			t.Fatalf("text %q between spans %d and %d is not white space", text[prev:sp.Start], i-1, i)
 		}
-		s := text[sp.start:sp.end]
+		s := text[sp.Start:sp.End]
 		first, _ := utf8.DecodeRuneInString(s)
 		last, _ := utf8.DecodeLastRuneInString(s)
 		if unicode.IsSpace(first) || unicode.IsSpace(last) {
 			t.Fatalf("span %d %q is not trimmed", i, s)
 		}
-		prev = sp.end
+		prev = sp.End
 	}
 	if !isSpace(text[prev:]) {
 		t.Fatalf("text %q after the last span is not white space", text[prev:])
 	}
 }
 
-func FuzzSplitSentences(f *testing.F) {
+func FuzzSplit(f *testing.F) {
 	for _, s := range []string{
 		"", "Dr. Smith paid $3.50, e.g. for lunch. Then he left!",
 		"# Title\nBody text.\n\n- item one\n- item two\n1. first\n| a | b |",
@@ -160,10 +160,34 @@ func FuzzSplitSentences(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		spans := splitSentences(text)
+		spans := Split(text)
 		checkSpans(t, text, spans)
 		for _, sp := range spans {
-			sentenceText(text[sp.start:sp.end])
+			Sentence(text[sp.Start:sp.End])
 		}
 	})
+}
+
+// Sentences, the splitter of the chunker, follows the one list of
+// abbreviations and ends a sentence at a blank line.
+func TestSentences(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		want []string
+	}{
+		{"See Fig. 3 for the layout. No. 5 is next.", []string{"See Fig. 3 for the layout.", "No. 5 is next."}},
+		{"Is it on? The answer is no. Then we stop.", []string{"Is it on?", "The answer is no.", "Then we stop."}},
+		{"It opened on Jan. 12 in Paris. It closed in Jan. The crowd left.", []string{"It opened on Jan. 12 in Paris.", "It closed in Jan.", "The crowd left."}},
+		{"Ask Mt. Fuji guides, e.g. Dr. Ito. They know.", []string{"Ask Mt. Fuji guides, e.g. Dr. Ito.", "They know."}},
+		{"First part\n\nsecond part. Third", []string{"First part", "second part.", "Third"}},
+		{"  ", nil},
+	} {
+		var got []string
+		for _, sp := range Sentences(tt.text, 0, len(tt.text), nil) {
+			got = append(got, tt.text[sp.Start:sp.End])
+		}
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") || len(got) != len(tt.want) {
+			t.Errorf("Sentences(%q)\n got %q\nwant %q", tt.text, got, tt.want)
+		}
+	}
 }
