@@ -7,6 +7,7 @@ import (
 	"mime"
 	"strings"
 
+	oai "github.com/crispy-enigma/crispy/api/openai"
 	"github.com/crispy-enigma/crispy/internal/provider"
 )
 
@@ -36,15 +37,6 @@ func (c *Client) SpeechModel(model string) provider.SpeechModel {
 		Formats: []string{"wav", "pcm", "mp3", "opus"}, SampleRate: SpeechSampleRate}
 }
 
-// speechRequest is the body of POST /audio/speech.
-type speechRequest struct {
-	Model          string  `json:"model"`
-	Input          string  `json:"input"`
-	Voice          string  `json:"voice"`
-	ResponseFormat string  `json:"response_format,omitempty"`
-	Speed          float64 `json:"speed,omitempty"`
-}
-
 // Speak implements provider.Speaker with POST /audio/speech. Config.Timeout
 // bounds the wait for the answer to start; the audio then streams for as
 // long as the caller's context allows. An answer that is JSON or text
@@ -58,7 +50,11 @@ func (c *Client) Speak(ctx context.Context, req *provider.SpeechRequest) (*provi
 	case req.Voice == "":
 		return nil, c.fail(provider.KindBadRequest, 0, "no voice", nil)
 	}
-	body, err := json.Marshal(speechRequest{Model: req.Model, Input: req.Input, Voice: req.Voice, ResponseFormat: req.Format, Speed: req.Speed})
+	wire := oai.SpeechRequest{Model: req.Model, Input: req.Input, Voice: oai.SpeechVoice(req.Voice), ResponseFormat: req.Format}
+	if req.Speed != 0 {
+		wire.Speed = &req.Speed
+	}
+	body, err := json.Marshal(wire)
 	if err != nil {
 		return nil, c.fail(provider.KindBadRequest, 0, "cannot encode the request", err)
 	}
