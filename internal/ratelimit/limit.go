@@ -121,10 +121,12 @@ type Request struct {
 // reads every TAT, runs the arithmetic of the package documentation, and
 // writes all of them (with PEXPIREAT at the new TAT) only when all admit;
 // with Redis Cluster the keys share a hash tag such as "{tenant}" so that
-// they live in one slot. Stores use now as given rather than their own
-// clock, which keeps them testable with a fake clock; replicas sharing a
-// store should keep their clocks in sync (NTP), since a skew of d shifts a
-// bucket by d.
+// they live in one slot (package redis does all this). Stores use now as
+// given, which keeps them testable with a fake clock, except that a store
+// shared by replicas may use its own single clock instead (the Redis store
+// uses Redis server time), since with the callers' clocks a skew of d
+// between replicas shifts a bucket by d; such a store must still offer to
+// use now, for the conformance suite.
 //
 // Invalid arguments are ErrInvalid and touch no bucket. Any other error is
 // the store's own (a closed connection, a cancelled context); the caller

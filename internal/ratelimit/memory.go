@@ -21,7 +21,8 @@ const (
 
 // Memory is a Store that keeps buckets in process memory: a map from tenant
 // and key to TAT, split into 64 shards with a mutex each. It is the embedded
-// default; replicas that must share limits need a shared store (Redis, planned).
+// default; replicas that must share limits need a shared store (package
+// redis).
 //
 // Memory stays bounded without a goroutine: a bucket whose TAT has passed is
 // full, the same as a missing one, and a shard drops such entries while it

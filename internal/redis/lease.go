@@ -99,30 +99,24 @@ func (db *DB) renew() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), db.leaseTTL/3)
 	defer cancel()
-	pipe := db.rdb.Pipeline()
-	for key, members := range leases {
-		args := make([]any, 0, len(members)+1)
-		args = append(args, ms(db.leaseTTL))
-		for _, m := range members {
-			args = append(args, m)
-		}
-		renewScript.EvalSha(ctx, pipe, []string{key}, args...)
-	}
-	cmds, err := pipe.Exec(ctx)
-	if isNoScript(err) {
-		// Redis lost its scripts (a restart, SCRIPT FLUSH): load and retry.
-		pipe = db.rdb.Pipeline()
+	run := func(eval func(ctx context.Context, c goredis.Scripter, keys []string, args ...any) *goredis.Cmd) error {
+		pipe := db.rdb.Pipeline()
 		for key, members := range leases {
 			args := make([]any, 0, len(members)+1)
 			args = append(args, ms(db.leaseTTL))
 			for _, m := range members {
 				args = append(args, m)
 			}
-			renewScript.Eval(ctx, pipe, []string{key}, args...)
+			eval(ctx, pipe, []string{key}, args...)
 		}
-		cmds, err = pipe.Exec(ctx)
+		_, err := pipe.Exec(ctx)
+		return err
 	}
-	_ = cmds
+	err := run(renewScript.EvalSha)
+	if isNoScript(err) {
+		// Redis lost its scripts (a restart, SCRIPT FLUSH): send them.
+		err = run(renewScript.Eval)
+	}
 	if err != nil {
 		db.fail(err)
 		db.log.Warn("redis: could not renew leases", "leases", len(leases), "error", err)

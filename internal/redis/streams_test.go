@@ -130,3 +130,23 @@ func TestStreamsAcrossReplicas(t *testing.T) {
 		t.Errorf("%d slots held after every stream ended, want 0", n)
 	}
 }
+
+// TestStreamsRenewAfterScriptFlush checks that leases are still renewed
+// after Redis forgot its scripts (a restart, SCRIPT FLUSH).
+func TestStreamsRenewAfterScriptFlush(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	db := openDB(t, redis.Options{LeaseTTL: ttl})
+	s := redis.NewStreams(db)
+	release, ok := s.Acquire(acme, 1)
+	if !ok {
+		t.Fatal("slot refused")
+	}
+	defer release()
+	if err := db.Client().ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * ttl)
+	if n, err := s.Open(context.Background(), acme); err != nil || n != 1 {
+		t.Errorf("Open = %d, %v after SCRIPT FLUSH and three TTLs; want the renewed slot", n, err)
+	}
+}

@@ -1,6 +1,6 @@
 // Package ratelimittest is a conformance suite for ratelimit.Store, in the
 // manner of testing/fstest: every store runs it from its own tests so that
-// every store (memory now, Redis planned) admits exactly the same requests.
+// every store (memory, Redis) admits exactly the same requests.
 //
 // The suite passes its own clock to Allow, so a store must use the time it is
 // given. A store's test passes a factory that returns a fresh, empty store
