@@ -278,19 +278,6 @@ func (db *DB) exec(ctx context.Context, b *pgx.Batch) ([]int64, error) {
 	return n, br.Close()
 }
 
-// begin starts an explicit transaction for tenantID, with the tenant set.
-func (db *DB) begin(ctx context.Context, tenantID string, opts pgx.TxOptions) (pgx.Tx, error) {
-	tx, err := db.pool.BeginTx(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, setTenant, tenantID); err != nil {
-		tx.Rollback(ctx)
-		return nil, err
-	}
-	return tx, nil
-}
-
 // readOnly is the isolation of the reads that run several statements: one
 // snapshot for all of them.
 var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
