@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
 	"github.com/crispy-enigma/crispy/internal/sse"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 // startChat runs acme on a mock upstream (with sessions keeping at most
@@ -30,7 +29,7 @@ func startChat(t *testing.T, mcfg mockupstream.Config, maxMessages int) (*starte
 	dir := t.TempDir()
 	acme := strings.Replace(gatewayTenant(url, "{}"), `"limits"`, fmt.Sprintf(`"sessions": {"maxMessages": %d}, "limits"`, maxMessages), 1)
 	writeTenant(t, dir, "acme", acme)
-	b, err := os.ReadFile(filepath.Join("../../tenants/globex", tenant.FileName))
+	b, err := tenants.Examples.ReadFile("globex/" + tenant.FileName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,8 +340,7 @@ func TestChatDisconnectCancelsUpstream(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	mock.Enqueue(mockupstream.Step{Tokens: 1})
 	chatOnce(t, s, "ck_dev_acme", `{"message":"warm up","stream":false}`)
-	time.Sleep(100 * time.Millisecond)
-	base := runtime.NumGoroutine()
+	base := settledGoroutines()
 
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, "POST", s.url+"/chat", strings.NewReader(`{"message":"tell me a long story"}`))
@@ -388,4 +386,21 @@ func TestChatDisconnectCancelsUpstream(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// settledGoroutines returns the number of goroutines once it has stayed the
+// same for five looks in a row (the warm-up's connections closing), or
+// after two seconds.
+func settledGoroutines() int {
+	n, same := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(2 * time.Second); same < 5 && time.Now().Before(deadline); {
+		runtime.Gosched()
+		time.Sleep(5 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
 }

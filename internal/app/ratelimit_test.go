@@ -157,14 +157,21 @@ func TestConcurrentStreamCap(t *testing.T) {
 	if status, _, e := chatOnce(t, s, "ck_dev_two", `{"message":"x","stream":false}`); status != 200 {
 		t.Errorf("non-streaming = %d %+v", status, e)
 	}
-	// Once the first stream ends, a new one is admitted.
+	// Once the first stream ends, a new one is admitted: its slot is freed
+	// as its handler returns, just after the client reads its last byte.
 	io.Copy(io.Discard, res.Body)
-	time.Sleep(50 * time.Millisecond)
-	mock.Enqueue(mockupstream.Step{Tokens: 1})
-	r3 := do(t, t.Context(), "POST", s.url+"/chat", "ck_dev_two", `{"message":"x"}`)
-	io.Copy(io.Discard, r3.Body)
-	r3.Body.Close()
-	if r3.StatusCode != 200 {
-		t.Errorf("stream after the first ended = %d", r3.StatusCode)
+	res.Body.Close()
+	mock.Enqueue(mockupstream.Step{Tokens: 1}) // a refused stream never reaches the upstream
+	status := 0
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		r3 := do(t, t.Context(), "POST", s.url+"/chat", "ck_dev_two", `{"message":"x"}`)
+		io.Copy(io.Discard, r3.Body)
+		r3.Body.Close()
+		if status = r3.StatusCode; status != 429 {
+			break
+		}
+	}
+	if status != 200 {
+		t.Errorf("stream after the first ended = %d", status)
 	}
 }
