@@ -100,7 +100,7 @@ func (a *Audit) AuditRecords(ctx context.Context, t tenant.ID, f store.AuditFilt
 	if before == 0 {
 		before = math.MaxInt64
 	}
-	from, to := milliBound(f.From, math.MinInt64), milliBound(f.To, math.MaxInt64)
+	from, to := store.MilliBound(f.From, math.MinInt64), store.MilliBound(f.To, math.MaxInt64)
 	rows, err := a.db.reader.QueryContext(ctx, auditPage, t.String(), from, to, f.Tool, f.Tool, before, f.Limit)
 	if err != nil {
 		return nil, a.db.fail(ctx, "audit records", err)

@@ -1,13 +1,10 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/store"
@@ -119,16 +116,16 @@ func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.
 			return 0, fmt.Errorf("sqlite: put documents: %w: document %q is put twice", store.ErrInvalid, p.Doc.ID)
 		}
 		seen[p.Doc.ID] = true
-		if err := checkOrdinals(p.Chunks); err != nil {
+		if err := store.CheckOrdinals(p.Chunks); err != nil {
 			return 0, fmt.Errorf("sqlite: put document: %w", err)
 		}
 		var err error
-		if enc[n].metadata, err = encodeMetadata(p.Doc.Metadata); err != nil {
+		if enc[n].metadata, err = store.EncodeMetadata(p.Doc.Metadata); err != nil {
 			return 0, fmt.Errorf("sqlite: put document: %w", err)
 		}
 		enc[n].headings = make([]string, len(p.Chunks))
 		for i, c := range p.Chunks {
-			if enc[n].headings[i], err = encodeHeadingPath(c.HeadingPath); err != nil {
+			if enc[n].headings[i], err = store.EncodeHeadingPath(c.HeadingPath); err != nil {
 				return 0, fmt.Errorf("sqlite: put document: chunk %d: %w", i, err)
 			}
 		}
@@ -505,7 +502,7 @@ func scanDocument(row interface{ Scan(...any) error }) (store.DocumentRecord, er
 	if err != nil {
 		return store.DocumentRecord{}, err
 	}
-	if doc.Metadata, err = decodeMetadata(metadata); err != nil {
+	if doc.Metadata, err = store.DecodeMetadata(metadata); err != nil {
 		return store.DocumentRecord{}, fmt.Errorf("document %q: metadata: %w", doc.ID, err)
 	}
 	doc.Created = time.UnixMilli(created).UTC()
@@ -528,7 +525,7 @@ func readChunks(ctx context.Context, q querier, add func(store.StoredChunk) erro
 		if err != nil {
 			return err
 		}
-		if c.HeadingPath, err = decodeHeadingPath(heading); err != nil {
+		if c.HeadingPath, err = store.DecodeHeadingPath(heading); err != nil {
 			return fmt.Errorf("chunk %q: heading path: %w", c.ID, err)
 		}
 		if c.Vector, err = vecbytes.Decode(vector); err != nil {
@@ -539,80 +536,6 @@ func readChunks(ctx context.Context, q querier, add func(store.StoredChunk) erro
 		}
 	}
 	return rows.Err()
-}
-
-// checkOrdinals returns store.ErrInvalid when two chunks have the same
-// ordinal, which the primary key of the chunks table would refuse.
-func checkOrdinals(chunks []store.StoredChunk) error {
-	seen := make(map[int]int, len(chunks))
-	for i, c := range chunks {
-		if j, ok := seen[c.Ordinal]; ok {
-			return fmt.Errorf("%w: chunks %d and %d have the same ordinal %d", store.ErrInvalid, j, i, c.Ordinal)
-		}
-		seen[c.Ordinal] = i
-	}
-	return nil
-}
-
-// encodeMetadata returns the JSON of a document's metadata, "{}" when it
-// has none, or store.ErrInvalid when a value cannot be encoded.
-func encodeMetadata(m map[string]any) (string, error) {
-	if len(m) == 0 {
-		return "{}", nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "", fmt.Errorf("%w: metadata: %w", store.ErrInvalid, err)
-	}
-	return string(b), nil
-}
-
-// decodeMetadata decodes what encodeMetadata encoded: nil when the object
-// is empty.
-func decodeMetadata(b []byte) (map[string]any, error) {
-	if len(b) == 0 || string(b) == "{}" {
-		return nil, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	if len(m) == 0 {
-		return nil, nil
-	}
-	return m, nil
-}
-
-// encodeHeadingPath returns the JSON array of a heading path, "[]" when it
-// is empty.
-func encodeHeadingPath(path []string) (string, error) {
-	if len(path) == 0 {
-		return "[]", nil
-	}
-	b, err := json.Marshal(path)
-	return string(b), err
-}
-
-// decodeHeadingPath decodes what encodeHeadingPath encoded: nil when the
-// array is empty.
-func decodeHeadingPath(b []byte) ([]string, error) {
-	if len(b) == 0 || string(b) == "[]" {
-		return nil, nil
-	}
-	// A fast path for the usual array of strings without an escape, as
-	// json.Marshal writes it: none of them holds a quote, so the strings
-	// are what lies between the separators ",".
-	if n := len(b); n >= 4 && b[0] == '[' && b[1] == '"' && b[n-2] == '"' && b[n-1] == ']' && bytes.IndexByte(b, '\\') < 0 {
-		return strings.Split(string(b[2:n-2]), `","`), nil
-	}
-	var path []string
-	if err := json.Unmarshal(b, &path); err != nil {
-		return nil, err
-	}
-	if len(path) == 0 {
-		return nil, nil
-	}
-	return path, nil
 }
 
 // nullBlob returns b, or nil, which the driver binds as NULL, when b is

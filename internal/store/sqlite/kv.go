@@ -69,7 +69,7 @@ func (kv *KV) Set(ctx context.Context, t tenant.ID, key string, value []byte, tt
 	}
 	var expiresAt sql.NullInt64
 	if ttl > 0 {
-		expiresAt = sql.NullInt64{Int64: expiry(kv.db.now(), ttl), Valid: true}
+		expiresAt = sql.NullInt64{Int64: store.Expiry(kv.db.now(), ttl), Valid: true}
 	}
 	if _, err := kv.db.stmts.kvSet.ExecContext(ctx, t.String(), key, value, expiresAt); err != nil {
 		return kv.db.fail(ctx, "set", err)
@@ -97,7 +97,7 @@ func (kv *KV) SetMany(ctx context.Context, t tenant.ID, items map[string][]byte,
 	}
 	var expiresAt sql.NullInt64
 	if ttl > 0 {
-		expiresAt = sql.NullInt64{Int64: expiry(kv.db.now(), ttl), Valid: true}
+		expiresAt = sql.NullInt64{Int64: store.Expiry(kv.db.now(), ttl), Valid: true}
 	}
 	tx, err := kv.db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
 	if err != nil {
@@ -131,15 +131,4 @@ func (kv *KV) Delete(ctx context.Context, t tenant.ID, key string) error {
 		return kv.db.fail(ctx, "delete", err)
 	}
 	return nil
-}
-
-// expiry returns the unix millisecond at which a value set at now with ttl
-// expires, rounded up so that a value never expires before its ttl.
-func expiry(now time.Time, ttl time.Duration) int64 {
-	at := now.Add(ttl)
-	ms := at.UnixMilli()
-	if at.Nanosecond()%int(time.Millisecond) != 0 {
-		ms++
-	}
-	return ms
 }

@@ -306,7 +306,7 @@ func (s *Sessions) DeleteIdleSessions(ctx context.Context, t tenant.ID, before t
 		return 0, fmt.Errorf("sqlite: delete idle sessions: %w", err)
 	}
 	// updated < bound holds exactly when the stored time is before before.
-	bound := milliBound(before, math.MinInt64)
+	bound := store.MilliBound(before, math.MinInt64)
 	var total int64
 	for {
 		n, err := s.deleteIdleBatch(ctx, t.String(), bound)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
-	"time"
 )
 
 func TestPragmas(t *testing.T) {
@@ -66,29 +65,6 @@ func TestReaderIsReadOnly(t *testing.T) {
 	db, _ := openTestDB(t)
 	if _, err := db.reader.ExecContext(t.Context(), `DELETE FROM kv`); err == nil {
 		t.Error("a write through the reader pool succeeded")
-	}
-}
-
-func TestExpiry(t *testing.T) {
-	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		name string
-		now  time.Time
-		ttl  time.Duration
-		want int64
-	}{
-		{"whole milliseconds", base, 150 * time.Millisecond, base.UnixMilli() + 150},
-		{"sub-millisecond ttl rounds up", base, time.Nanosecond, base.UnixMilli() + 1},
-		{"sub-millisecond now rounds up", base.Add(1500 * time.Microsecond), time.Millisecond, base.UnixMilli() + 3},
-		{"before 1970", time.UnixMilli(-1000).Add(-time.Microsecond), time.Millisecond, -999},
-		{"largest ttl", base, time.Duration(1<<63 - 1), base.Add(time.Duration(1<<63-1)).UnixMilli() + 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := expiry(tt.now, tt.ttl); got != tt.want {
-				t.Errorf("expiry(%v, %v) = %d, want %d", tt.now, tt.ttl, got, tt.want)
-			}
-		})
 	}
 }
 

@@ -55,18 +55,6 @@ LIMIT ?`
 // that a batch runs a sixteenth of the statements.
 var usageInsertMany = usageInsertInto + usageValues + strings.Repeat(",\n"+usageValues, usageInsertRows-1)
 
-const (
-	// dayLayout formats the day column of usage_daily.
-	dayLayout = "2006-01-02"
-	// dayAfterAll sorts after every day that dayLayout formats for the years
-	// a record may have, 1 to 9999: it stands for a missing upper bound.
-	dayAfterAll = "~"
-	// statusError is the UsageRecord.Status counted in UsageRow.Errors.
-	statusError = "error"
-	// maxUsageLimit is the largest limit UsageRecords accepts.
-	maxUsageLimit = 1000
-)
-
 // Usage is the store.Usage kept in a DB: the ledger in the table usage and
 // its daily rollup in usage_daily. AppendUsage writes both in one
 // transaction of the writer connection; the queries read through the reader
@@ -85,7 +73,7 @@ var _ store.Usage = (*Usage)(nil)
 // int64; a sum of the rollup that would overflow fails the transaction. An
 // empty batch writes nothing and is not an error.
 func (u *Usage) AppendUsage(ctx context.Context, recs []store.UsageRecord) error {
-	sums, err := sumUsage(recs)
+	sums, err := store.SumUsage(recs)
 	if err != nil {
 		return fmt.Errorf("sqlite: append usage: %w", err)
 	}
@@ -132,7 +120,7 @@ func (u *Usage) AppendUsage(ctx context.Context, recs []store.UsageRecord) error
 	}
 	upsert := tx.StmtContext(ctx, u.db.stmts.usageAdd)
 	for _, s := range sums {
-		_, err := upsert.ExecContext(ctx, s.tenant, s.Day, s.KeyID, s.Provider, s.Model,
+		_, err := upsert.ExecContext(ctx, s.Tenant.String(), s.Day, s.KeyID, s.Provider, s.Model,
 			s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros, s.TTSChars)
 		if err != nil {
 			return u.db.fail(ctx, "append usage: rollup", err)
@@ -155,7 +143,7 @@ func (u *Usage) UsageRollup(ctx context.Context, t tenant.ID, f store.UsageFilte
 	if err := u.db.ready(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: usage rollup: %w", err)
 	}
-	from, to := dayBound(f.From, ""), dayBound(f.To, dayAfterAll)
+	from, to := store.DayBound(f.From, ""), store.DayBound(f.To, store.DayAfterAll)
 	rows, err := u.db.stmts.usageRollup.QueryContext(ctx, t.String(), from, to, f.KeyID, f.KeyID)
 	if err != nil {
 		return nil, u.db.fail(ctx, "usage rollup", err)
@@ -186,13 +174,13 @@ func (u *Usage) UsageRecords(ctx context.Context, t tenant.ID, f store.UsageFilt
 	switch {
 	case t.IsZero():
 		return nil, fmt.Errorf("sqlite: usage records: %w: tenant id is required", store.ErrInvalid)
-	case limit < 1 || limit > maxUsageLimit:
-		return nil, fmt.Errorf("sqlite: usage records: %w: limit %d is not between 1 and %d", store.ErrInvalid, limit, maxUsageLimit)
+	case limit < 1 || limit > store.MaxUsageLimit:
+		return nil, fmt.Errorf("sqlite: usage records: %w: limit %d is not between 1 and %d", store.ErrInvalid, limit, store.MaxUsageLimit)
 	}
 	if err := u.db.ready(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: usage records: %w", err)
 	}
-	from, to := milliBound(f.From, math.MinInt64), milliBound(f.To, math.MaxInt64)
+	from, to := store.MilliBound(f.From, math.MinInt64), store.MilliBound(f.To, math.MaxInt64)
 	rows, err := u.db.stmts.usageRecords.QueryContext(ctx, t.String(), from, to, f.KeyID, f.KeyID, limit)
 	if err != nil {
 		return nil, u.db.fail(ctx, "usage records", err)
@@ -217,149 +205,4 @@ func (u *Usage) UsageRecords(ctx context.Context, t tenant.ID, f store.UsageFilt
 		return nil, u.db.fail(ctx, "usage records", err)
 	}
 	return out, nil
-}
-
-// tenantRow is a row of usage_daily: the sums of a batch of records that
-// share a tenant, day, key, provider and model.
-type tenantRow struct {
-	tenant string
-	store.UsageRow
-}
-
-// rowKey identifies a row of usage_daily while a batch is summed. day counts
-// the days since 1970-01-01 UTC.
-type rowKey struct {
-	tenant               string
-	day                  int64
-	key, provider, model string
-}
-
-// sumUsage checks recs and returns their sums by row of usage_daily, in the
-// order in which the rows first appear in recs, so that a batch makes one
-// upsert per row rather than one per record. The error wraps
-// store.ErrInvalid and names the first record that is invalid or makes a sum
-// overflow.
-func sumUsage(recs []store.UsageRecord) ([]tenantRow, error) {
-	var rows []tenantRow
-	index := make(map[rowKey]int)
-	for i := range recs {
-		r := &recs[i]
-		if why := checkUsageRecord(r); why != "" {
-			return nil, fmt.Errorf("%w: record %d: %s", store.ErrInvalid, i, why)
-		}
-		k := rowKey{r.Tenant.String(), dayNumber(r.Time.UnixMilli()), r.KeyID, r.Provider, r.Model}
-		j, ok := index[k]
-		if !ok {
-			j = len(rows)
-			index[k] = j
-			rows = append(rows, tenantRow{tenant: k.tenant, UsageRow: store.UsageRow{
-				Day: dayOf(k.day), KeyID: k.key, Provider: k.provider, Model: k.model,
-			}})
-		}
-		s := &rows[j]
-		s.Requests++
-		s.Errors += count(r.Status == statusError)
-		s.Fallbacks += count(r.Fallback)
-		s.CacheHits += count(r.CacheHit)
-		if !addTo(&s.TokensIn, r.TokensIn) || !addTo(&s.TokensOut, r.TokensOut) || !addTo(&s.CostMicros, r.CostMicros) || !addTo(&s.TTSChars, r.TTSChars) {
-			return nil, fmt.Errorf("%w: record %d: the sums of the batch overflow", store.ErrInvalid, i)
-		}
-	}
-	return rows, nil
-}
-
-// addTo adds v to *sum unless that overflows; both are not negative.
-func addTo(sum *int64, v int64) bool {
-	if v > math.MaxInt64-*sum {
-		return false
-	}
-	*sum += v
-	return true
-}
-
-// checkUsageRecord returns why r cannot be appended, or "" when it can.
-// Negative numbers are refused because they would corrupt the sums of the
-// rollup; times outside the years 1 to 9999 because their days would not
-// sort as text.
-func checkUsageRecord(r *store.UsageRecord) string {
-	switch year := r.Time.UTC().Year(); {
-	case r.Tenant.IsZero():
-		return "tenant id is required"
-	case year < 1 || year > 9999:
-		return "time is outside the years 1 to 9999"
-	case r.Attempts < 0:
-		return "attempts is negative"
-	case r.Latency < 0:
-		return "latency is negative"
-	case r.TTFT < 0:
-		return "ttft is negative"
-	case r.TokensIn < 0:
-		return "tokens in is negative"
-	case r.TokensOut < 0:
-		return "tokens out is negative"
-	case r.CostMicros < 0:
-		return "cost is negative"
-	case r.TTSChars < 0:
-		return "tts chars is negative"
-	}
-	return ""
-}
-
-// msPerDay is the length of a UTC day in milliseconds: unix time has no
-// leap seconds.
-const msPerDay = 24 * 60 * 60 * 1000
-
-// dayNumber returns the number of the UTC day of the unix millisecond ts,
-// counted from 1970-01-01.
-func dayNumber(ts int64) int64 {
-	d := ts / msPerDay
-	if ts%msPerDay < 0 {
-		d-- // round down, not towards zero
-	}
-	return d
-}
-
-// dayOf returns the UTC day numbered d by dayNumber, as stored in
-// usage_daily.
-func dayOf(d int64) string {
-	return time.UnixMilli(d * msPerDay).UTC().Format(dayLayout)
-}
-
-// dayBound returns the UTC day of t as a bound on usage_daily.day, or
-// unbounded when t is zero. Times before the year 1 or after 9999, which no
-// record has, give the bound that selects all days or none accordingly.
-func dayBound(t time.Time, unbounded string) string {
-	if t.IsZero() {
-		return unbounded
-	}
-	switch u := t.UTC(); {
-	case u.Year() < 1:
-		return ""
-	case u.Year() > 9999:
-		return dayAfterAll
-	default:
-		return u.Format(dayLayout)
-	}
-}
-
-// milliBound returns t as a bound on usage.ts, or unbounded when t is zero.
-// It rounds t up to the millisecond: ts >= bound holds exactly when the
-// stored time is not before t, and ts < bound when it is before t.
-func milliBound(t time.Time, unbounded int64) int64 {
-	if t.IsZero() {
-		return unbounded
-	}
-	ms := t.UnixMilli()
-	if t.Nanosecond()%int(time.Millisecond) != 0 {
-		ms++
-	}
-	return ms
-}
-
-// count returns 1 if b is true and 0 if not, for the sums of the rollup.
-func count(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }

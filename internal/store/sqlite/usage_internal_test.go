@@ -3,7 +3,6 @@ package sqlite
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestUsageQueryPlans checks that the usage queries read one tenant's rows
@@ -41,48 +40,6 @@ func TestUsageQueryPlans(t *testing.T) {
 			got := strings.Join(plan, "; ")
 			if !strings.Contains(got, tt.want) || strings.Contains(got, "TEMP B-TREE") || strings.Contains(got, "SCAN") {
 				t.Errorf("query plan = %q, want %q without a scan or a sort", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestDay(t *testing.T) {
-	times := []time.Time{
-		time.Unix(0, 0),
-		time.UnixMilli(-1),
-		time.UnixMilli(msPerDay - 1),
-		time.UnixMilli(msPerDay),
-		time.UnixMilli(-msPerDay),
-		time.UnixMilli(-msPerDay - 1),
-		{}, // 0001-01-01
-		time.Date(2026, 3, 1, 23, 59, 59, 999_999_999, time.UTC),
-		time.Date(2026, 3, 2, 0, 30, 0, 0, time.FixedZone("", 3600)),
-		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
-	}
-	for _, at := range times {
-		want := at.UTC().Format("2006-01-02")
-		if got := dayOf(dayNumber(at.UnixMilli())); got != want {
-			t.Errorf("day of %v = %q, want %q", at, got, want)
-		}
-	}
-}
-
-func TestMilliBound(t *testing.T) {
-	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name string
-		t    time.Time
-		want int64
-	}{
-		{"zero", time.Time{}, -42},
-		{"whole millisecond", base, base.UnixMilli()},
-		{"rounds up", base.Add(time.Nanosecond), base.UnixMilli() + 1},
-		{"rounds up below 1970", time.UnixMilli(-1000).Add(-time.Microsecond), -1000},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := milliBound(tt.t, -42); got != tt.want {
-				t.Errorf("milliBound(%v) = %d, want %d", tt.t, got, tt.want)
 			}
 		})
 	}
