@@ -57,6 +57,9 @@ func (b *Budgets) Hold(ctx context.Context, id string, holds []gateway.Hold) (ga
 	if len(holds) == 0 {
 		return gateway.HoldResult{Held: true}, nil
 	}
+	if err := b.db.up(); err != nil {
+		return gateway.HoldResult{}, err
+	}
 	keys := make([]string, 0, 2*len(holds))
 	args := make([]any, 0, 2+2*len(holds))
 	args = append(args, ms(b.db.leaseTTL), id)
@@ -74,6 +77,7 @@ func (b *Budgets) Hold(ctx context.Context, id string, holds []gateway.Hold) (ga
 		b.db.log.Error("redis: budgets cannot be checked; call refused", "tenant", holds[0].Counter.Tenant, "error", err)
 		return gateway.HoldResult{}, fmt.Errorf("redis: budget hold: %w", err)
 	}
+	b.db.ok()
 	switch {
 	case len(v) == 1 && v[0] == 1:
 		for _, h := range holds {

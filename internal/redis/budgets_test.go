@@ -91,7 +91,7 @@ func TestBudgetsAcrossReplicas(t *testing.T) {
 func TestBudgetsLapse(t *testing.T) {
 	requireRedis(t)
 	prefix := testPrefix(t)
-	const ttl = 300 * time.Millisecond
+	const ttl = 600 * time.Millisecond
 	tn, key := budgetTenant(t, 100)
 	dead := openAt(t, redisAddr(), prefix, redis.Options{LeaseTTL: ttl})
 	alive := openAt(t, redisAddr(), prefix, redis.Options{LeaseTTL: ttl})

@@ -20,7 +20,16 @@ const (
 	DefaultLeaseTTL = 30 * time.Second
 	// DefaultTimeout bounds one call to Redis when Open makes the client.
 	DefaultTimeout = 500 * time.Millisecond
+	// DefaultBackoff is how long calls fail at once after Redis could not
+	// be reached.
+	DefaultBackoff = 250 * time.Millisecond
 )
+
+// ErrUnavailable is returned at once, without asking Redis, for a while
+// after Redis could not be reached (Options.Backoff), so that an outage
+// where Redis does not even refuse connections costs each request nothing
+// rather than a timeout.
+var ErrUnavailable = errors.New("redis: unavailable")
 
 // Options configures a DB. The zero value means the defaults.
 type Options struct {
@@ -34,6 +43,10 @@ type Options struct {
 	// Timeout bounds each call to Redis of a client made by Open (dial,
 	// read, write): DefaultTimeout when zero.
 	Timeout time.Duration
+	// Backoff is how long calls fail at once with ErrUnavailable after a
+	// call could not reach Redis: DefaultBackoff when zero. The first call
+	// after it tries Redis again.
+	Backoff time.Duration
 	// Logger receives failures; nil: discard.
 	Logger *slog.Logger
 	// OnError is called, if set, each time Redis fails a call, e.g. to
@@ -50,9 +63,11 @@ type DB struct {
 	leaseTTL time.Duration
 	log      *slog.Logger
 	onError  func(error)
+	backoff  time.Duration
 
-	leases leaseSet
-	errors atomic.Int64
+	leases    leaseSet
+	errors    atomic.Int64
+	downUntil atomic.Int64 // Unix ns before which calls fail at once
 
 	stop chan struct{}
 	done chan struct{}
@@ -95,6 +110,7 @@ func New(rdb goredis.UniversalClient, opts Options) *DB {
 		leaseTTL: opts.LeaseTTL,
 		log:      opts.Logger,
 		onError:  opts.OnError,
+		backoff:  opts.Backoff,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -103,6 +119,9 @@ func New(rdb goredis.UniversalClient, opts Options) *DB {
 	}
 	if db.leaseTTL <= 0 {
 		db.leaseTTL = DefaultLeaseTTL
+	}
+	if db.backoff <= 0 {
+		db.backoff = DefaultBackoff
 	}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
@@ -117,7 +136,11 @@ func (db *DB) Client() goredis.UniversalClient { return db.rdb }
 
 // Ping reports whether Redis answers.
 func (db *DB) Ping(ctx context.Context) error {
-	return db.fail(db.rdb.Ping(ctx).Err())
+	if err := db.rdb.Ping(ctx).Err(); err != nil {
+		return db.fail(err)
+	}
+	db.ok()
+	return nil
 }
 
 // Errors returns the number of failed calls to Redis so far.
@@ -144,15 +167,36 @@ func (db *DB) key(t, name string) string {
 }
 
 // fail counts and reports err, if it is a failure of Redis, and returns it.
+// When Redis could not be reached (not an error Redis answered), calls
+// fail at once for the backoff.
 func (db *DB) fail(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	db.errors.Add(1)
 	if db.onError != nil {
 		db.onError(err)
 	}
+	var answered goredis.Error
+	if !errors.As(err, &answered) {
+		db.downUntil.Store(time.Now().Add(db.backoff).UnixNano())
+	}
 	return err
+}
+
+// ok ends the backoff after a call that reached Redis.
+func (db *DB) ok() {
+	if db.downUntil.Load() != 0 {
+		db.downUntil.Store(0)
+	}
+}
+
+// up returns ErrUnavailable while Redis is backed off, else nil.
+func (db *DB) up() error {
+	if until := db.downUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return ErrUnavailable
+	}
+	return nil
 }
 
 // ms returns d in whole milliseconds, rounded up.

@@ -46,10 +46,14 @@
 // # Failures
 //
 // Client calls have short timeouts and are never retried (a retried script
-// could charge twice). When Redis cannot be reached: [Limits] returns the
-// error and the limiter's caller decides (the HTTP layer admits the request,
-// logs and counts it); [Streams] caps streams per replica with the same
-// limit, logs and counts it; [Budgets] returns the error, and Budgets refuses
-// the call with 503 unavailable (fail closed). Every call tries Redis
-// again, so service resumes as soon as Redis does, without a restart.
+// could charge twice). After a call could not reach Redis, calls fail at
+// once with [ErrUnavailable] for a short backoff (Options.Backoff), so that
+// an outage in which connections hang costs one request a timeout, not
+// every request. When Redis cannot be reached: [Limits] returns the error
+// and the limiter's caller decides (the HTTP layer admits the request, logs
+// and counts it); [Streams] caps streams per replica with the same limit,
+// logs and counts it; [Budgets] returns the error, and Budgets refuses the
+// call with 503 unavailable (fail closed). After the backoff, calls try
+// Redis again, so service resumes as soon as Redis does, without a
+// restart.
 package redis

@@ -122,6 +122,7 @@ func (db *DB) renew() {
 		db.log.Warn("redis: could not renew leases", "leases", len(leases), "error", err)
 		return
 	}
+	db.ok()
 	// A lease released while the renewal ran was put back: remove it
 	// again.
 	for key, members := range leases {

@@ -57,6 +57,9 @@ func (l *Limits) Allow(ctx context.Context, t tenant.ID, now time.Time, reqs []r
 	if len(reqs) == 0 {
 		return nil, nil
 	}
+	if err := l.db.up(); err != nil {
+		return nil, err
+	}
 	keys := make([]string, len(reqs))
 	args := make([]any, 0, 2+4*len(reqs))
 	if l.callerClock {
@@ -80,6 +83,7 @@ func (l *Limits) Allow(ctx context.Context, t tenant.ID, now time.Time, reqs []r
 		}
 		return nil, fmt.Errorf("redis: rate limit: %w", l.db.fail(err))
 	}
+	l.db.ok()
 	if len(v) != 4*len(reqs) {
 		return nil, fmt.Errorf("redis: rate limit: script returned %d values for %d requests", len(v), len(reqs))
 	}

@@ -130,3 +130,38 @@ func TestOutageStreams(t *testing.T) {
 
 // prefixOf returns the key prefix of db.
 func prefixOf(db *redis.DB) string { return redis.PrefixOf(db) }
+
+// TestOutageHang checks that when Redis stops answering (connections hang
+// instead of being refused) one call waits for the timeout and the calls
+// after it fail at once for the backoff, so that requests are not all
+// slowed by the outage; and that service resumes when Redis answers again.
+func TestOutageHang(t *testing.T) {
+	db, p := outage(t)
+	s := redis.NewLimits(db, redis.LimitsOptions{})
+	r := []ratelimit.Request{{Key: "k", Limit: ratelimit.Limit{Requests: 100, Per: time.Second}}}
+	if _, err := s.Allow(context.Background(), acme, time.Now(), r); err != nil {
+		t.Fatal(err)
+	}
+	p.Hang()
+	start := time.Now()
+	if _, err := s.Allow(context.Background(), acme, time.Now(), r); err == nil {
+		t.Fatal("Allow succeeded with Redis hanging")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the first call took %s, want about the 300ms timeout", d)
+	}
+	start = time.Now()
+	for range 100 {
+		if _, err := s.Allow(context.Background(), acme, time.Now(), r); !errors.Is(err, redis.ErrUnavailable) {
+			t.Fatalf("during the backoff: err = %v, want ErrUnavailable", err)
+		}
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("100 calls during the backoff took %s, want them to fail at once", d)
+	}
+	p.Restore()
+	eventually(t, 3*time.Second, func() error {
+		_, err := s.Allow(context.Background(), acme, time.Now(), r)
+		return err
+	})
+}

@@ -97,6 +97,7 @@ type proxy struct {
 
 	mu    sync.Mutex
 	cut   bool
+	hang  bool // accept connections but never answer
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -133,6 +134,16 @@ func (p *proxy) serve() {
 			c.Close()
 			continue
 		}
+		if p.hang {
+			p.conns[c] = struct{}{}
+			p.wg.Add(1)
+			p.mu.Unlock()
+			go func() {
+				defer p.wg.Done()
+				_, _ = io.Copy(io.Discard, c)
+			}()
+			continue
+		}
 		up, err := net.DialTimeout("tcp", p.target, time.Second)
 		if err != nil {
 			p.mu.Unlock()
@@ -164,11 +175,24 @@ func (p *proxy) Cut() {
 	}
 }
 
+// Hang closes every connection through the proxy and accepts new ones
+// without ever answering, as a host that has gone away does.
+func (p *proxy) Hang() {
+	p.Cut()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut, p.hang = false, true
+}
+
 // Restore lets connections through again.
 func (p *proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = false
+	p.cut, p.hang = false, false
+	for c := range p.conns { // hanging ones
+		c.Close()
+		delete(p.conns, c)
+	}
 }
 
 // eventually retries fn until it returns nil or d passes.

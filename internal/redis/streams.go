@@ -52,12 +52,17 @@ func (s *Streams) Acquire(t tenant.ID, limit int) (release func(), ok bool) {
 	id := newID()
 	ctx, cancel := context.WithTimeout(context.Background(), acquireTimeout)
 	defer cancel()
-	n, err := acquireScript.Run(ctx, s.db.rdb, []string{key}, limit, ms(s.db.leaseTTL), id).Int()
+	err := s.db.up()
+	var n int
+	if err == nil {
+		n, err = acquireScript.Run(ctx, s.db.rdb, []string{key}, limit, ms(s.db.leaseTTL), id).Int()
+	}
 	if err != nil {
 		s.db.fail(err)
 		s.db.log.Error("redis: stream slots unavailable; capping streams per replica", "tenant", t.String(), "error", err)
 		return s.local.Acquire(t, limit)
 	}
+	s.db.ok()
 	if n != 1 {
 		return func() {}, false
 	}
