@@ -11,10 +11,11 @@ import (
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/rag/chunk"
 	"github.com/crispy-enigma/crispy/internal/rag/extract"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // chunkOptions are the tenant's chunk sizes: the defaults.
-var chunkOptions = chunk.Options{ChunkTokens: rag.DefaultChunkTokens, OverlapTokens: rag.DefaultOverlapTokens}
+var chunkOptions = chunk.Options{ChunkTokens: tenant.DefaultChunkTokens, OverlapTokens: tenant.DefaultOverlapTokens}
 
 // batch is one NDJSON body of POST /documents.
 type batch struct {

@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Metrics:     tts.NewMetrics(a.metrics.Registry),
 		Logger:      log,
 	})
-	a.chat = chat.New(a.gateway, a.db.Sessions(), a.db.KV(), log)
+	a.chat = chat.New(a.gateway, a.db.Sessions(), log)
 	a.chat.RAG = a.rag
 	a.chat.Tools = a.tools
 	a.api = httpapi.New(httpapi.Options{
@@ -427,11 +427,7 @@ func (a *App) sweepSessions(ctx context.Context, interval time.Duration) {
 // tools.auditRetention.
 func (a *App) expireAudit(ctx context.Context, tenants []*tenant.Tenant, now time.Time) {
 	for _, t := range tenants {
-		keep := t.Config.Tools.AuditRetention.D()
-		if keep == 0 {
-			keep = tools.DefaultAuditRetention
-		}
-		n, err := a.db.Audit().DeleteAuditBefore(ctx, t.ID, now.Add(-keep))
+		n, err := a.db.Audit().DeleteAuditBefore(ctx, t.ID, now.Add(-t.Config.Tools.AuditRetention.D()))
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("audit retention failed", "tenant", t.ID.String(), "error", err)
 		}

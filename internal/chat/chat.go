@@ -44,9 +44,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tools"
 )
 
-// Defaults for tenants that do not set them.
 const (
-	DefaultMaxInputChars = 32000
 	// IdempotencyTTL is how long a turn's result is kept for a retry with
 	// the same Idempotency-Key.
 	IdempotencyTTL = 24 * time.Hour
@@ -79,9 +77,8 @@ type Service struct {
 }
 
 // New returns a Service. Sessions keeps the sessions and the idempotency
-// records of turns; kv is not used (idempotency records used to live
-// there) and may be nil.
-func New(gw *gateway.Gateway, sessions store.Sessions, kv store.KV, log *slog.Logger) *Service {
+// records of turns.
+func New(gw *gateway.Gateway, sessions store.Sessions, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -255,11 +252,7 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink, idem *store.
 	if err != nil {
 		return nil, err
 	}
-	maxOut := cfg.Limits.MaxOutputTokens
-	if maxOut == 0 {
-		maxOut = gateway.DefaultMaxOutputTokens
-	}
-	maxOut = min(maxOut, window/4)
+	maxOut := min(cfg.Limits.MaxOutputTokens, window/4)
 	msgs, err := prompt(req.System, history, req.Message, window-maxOut)
 	if err != nil {
 		return nil, err
@@ -378,9 +371,6 @@ func (s *Service) validate(req Request) error {
 	}
 	safety := req.Tenant.Config.Safety
 	limit := safety.MaxInputChars
-	if limit == 0 {
-		limit = DefaultMaxInputChars
-	}
 	switch {
 	case strings.TrimSpace(req.Message) == "":
 		return bad("/message", "message must not be empty")

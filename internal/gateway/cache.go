@@ -15,12 +15,6 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
-// Cache lifetimes for tenants that enable the cache without setting them.
-const (
-	DefaultCompletionTTL = 10 * time.Minute
-	DefaultEmbeddingTTL  = 30 * 24 * time.Hour
-)
-
 // The cache lives in the tenant-scoped KV store: every key is namespaced by
 // the tenant there, so two tenants asking the same thing never share an
 // entry. Keys are hashes of everything that determines the answer.
@@ -109,20 +103,6 @@ func (g *Gateway) storeMany(ctx context.Context, t tenant.ID, items map[string][
 	for k, v := range items {
 		g.store(ctx, t, k, v, ttl)
 	}
-}
-
-func completionTTL(cfg *tenant.Config) time.Duration {
-	if d := cfg.Cache.TTL.D(); d > 0 {
-		return d
-	}
-	return DefaultCompletionTTL
-}
-
-func embeddingTTL(cfg *tenant.Config) time.Duration {
-	if d := cfg.Cache.EmbeddingTTL.D(); d > 0 {
-		return d
-	}
-	return DefaultEmbeddingTTL
 }
 
 // replayStream plays a cached answer back as one delta.

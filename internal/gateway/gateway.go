@@ -24,13 +24,6 @@ import (
 	"github.com/crispy-enigma/crispy/internal/vecbytes"
 )
 
-// Defaults for tenants that do not set them.
-const (
-	DefaultMaxOutputTokens = 4096
-	DefaultRequestTimeout  = 2 * time.Minute
-	DefaultRetries         = 2
-)
-
 // Options are the dependencies of a Gateway. Catalog is required.
 type Options struct {
 	// Catalog returns the adapters in force; it is swapped on reload.
@@ -123,9 +116,6 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 		return nil, err
 	}
 	maxOut := cfg.Limits.MaxOutputTokens
-	if maxOut == 0 {
-		maxOut = DefaultMaxOutputTokens
-	}
 	switch {
 	case req.MaxTokens < 0:
 		return nil, api.Errorf(api.CodeInvalidRequest, "max_tokens must not be negative").WithDetails(map[string]any{"path": "/max_tokens"})
@@ -165,14 +155,14 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	}
 	req.Meta = provider.Meta{Tenant: call.Tenant.ID.String(), Route: call.Route, RequestID: call.RequestID}
 
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout(cfg))
+	ctx, cancel := context.WithTimeout(ctx, cfg.Limits.RequestTimeout.D())
 	rec := g.newRecord(call, start)
 	if call.OnStart != nil {
 		call.OnStart()
 	}
 	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, req: &req, cacheKey: cacheKey, ctx: ctx}
 
-	err = g.attempt(ctx, call, targets, retries(cfg), rec, func(ctx context.Context, ad Adapter, t Target) error {
+	err = g.attempt(ctx, call, targets, *cfg.Models.Retries, rec, func(ctx context.Context, ad Adapter, t Target) error {
 		if ad.Chat == nil {
 			return &provider.Error{Provider: t.Provider, Kind: provider.KindNotFound, Message: "provider does not serve chat"}
 		}
@@ -290,11 +280,11 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 		return nil, err
 	}
 	req.Meta = provider.Meta{Tenant: call.Tenant.ID.String(), Route: call.Route, RequestID: call.RequestID}
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout(cfg))
+	ctx, cancel := context.WithTimeout(ctx, cfg.Limits.RequestTimeout.D())
 	defer cancel()
 	rec := g.newRecord(call, start)
 	var out *provider.EmbedResponse
-	err = g.attempt(ctx, call, targets, retries(cfg), rec, func(ctx context.Context, ad Adapter, t Target) error {
+	err = g.attempt(ctx, call, targets, *cfg.Models.Retries, rec, func(ctx context.Context, ad Adapter, t Target) error {
 		if ad.Embed == nil {
 			return &provider.Error{Provider: t.Provider, Kind: provider.KindNotFound, Message: "provider does not serve embeddings"}
 		}
@@ -333,7 +323,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 		for i, v := range out.Vectors {
 			items[embeddingKey(targets[0].Ref, req.Dimensions, req.Input[i])] = vecbytes.Append(nil, v)
 		}
-		g.storeMany(ctx, call.Tenant.ID, items, embeddingTTL(cfg))
+		g.storeMany(ctx, call.Tenant.ID, items, cfg.Cache.EmbeddingTTL.D())
 	}
 	return &EmbedResult{Model: rec.Provider + "/" + rec.Model, Vectors: out.Vectors, Usage: usage}, nil
 }
@@ -480,20 +470,6 @@ func (g *Gateway) finish(rec *store.UsageRecord, cfg *tenant.Config, in, out int
 		g.opts.Ledger.Record(*rec)
 	}
 	return rec.CostMicros
-}
-
-func requestTimeout(cfg *tenant.Config) time.Duration {
-	if d := cfg.Limits.RequestTimeout.D(); d > 0 {
-		return d
-	}
-	return DefaultRequestTimeout
-}
-
-func retries(cfg *tenant.Config) int {
-	if cfg.Models.Retries != nil {
-		return *cfg.Models.Retries
-	}
-	return DefaultRetries
 }
 
 func refs(ts []Target) []string {

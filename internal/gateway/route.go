@@ -18,12 +18,6 @@ const (
 	RouteEmbedding   = "embedding" // embeddings: /v1/embeddings and the knowledge base
 )
 
-// Default models, used when a tenant configures none.
-const (
-	DefaultChatModel      = "builtin/extractive"
-	DefaultEmbeddingModel = "builtin/hash-384"
-)
-
 // Target is one model to try: the provider name in the tenant's config and
 // the provider's own model name.
 type Target struct {
@@ -62,21 +56,16 @@ func resolve(cfg *tenant.Config, route, requested string) ([]Target, error) {
 	return targets, nil
 }
 
-// routeChoice returns the configured model choice of a route, or the default.
+// routeChoice returns the model choice of a route: its own, or the tenant's
+// chat model (both defaults of a loaded config when not configured).
 func routeChoice(m tenant.Models, route string) tenant.ModelChoice {
 	if route == RouteEmbedding {
-		if m.Embedding != nil {
-			return *m.Embedding
-		}
-		return tenant.ModelChoice{Model: DefaultEmbeddingModel}
+		return *m.Embedding
 	}
 	if c, ok := m.Routes[route]; ok {
 		return c
 	}
-	if m.Chat != nil {
-		return *m.Chat
-	}
-	return tenant.ModelChoice{Model: DefaultChatModel}
+	return *m.Chat
 }
 
 // allowed reports whether the tenant lets a request name model, and the

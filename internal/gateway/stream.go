@@ -178,7 +178,7 @@ func (s *Stream) end(status string) {
 		if status == "ok" && s.cacheKey != "" {
 			b, _ := json.Marshal(cachedCompletion{Provider: s.rec.Provider, Model: s.rec.Model, Fallback: s.rec.Fallback,
 				Text: s.answer.String(), ToolCalls: s.calls, Finish: s.finish, Usage: u})
-			s.g.store(s.ctx, s.call.Tenant.ID, s.cacheKey, b, completionTTL(s.call.Tenant.Config))
+			s.g.store(s.ctx, s.call.Tenant.ID, s.cacheKey, b, s.call.Tenant.Config.Cache.TTL.D())
 		}
 	})
 }

@@ -16,15 +16,16 @@ import (
 	"strings"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
-// maxBodyBytes is the body limit for r: its tenant's limits.maxBodyBytes, or
-// DefaultMaxBodyBytes.
+// maxBodyBytes is the body limit for r: its tenant's limits.maxBodyBytes
+// (the tenants' default for a request without a tenant).
 func maxBodyBytes(r *http.Request) int64 {
-	if t := Identity(r).Tenant; t != nil && t.Config.Limits.MaxBodyBytes > 0 {
+	if t := Identity(r).Tenant; t != nil {
 		return t.Config.Limits.MaxBodyBytes
 	}
-	return DefaultMaxBodyBytes
+	return tenant.DefaultMaxBodyBytes
 }
 
 // decodeJSON decodes the request body into v, strictly: the body must be

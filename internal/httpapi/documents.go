@@ -15,13 +15,11 @@ import (
 	"github.com/crispy-enigma/crispy/internal/rag/extract"
 	"github.com/crispy-enigma/crispy/internal/ratelimit"
 	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // Limits of POST /documents.
 const (
-	// DefaultMaxUploadBytes bounds a POST /documents body of any kind for
-	// tenants that set no limits.maxUploadBytes.
-	DefaultMaxUploadBytes = 32 << 20
 	// syncBatch is the largest NDJSON batch ingested before answering;
 	// larger ones run as jobs.
 	syncBatch = 8
@@ -30,12 +28,13 @@ const (
 )
 
 // maxUploadBytes is the POST /documents body limit for r: its tenant's
-// limits.maxUploadBytes, or DefaultMaxUploadBytes.
+// limits.maxUploadBytes (the tenants' default for a request without a
+// tenant).
 func maxUploadBytes(r *http.Request) int64 {
-	if t := Identity(r).Tenant; t != nil && t.Config.Limits.MaxUploadBytes > 0 {
+	if t := Identity(r).Tenant; t != nil {
 		return t.Config.Limits.MaxUploadBytes
 	}
-	return DefaultMaxUploadBytes
+	return tenant.DefaultMaxUploadBytes
 }
 
 func (s *Server) ragCaller(r *http.Request) rag.Caller {

@@ -80,7 +80,9 @@ func (s *Server) withInFlight(next http.Handler) http.Handler {
 const TenantShare = 4
 
 // tenantInFlightCap is the most requests tenant t may have in flight; 0:
-// no cap.
+// no cap. This is the one tenant default not filled in when the config
+// loads (tenant.Config.WithDefaults), nor stated in the schema: it depends
+// on the server's --max-in-flight, which only the server knows.
 func (s *Server) tenantInFlightCap(t *tenant.Tenant) int {
 	if n := t.Config.Limits.MaxInFlight; n > 0 {
 		return n

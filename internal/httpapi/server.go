@@ -27,10 +27,6 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tts"
 )
 
-// DefaultMaxBodyBytes is the body limit of JSON routes for tenants that set
-// no limits.maxBodyBytes.
-const DefaultMaxBodyBytes = 1 << 20
-
 // Options are the dependencies of a Server. Registry is required; the zero
 // value of every other field means a sensible default.
 type Options struct {

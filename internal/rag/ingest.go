@@ -77,7 +77,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 
 	// Extracting, chunking and embedding run outside the tenant's write
 	// lock, so that a batch's documents are prepared in parallel.
-	quota := cfg.Limits.Knowledge.WithDefaults()
+	quota := cfg.Limits.Knowledge
 	title, parts, err := split(format, src, in, opts, quota)
 	if err != nil {
 		return IngestResult{}, err
@@ -218,13 +218,13 @@ func validateInput(in *DocumentInput) (format, src string, err error) {
 	return format, src, nil
 }
 
+// chunkOptions are the chunk sizes of a tenant. Its rag.overlapTokens of 0
+// (set, or left out beside a chunkTokens) means no overlap, which
+// chunk.Options spells as a negative overlap: its zero is its own default.
 func chunkOptions(cfg *tenant.Config) chunk.Options {
 	o := chunk.Options{ChunkTokens: cfg.RAG.ChunkTokens, OverlapTokens: cfg.RAG.OverlapTokens}
-	if o.ChunkTokens == 0 {
-		o.ChunkTokens = DefaultChunkTokens
-	}
-	if cfg.RAG.ChunkTokens == 0 && cfg.RAG.OverlapTokens == 0 {
-		o.OverlapTokens = DefaultOverlapTokens
+	if o.OverlapTokens == 0 {
+		o.OverlapTokens = -1
 	}
 	return o
 }
@@ -279,7 +279,7 @@ func Split(cfg *tenant.Config, in DocumentInput) (string, []chunk.Chunk, error) 
 	if err != nil {
 		return "", nil, err
 	}
-	return split(format, src, in, chunkOptions(cfg), cfg.Limits.Knowledge.WithDefaults())
+	return split(format, src, in, chunkOptions(cfg), cfg.Limits.Knowledge)
 }
 
 // split extracts and chunks a document. A document with no words (no
@@ -294,11 +294,7 @@ func split(format, src string, in DocumentInput, opts chunk.Options, q tenant.Kn
 	// Every block holds a token of its own at least, so a document of more
 	// blocks than its chunks could hold is over quota: extraction keeps no
 	// more than that, whatever the markup.
-	maxTokens := opts.ChunkTokens
-	if maxTokens <= 0 {
-		maxTokens = chunk.DefaultChunkTokens
-	}
-	doc, err := extract.ExtractAtMost(format, src, q.MaxChunksPerDocument*maxTokens)
+	doc, err := extract.ExtractAtMost(format, src, q.MaxChunksPerDocument*opts.ChunkTokens)
 	if err != nil {
 		return "", nil, api.Errorf(api.CodeInvalidRequest, "document %q: %v", in.ID, err)
 	}

@@ -69,7 +69,7 @@ func (j *Jobs) Start(c Caller, docs []DocumentInput) (Job, error) {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	job := &Job{ID: "job_" + hex.EncodeToString(b), Status: JobRunning, Total: len(docs), Created: time.Now().UTC(), Results: []IngestResult{}, tenant: c.Tenant.ID}
-	limit := c.Tenant.Config.Limits.Knowledge.WithDefaults().MaxJobs
+	limit := c.Tenant.Config.Limits.Knowledge.MaxJobs
 	j.mu.Lock()
 	j.prune()
 	if n := j.running(c.Tenant.ID); n >= limit {

@@ -33,7 +33,7 @@ func (s *Service) Quota(ctx context.Context, t *tenant.Tenant, jobs int) (api.Kn
 	if err != nil {
 		return api.KnowledgeQuota{}, api.Internal(err)
 	}
-	q := t.Config.Limits.Knowledge.WithDefaults()
+	q := t.Config.Limits.Knowledge
 	return api.KnowledgeQuota{
 		Documents:         api.QuotaUse{Used: totals.Documents, Limit: q.MaxDocuments},
 		Chunks:            api.QuotaUse{Used: totals.Chunks, Limit: q.MaxChunks},

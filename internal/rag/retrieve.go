@@ -231,15 +231,8 @@ func ValidateQuery(cfg *tenant.Config, q *Query) error {
 	}
 	q.Text = strings.TrimSpace(q.Text)
 	maxTopK := cfg.RAG.MaxTopK
-	if maxTopK == 0 {
-		maxTopK = DefaultMaxTopK
-	}
 	if q.TopK == 0 {
 		q.TopK = cfg.RAG.TopK
-		if q.TopK == 0 {
-			q.TopK = DefaultTopK
-		}
-		q.TopK = min(q.TopK, maxTopK)
 	}
 	if q.Mode == "" {
 		q.Mode = ModeHybrid
@@ -286,9 +279,6 @@ func (s *Service) Context(ctx context.Context, c Caller, question string, filter
 func (s *Service) Frame(c Caller, question string, res *Result) (*Context, error) {
 	cfg := c.Tenant.Config
 	budget := cfg.RAG.MaxContextTokens
-	if budget == 0 {
-		budget = DefaultMaxContextTokens
-	}
 	out := &Context{}
 	var pp []PromptPassage
 	for _, ch := range res.Chunks {

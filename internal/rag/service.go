@@ -30,13 +30,8 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tokens"
 )
 
-// Defaults for tenants that do not set them.
+// Limits of the knowledge base.
 const (
-	DefaultChunkTokens      = 256
-	DefaultOverlapTokens    = 32
-	DefaultTopK             = 8
-	DefaultMaxTopK          = 20
-	DefaultMaxContextTokens = 3000
 	// MaxDocumentBytes is the largest source text of one document.
 	MaxDocumentBytes = 10 << 20
 	// MaxQueryChars is the longest query.

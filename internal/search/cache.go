@@ -7,16 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/store"
 )
-
-// DefaultCacheTTL is how long a cached answer lives for tenants that set no
-// cache.searchTtl.
-const DefaultCacheTTL = 5 * time.Minute
 
 // cacheOn reports whether the caller's tenant caches search answers.
 func (s *Service) cacheOn(c rag.Caller) bool {
@@ -63,11 +58,7 @@ func (s *Service) store(ctx context.Context, c rag.Caller, key string, res *api.
 	if err != nil {
 		return
 	}
-	ttl := c.Tenant.Config.Cache.SearchTTL.D()
-	if ttl == 0 {
-		ttl = DefaultCacheTTL
-	}
-	if err := s.cache.Set(context.WithoutCancel(ctx), c.Tenant.ID, key, b, ttl); err != nil {
+	if err := s.cache.Set(context.WithoutCancel(ctx), c.Tenant.ID, key, b, c.Tenant.Config.Cache.SearchTTL.D()); err != nil {
 		s.log.Warn("search cache write failed", "tenant", c.Tenant.ID.String(), "error", err)
 	}
 }

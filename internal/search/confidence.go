@@ -10,10 +10,6 @@ import (
 	"github.com/crispy-enigma/crispy/internal/rag/index"
 )
 
-// DefaultMinConfidence is the threshold of tenants that set no
-// rag.minConfidence.
-const DefaultMinConfidence = 0.3
-
 // coverageDepth is how many of the best chunks the coverage of the query is
 // measured against; agreeTop is the rank within which the retrievers must
 // place the best chunk to agree on it.

@@ -115,7 +115,7 @@ func (s *Service) Search(ctx context.Context, c rag.Caller, req Request, sink Si
 	if plan.Intent == api.IntentChitChat {
 		err = r.chitchat(reply)
 	} else {
-		err = r.grounded(ctx, plan, minConfidence(cfg.RAG.MinConfidence))
+		err = r.grounded(ctx, plan, cfg.RAG.MinConfidence)
 	}
 	if err != nil {
 		return r.partial(err)
@@ -253,9 +253,6 @@ func (r *run) grounded(ctx context.Context, plan Plan, threshold float64) error 
 // streaming its tokens through the citation filter.
 func (r *run) answer(ctx context.Context, frame *rag.Context, retrieval, threshold float64, maxOut int) error {
 	s := r.s
-	if maxOut == 0 {
-		maxOut = gateway.DefaultMaxOutputTokens
-	}
 	window, _ := gateway.ContextWindow(r.c.Tenant.Config, gateway.RouteSearch, r.req.Model) // checked by validate
 	creq := provider.ChatRequest{
 		Messages:  []provider.Message{{Role: provider.RoleUser, Content: r.query}},
@@ -413,13 +410,6 @@ func citedChunks(answer string, sources int) map[int]bool {
 		}
 	}
 	return out
-}
-
-func minConfidence(v float64) float64 {
-	if v == 0 {
-		return DefaultMinConfidence
-	}
-	return v
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

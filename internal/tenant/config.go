@@ -8,7 +8,8 @@ import (
 
 // Config is one tenant's configuration, decoded from tenants/<id>/tenant.jsonc
 // after it has passed schema/tenant.schema.json. Field documentation lives in
-// the schema and in docs/tenants.md.
+// the schema and in docs/tenants.md. The Config of a Tenant in a Registry has
+// its defaults filled in (WithDefaults).
 type Config struct {
 	Schema    string              `json:"$schema,omitempty"`
 	ID        string              `json:"id"`
@@ -106,42 +107,14 @@ type Limits struct {
 	Knowledge   Knowledge `json:"knowledge,omitzero"`
 }
 
-// Defaults of the knowledge-base quotas.
-const (
-	DefaultMaxDocuments         = 10_000
-	DefaultMaxChunks            = 50_000
-	DefaultMaxStoredBytes       = 256 << 20
-	DefaultMaxChunksPerDocument = 2_000
-	DefaultMaxJobs              = 2
-)
-
 // Knowledge holds the quotas of the tenant's knowledge base; a zero field
-// takes its default (WithDefaults).
+// takes its default (Config.WithDefaults).
 type Knowledge struct {
 	MaxDocuments         int64 `json:"maxDocuments,omitempty"`
 	MaxChunks            int64 `json:"maxChunks,omitempty"`
 	MaxStoredBytes       int64 `json:"maxStoredBytes,omitempty"`
 	MaxChunksPerDocument int   `json:"maxChunksPerDocument,omitempty"`
 	MaxJobs              int   `json:"maxJobs,omitempty"`
-}
-
-// WithDefaults returns k with every zero field set to its default.
-func (k Knowledge) WithDefaults() Knowledge {
-	def := func(v *int64, d int64) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&k.MaxDocuments, DefaultMaxDocuments)
-	def(&k.MaxChunks, DefaultMaxChunks)
-	def(&k.MaxStoredBytes, DefaultMaxStoredBytes)
-	if k.MaxChunksPerDocument <= 0 {
-		k.MaxChunksPerDocument = DefaultMaxChunksPerDocument
-	}
-	if k.MaxJobs <= 0 {
-		k.MaxJobs = DefaultMaxJobs
-	}
-	return k
 }
 
 // RateLimits are the tenant's request rate limits.

@@ -36,8 +36,10 @@ type Registry struct {
 	hosts   map[string]*Tenant
 }
 
-// NewRegistry indexes cfgs, which must already have passed Load. Keys marked
-// dev are indexed only when opts.AllowDevKeys is set.
+// NewRegistry indexes cfgs, which must already have passed Load. Each
+// tenant's Config is a copy of its cfg with the defaults filled in
+// (WithDefaults); cfgs are not changed. Keys marked dev are indexed only
+// when opts.AllowDevKeys is set.
 func NewRegistry(cfgs []*Config, opts Options) (*Registry, error) {
 	r := &Registry{
 		tenants: make(map[string]*Tenant, len(cfgs)),
@@ -45,6 +47,8 @@ func NewRegistry(cfgs []*Config, opts Options) (*Registry, error) {
 		hosts:   make(map[string]*Tenant),
 	}
 	for _, c := range cfgs {
+		full := c.WithDefaults()
+		c := &full
 		id, err := ParseID(c.ID)
 		if err != nil {
 			return nil, err

@@ -32,7 +32,8 @@ func openAudit(t testing.TB) store.Audit {
 }
 
 func newTenant(id string, enabled ...string) *tenant.Tenant {
-	return &tenant.Tenant{ID: tenant.MustID(id), Config: &tenant.Config{ID: id, Tools: tenant.Tools{Enabled: enabled, Intents: []string{"billing", "other"}}}}
+	cfg := tenant.Config{ID: id, Tools: tenant.Tools{Enabled: enabled, Intents: []string{"billing", "other"}}}.WithDefaults()
+	return &tenant.Tenant{ID: tenant.MustID(id), Config: &cfg}
 }
 
 func callerOf(t *tenant.Tenant, scopes ...tenant.Scope) tools.Caller {

@@ -14,9 +14,6 @@ import (
 
 // Limits of a model turn with tools.
 const (
-	// DefaultMaxRounds is the tool rounds of a turn for tenants that set
-	// no tools.maxRounds.
-	DefaultMaxRounds = 4
 	// MaxCallsPerRound is the most tool calls run in one round; a model
 	// that asks for more gets the rest refused as capped.
 	MaxCallsPerRound = 16
@@ -65,12 +62,10 @@ type Turn struct {
 	done   bool
 }
 
-// Turn starts a turn: the first model call, with the tools c may invoke.
-// An error is the first call's, before any output.
+// Turn starts a turn: the first model call, with the tools c may invoke,
+// for at most maxRounds rounds (the tenant's tools.maxRounds). An error is
+// the first call's, before any output.
 func (d *Dispatcher) Turn(ctx context.Context, c Caller, req provider.ChatRequest, maxRounds int, chat ChatFunc) (*Turn, error) {
-	if maxRounds <= 0 {
-		maxRounds = DefaultMaxRounds
-	}
 	req.Tools = d.ModelTools(c)
 	req.Messages = append([]provider.Message(nil), req.Messages...)
 	t := &Turn{d: d, ctx: ctx, c: c, chat: chat, req: req, maxRounds: maxRounds}

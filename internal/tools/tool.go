@@ -30,10 +30,6 @@ import (
 // DefaultTimeout is the timeout of a tool that sets none.
 const DefaultTimeout = 10 * time.Second
 
-// DefaultAuditRetention is how long audit records are kept for tenants
-// that set no tools.auditRetention.
-const DefaultAuditRetention = 90 * 24 * time.Hour
-
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 // Tool is one action a tenant can expose to its callers and to models.

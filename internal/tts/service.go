@@ -22,13 +22,8 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
-// Defaults for tenants and servers that do not set them.
+// Defaults for servers and requests that do not set them.
 const (
-	// DefaultMaxChars is the longest text of a tenant without tts.maxChars.
-	DefaultMaxChars = 4096
-	// DefaultAsyncChars is the length above which a text sent without
-	// stream becomes a job, for tenants without tts.asyncChars.
-	DefaultAsyncChars = 2000
 	// DefaultMaxBufferBytes bounds an answer held whole (not streamed, or
 	// a job's result).
 	DefaultMaxBufferBytes = 64 << 20
@@ -140,7 +135,7 @@ func (s *Service) Voices(ctx context.Context, c Caller) (api.TTSVoices, error) {
 	info := synth.Info()
 	out := api.TTSVoices{
 		Adapter: info.Adapter, Model: info.Model, Default: defaultVoice(c.Tenant, info), Formats: formatNames(info.Formats),
-		MaxChars: maxChars(c.Tenant), AsyncChars: asyncChars(c.Tenant), Voices: make([]api.TTSVoice, len(vs)),
+		MaxChars: c.Tenant.Config.TTS.MaxChars, AsyncChars: c.Tenant.Config.TTS.AsyncChars, Voices: make([]api.TTSVoice, len(vs)),
 	}
 	if slices.Contains(info.Formats, WAV) || slices.Contains(info.Formats, PCM) {
 		out.SampleRate = info.SampleRate
@@ -202,7 +197,7 @@ func (s *Service) Prepare(ctx context.Context, c Caller, in api.TTSRequest) (*Pl
 		return nil, pathError("/text", "text is empty: send the words to speak")
 	}
 	chars := utf8.RuneCountInString(in.Text)
-	if limit := maxChars(c.Tenant); chars > limit {
+	if limit := c.Tenant.Config.TTS.MaxChars; chars > limit {
 		return nil, api.Errorf(api.CodePayloadTooLarge, "/text: %d characters is over this tenant's limit of %d (tts.maxChars); split the text", chars, limit).
 			WithDetails(map[string]any{"path": "/text", "limit": limit, "chars": chars})
 	}
@@ -236,7 +231,7 @@ func (s *Service) Prepare(ctx context.Context, c Caller, in api.TTSRequest) (*Pl
 	}
 	return &Plan{
 		caller: c, synth: synth, info: info, chars: chars, stream: in.Stream,
-		async: !in.Stream && chars > asyncChars(c.Tenant),
+		async: !in.Stream && chars > c.Tenant.Config.TTS.AsyncChars,
 		req:   Request{Text: in.Text, Voice: voice, Format: format, Speed: speed, Tenant: c.Tenant.ID.String(), RequestID: c.RequestID},
 	}, nil
 }
@@ -393,20 +388,6 @@ func (b *boundedBuffer) Write(p []byte) (int, error) {
 			WithDetails(map[string]any{"limit": b.max})
 	}
 	return b.Buffer.Write(p)
-}
-
-func maxChars(t *tenant.Tenant) int {
-	if n := t.Config.TTS.MaxChars; n > 0 {
-		return n
-	}
-	return DefaultMaxChars
-}
-
-func asyncChars(t *tenant.Tenant) int {
-	if n := t.Config.TTS.AsyncChars; n > 0 {
-		return n
-	}
-	return DefaultAsyncChars
 }
 
 func defaultVoice(t *tenant.Tenant, info Info) string {

@@ -20,11 +20,12 @@ var update = flag.Bool("update", false, "rewrite the .golden files in testdata")
 // acme enables every builtin tool and chunks small, so that the fixtures
 // make several chunks.
 func acme() *tenant.Tenant {
-	return &tenant.Tenant{ID: tenant.MustID("acme"), Config: &tenant.Config{
+	cfg := tenant.Config{
 		ID:    "acme",
 		RAG:   tenant.RAG{ChunkTokens: 40, OverlapTokens: 8},
 		Tools: tenant.Tools{Enabled: []string{"summarize", "extract_entities", "classify_intent", "tag_chunk", "ingest_docs"}, Intents: []string{"billing", "support", "sales", "other"}},
-	}}
+	}.WithDefaults()
+	return &tenant.Tenant{ID: tenant.MustID("acme"), Config: &cfg}
 }
 
 func dispatcher(t *testing.T) (*tools.Dispatcher, *sqlite.DB) {
