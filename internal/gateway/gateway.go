@@ -149,7 +149,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 			reserveCost = max(reserveCost, price(cfg, t.Ref).cost(reserveTokens-int64(req.MaxTokens), int64(req.MaxTokens)))
 		}
 	}
-	res, err := g.opts.Budgets.Reserve(call.Tenant, call.Key, reserveTokens, reserveCost)
+	res, err := g.opts.Budgets.ReserveContext(ctx, call.Tenant, call.Key, reserveTokens, reserveCost)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +275,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 			reserveCost = max(reserveCost, price(cfg, t.Ref).cost(reserve, 0))
 		}
 	}
-	res, err := g.opts.Budgets.Reserve(call.Tenant, call.Key, reserve, reserveCost)
+	res, err := g.opts.Budgets.ReserveContext(ctx, call.Tenant, call.Key, reserve, reserveCost)
 	if err != nil {
 		return nil, err
 	}

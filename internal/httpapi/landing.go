@@ -29,6 +29,7 @@ var docPages = []docPage{
 	{"docs/tools.md", "Tools"},
 	{"docs/tts.md", "Text to speech"},
 	{"docs/rate-limiting.md", "Rate limiting"},
+	{"docs/scale-out.md", "Scale-out"},
 	{"docs/errors.md", "Errors and the response envelope"},
 }
 

@@ -55,8 +55,9 @@ type Options struct {
 	TTS *tts.Service
 	// Limiter applies the tenants' rate limits; nil: none.
 	Limiter *ratelimit.Limiter
-	// Streams caps the streams a tenant has open at once; nil: no cap.
-	Streams *ratelimit.Streams
+	// Streams caps the streams a tenant has open at once, in this process
+	// (ratelimit.Streams) or across replicas (redis.Streams); nil: no cap.
+	Streams ratelimit.StreamSlots
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives
 	// the client IP of the IP rate limit.
 	TrustedProxies []netip.Prefix
