@@ -239,7 +239,7 @@ func (s *Service) Prepare(ctx context.Context, c Caller, in api.TTSRequest) (*Pl
 // Speak holds the plan's characters against the budgets (budget_exceeded
 // before anything is spoken) and writes the audio to w as it is produced.
 func (s *Service) Speak(ctx context.Context, p *Plan, w io.Writer) error {
-	res, err := s.opts.Budgets.ReserveSpeech(p.caller.Tenant, p.caller.Key, int64(p.chars))
+	res, err := s.opts.Budgets.ReserveSpeechContext(ctx, p.caller.Tenant, p.caller.Key, int64(p.chars))
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func (s *Service) Speak(ctx context.Context, p *Plan, w io.Writer) error {
 // SpeakAll is Speak into memory: the whole audio, at most MaxBufferBytes,
 // WAV with its real sizes.
 func (s *Service) SpeakAll(ctx context.Context, p *Plan) ([]byte, error) {
-	res, err := s.opts.Budgets.ReserveSpeech(p.caller.Tenant, p.caller.Key, int64(p.chars))
+	res, err := s.opts.Budgets.ReserveSpeechContext(ctx, p.caller.Tenant, p.caller.Key, int64(p.chars))
 	if err != nil {
 		return nil, err
 	}
