@@ -60,6 +60,9 @@ func TestGolden(t *testing.T) {
 		if strings.HasSuffix(f, ".golden") || strings.Contains(f, "fuzz") {
 			continue
 		}
+		if fi, err := os.Stat(f); err != nil || fi.IsDir() {
+			continue // testdata/bench holds the benchmarks' inputs
+		}
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			doc := extractFile(t, f)
 			checkDoc(t, doc)
@@ -355,6 +358,10 @@ func TestPathological(t *testing.T) {
 		"html nest":   strings.Repeat("<div>", n/5),
 		"html tables": strings.Repeat("<table><tr><td>", n/15),
 		"html lists":  strings.Repeat("<ul><li>", n/8),
+		"refs":        strings.Repeat("[a]: b\n", n/7),
+		"emphasis":    strings.Repeat("*a_b*c_d**e_f*g**h*i_j**", n/24),
+		"link parens": strings.Repeat("[a](", n/4),
+		"indents":     indentedList(n),
 	}
 	for name, src := range inputs {
 		t.Run(name, func(t *testing.T) {
@@ -367,6 +374,17 @@ func TestPathological(t *testing.T) {
 			checkDoc(t, extract.Text(src))
 		})
 	}
+}
+
+// indentedList returns a list of about n bytes, each item nested in the
+// one before it.
+func indentedList(n int) string {
+	var sb strings.Builder
+	for i := 0; sb.Len() < n; i++ {
+		sb.WriteString(strings.Repeat("  ", i))
+		sb.WriteString("- a\n")
+	}
+	return sb.String()
 }
 
 func fuzzCheck(t *testing.T, doc extract.Document) {
