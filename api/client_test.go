@@ -10,11 +10,12 @@ import (
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/httpapi"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 // newServer runs the real HTTP API over the example tenants.
 func newServer() (*httptest.Server, error) {
-	cfgs, err := tenant.Load("../tenants", tenant.Options{AllowDevKeys: true})
+	cfgs, err := tenant.LoadFS(tenants.Examples, "tenants", tenant.Options{AllowDevKeys: true})
 	if err != nil {
 		return nil, err
 	}

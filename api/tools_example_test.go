@@ -14,12 +14,13 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tools"
 	"github.com/crispy-enigma/crispy/internal/tools/builtin"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 // newToolsServer runs the real HTTP API over the example tenants, with the
 // builtin tools and an audit log in a temporary database.
 func newToolsServer() (srv *httptest.Server, cleanup func(), err error) {
-	cfgs, err := tenant.Load("../tenants", tenant.Options{AllowDevKeys: true})
+	cfgs, err := tenant.LoadFS(tenants.Examples, "tenants", tenant.Options{AllowDevKeys: true})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -100,7 +100,7 @@ func runInProcess(ctx context.Context, dir string, docs, jobDocs, stageDocs []ra
 	out.wall = time.Since(start)
 	pprof.StopCPUProfile()
 
-	jobs := rag.NewJobs(svc)
+	jobs := rag.NewJobs(svc, nil)
 	start = time.Now()
 	job, err := jobs.Start(rag.Caller{Tenant: t}, jobDocs)
 	if err != nil {

@@ -75,6 +75,6 @@ with the example tenants acme and globex.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newServe(e), newValidate(e), newTenant(e), newIngest(e), newVersion(e))
+	root.AddCommand(newServe(e), newInit(e), newValidate(e), newTenant(e), newKey(e), newIngest(e), newVersion(e))
 	return root
 }

@@ -14,12 +14,30 @@ import (
 
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/version"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files in testdata")
 
-// exampleTenants is the repository's tenants folder, seen from this package.
-const exampleTenants = "../../tenants"
+// exampleTenants is a folder holding the example tenants embedded in the
+// binary, written once for the package's tests (which must not edit it):
+// the repository's own tenants folder may hold tenants a user added.
+var exampleTenants string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "crispy-tenants-")
+	if err != nil {
+		panic(err)
+	}
+	exampleTenants = filepath.Join(dir, "tenants")
+	if err := os.CopyFS(exampleTenants, tenants.Examples); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // result is what one run of the CLI did.
 type result struct {

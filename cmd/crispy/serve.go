@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -77,12 +78,7 @@ func serve(ctx context.Context, e *env, cfg config.Serve) error {
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			_ = a.Reload() // logged by Reload; the old config keeps serving
-		}
-	}()
+	stopReloads := reloadOn(hup, a.Reload)
 
 	err = a.ListenAndServe(ctx, func(addr net.Addr) {
 		metricsAddr := config.MetricsOff
@@ -91,6 +87,9 @@ func serve(ctx context.Context, e *env, cfg config.Serve) error {
 		}
 		log.Info("started", "addr", addr.String(), "metrics_addr", metricsAddr, "startup_ms", float64(time.Since(start).Microseconds())/1000)
 	})
+	// No reload may run while, or after, the app closes.
+	signal.Stop(hup)
+	stopReloads()
 	if cerr := a.Close(); cerr != nil {
 		log.Error("close", "error", cerr)
 	}
@@ -99,4 +98,27 @@ func serve(ctx context.Context, e *env, cfg config.Serve) error {
 	}
 	log.Info("stopped", slog.String("uptime", time.Since(start).Round(time.Millisecond).String()))
 	return nil
+}
+
+// reloadOn calls reload for every signal received on sig, in a goroutine
+// that it owns, until the returned stop is called: stop ends the goroutine
+// and returns once it has exited (after a reload under way has finished).
+func reloadOn(sig <-chan os.Signal, reload func() error) (stop func()) {
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-sig:
+				_ = reload() // logged by Reload; the old config keeps serving
+			case <-quit:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-exited
+	}
 }

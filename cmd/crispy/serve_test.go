@@ -93,9 +93,16 @@ func TestServeRefuses(t *testing.T) {
 			wantStderr:  devMsg("prod"),
 			wantInvalid: dev,
 		},
+		// In dev a missing folder serves the embedded examples; in stage
+		// and prod it is an error.
 		{
-			name:       "missing tenants folder",
-			args:       append([]string{"--tenants", "testdata/missing"}, free...),
+			name:       "missing tenants folder with --env prod",
+			args:       append([]string{"--tenants", "testdata/missing", "--env", "prod"}, free...),
+			wantStderr: "crispy: refusing to start: read tenants folder: ",
+		},
+		{
+			name:       "missing tenants folder with --env stage",
+			args:       append([]string{"--tenants", "testdata/missing", "--env", "stage"}, free...),
 			wantStderr: "crispy: refusing to start: read tenants folder: ",
 		},
 		{

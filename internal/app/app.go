@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,7 @@ import (
 	toolsbuiltin "github.com/crispy-enigma/crispy/internal/tools/builtin"
 	"github.com/crispy-enigma/crispy/internal/tts"
 	"github.com/crispy-enigma/crispy/internal/version"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 // DBFile is the name of the embedded database inside the data folder.
@@ -63,13 +66,25 @@ type App struct {
 	metricsAddr atomic.Pointer[net.Addr] // bound address, once serving
 
 	reloadMu sync.Mutex // one reload at a time
-	registry atomic.Pointer[tenant.Registry]
-	catalog  atomic.Pointer[gateway.Catalog]
-	builtin  gateway.Adapter
-	// voices are the speech adapters of the registry in force, by tenant.
-	voices    atomic.Pointer[map[string]tts.Synthesizer]
+	// current is the tenant config in force, with everything built from
+	// it; a reload swaps in a new one whole.
+	current   atomic.Pointer[snapshot]
+	builtin   gateway.Adapter
 	espeak    *tts.Espeak // nil when espeak-ng is not installed
 	espeakErr error
+}
+
+// snapshot is one immutable view of the tenant config: the registry, the
+// gateway catalog and the speech adapters built from it, and where it was
+// read. Readers load it once and see the parts agree; nothing in it changes
+// after it is stored.
+type snapshot struct {
+	registry *tenant.Registry
+	catalog  *gateway.Catalog
+	voices   map[string]tts.Synthesizer // by tenant ID
+	// source is the tenants folder the registry was read from (the
+	// embedded examples when there is none in dev), for seed documents.
+	source fs.FS
 }
 
 // Deps are what an App takes from its environment. The zero value discards
@@ -106,7 +121,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	}()
 	bp := builtin.New()
 	a.builtin = gateway.Adapter{Chat: bp, Embed: bp}
-	reg, err := a.loadTenants()
+	reg, source, err := a.loadTenants()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +132,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	a.swap(reg)
+	a.swap(reg, source)
 	budgets := gateway.NewBudgets(nil)
 	if err := a.seedBudgets(ctx, budgets, reg); err != nil {
 		a.db.Close()
@@ -125,7 +140,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	}
 	a.ledger = gateway.NewLedger(a.db.Usage(), log)
 	a.gateway = gateway.New(gateway.Options{
-		Catalog: a.catalog.Load,
+		Catalog: func() *gateway.Catalog { return a.current.Load().catalog },
 		Budgets: budgets,
 		Cache:   a.db.KV(),
 		Ledger:  a.ledger,
@@ -135,11 +150,12 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	trusted, _ := cfg.TrustedPrefixes() // checked by cfg.Validate
 	a.rag = rag.New(a.gateway, a.db.Documents(), log, a.metrics.Registry)
 	a.rag.Rerankers = a.buildReranker
-	a.jobs = rag.NewJobs(a.rag)
+	a.jobs = rag.NewJobs(a.rag, log)
 	if err := a.rag.Load(ctx, reg.Tenants()); err != nil {
 		a.db.Close()
 		return nil, err
 	}
+	a.seedKnowledge(ctx, a.current.Load())
 	a.search = search.New(a.rag, a.gateway, a.db.KV(), log, a.metrics.Registry)
 	a.tools = tools.New(tools.Options{
 		Registry: toolsbuiltin.Registry(toolsbuiltin.Deps{RAG: a.rag, Gateway: a.gateway}),
@@ -158,7 +174,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	a.chat.RAG = a.rag
 	a.chat.Tools = a.tools
 	a.api = httpapi.New(httpapi.Options{
-		Registry:       a.registry.Load,
+		Registry:       a.Registry,
 		Gateway:        a.gateway,
 		Chat:           a.chat,
 		Search:         a.search,
@@ -213,24 +229,48 @@ const (
 	metricsMaxHeaderBytes = 8 << 10
 )
 
-// loadTenants reads and validates the tenants folder and indexes it.
-func (a *App) loadTenants() (*tenant.Registry, error) {
+// EmbeddedTenants is how problems and logs name the example tenants
+// embedded in the binary.
+const EmbeddedTenants = "embedded:tenants"
+
+// loadTenants reads and validates the tenants folder and indexes it. In dev,
+// when the folder does not exist, it serves the example tenants embedded in
+// the binary instead; in stage and prod a missing folder is an error. It
+// returns the folder read, for seed documents.
+func (a *App) loadTenants() (*tenant.Registry, fs.FS, error) {
 	opts := tenant.Options{AllowDevKeys: a.cfg.Env == config.Dev}
-	cfgs, err := tenant.Load(a.cfg.TenantsDir, opts)
-	if err != nil {
-		return nil, err
+	dir := a.cfg.TenantsDir
+	var (
+		cfgs   []*tenant.Config
+		source fs.FS
+		err    error
+	)
+	if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) && a.cfg.Env == config.Dev {
+		a.log.Warn("no tenants folder: serving the example tenants embedded in the binary; run 'crispy init' for a copy to edit",
+			"tenants", dir, "examples", tenants.IDs)
+		cfgs, err = tenant.LoadFS(tenants.Examples, EmbeddedTenants, opts)
+		source = tenants.Examples
+	} else {
+		cfgs, err = tenant.Load(dir, opts)
+		source = os.DirFS(dir)
 	}
-	return tenant.NewRegistry(cfgs, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := tenant.NewRegistry(cfgs, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, source, nil
 }
 
-// swap puts a new registry in force, with the provider adapters of its
-// tenants built first, so that a request that sees a tenant finds its
-// providers.
-func (a *App) swap(reg *tenant.Registry) {
-	a.catalog.Store(gateway.NewCatalog(reg, a.builtin, a.buildAdapter))
-	voices := a.buildSynthesizers(reg)
-	a.voices.Store(&voices)
-	a.registry.Store(reg)
+// swap puts a new registry in force, in one snapshot with the provider
+// adapters and speech adapters of its tenants, so that whoever sees a
+// tenant finds its providers.
+func (a *App) swap(reg *tenant.Registry, source fs.FS) {
+	s := &snapshot{registry: reg, source: source, catalog: gateway.NewCatalog(reg, a.builtin, a.buildAdapter)}
+	s.voices = a.buildSynthesizers(reg)
+	a.current.Store(s)
 	if a.rag == nil {
 		return // the first swap, before the knowledge base exists
 	}
@@ -282,7 +322,7 @@ func (a *App) MetricsAddr() net.Addr {
 }
 
 // Registry returns the tenant registry in force.
-func (a *App) Registry() *tenant.Registry { return a.registry.Load() }
+func (a *App) Registry() *tenant.Registry { return a.current.Load().registry }
 
 // Reload reads the tenants folder again. A valid config replaces the old one
 // atomically: requests in flight finish with the registry they started with,
@@ -291,15 +331,16 @@ func (a *App) Registry() *tenant.Registry { return a.registry.Load() }
 func (a *App) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	reg, err := a.loadTenants()
+	reg, source, err := a.loadTenants()
 	if err != nil {
 		a.metrics.ConfigReloads.WithLabelValues("rejected").Inc()
 		a.log.Error("tenant config rejected; the previous config keeps serving", "error", err)
 		return err
 	}
-	a.swap(reg)
+	a.swap(reg, source)
 	a.metrics.ConfigReloads.WithLabelValues("ok").Inc()
 	a.log.Info("tenant config reloaded", "tenants", tenantIDs(reg))
+	a.seedKnowledge(context.Background(), a.current.Load())
 	return nil
 }
 
@@ -364,9 +405,16 @@ func (a *App) serve(ctx context.Context, l net.Listener, started func(net.Addr))
 	a.log.Info("draining", "timeout", a.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
+	// Batch ingests stop between documents while the requests drain,
+	// within the same deadline.
+	jobsc := make(chan error, 1)
+	go func() { jobsc <- a.jobs.Shutdown(sctx) }()
 	err := a.http.Shutdown(sctx)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
+	}
+	if jerr := <-jobsc; jerr != nil {
+		a.log.Warn("batch ingests cut short at the shutdown deadline", "error", jerr)
 	}
 	// The operator listener stays up while the API drains, so that the
 	// drain can be watched; then it stops too.
@@ -448,12 +496,17 @@ func (a *App) ListenAndServe(ctx context.Context, started func(addr net.Addr)) e
 	return a.serve(ctx, l, started)
 }
 
-// Close flushes the usage ledger, closes the stores and flushes tracing.
-// Call it after Serve returns.
+// Close stops the batch ingests (waiting for them at most the shutdown
+// timeout), flushes the usage ledger, closes the stores and flushes
+// tracing. Call it after Serve returns.
 func (a *App) Close() error {
+	jctx, jcancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer jcancel()
+	if err := a.jobs.Shutdown(jctx); err != nil {
+		a.log.Warn("batch ingests cut short at the shutdown deadline", "error", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	a.jobs.Wait()
 	a.tts.Close()
 	a.ledger.Close()
 	a.transport.CloseIdleConnections()

@@ -17,19 +17,16 @@ import (
 	"github.com/crispy-enigma/crispy/internal/app"
 	"github.com/crispy-enigma/crispy/internal/config"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
-// copyTenants copies the example tenants into a temporary folder that the
-// test may edit.
+// copyTenants writes the example tenants embedded in the binary (with
+// acme's seed documents) into a temporary folder that the test may edit.
 func copyTenants(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, id := range []string{"acme", "globex"} {
-		b, err := os.ReadFile(filepath.Join("../../tenants", id, tenant.FileName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeTenant(t, dir, id, string(b))
+	if err := os.CopyFS(dir, tenants.Examples); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -97,7 +94,7 @@ func scrape(t *testing.T, s *started) string {
 }
 
 func TestServeExampleTenants(t *testing.T) {
-	s := start(t, testConfig(t, "../../tenants"))
+	s := start(t, testConfig(t, copyTenants(t)))
 	for _, tt := range []struct {
 		key    string
 		status int
@@ -128,7 +125,7 @@ func TestServeExampleTenants(t *testing.T) {
 
 func TestDevKeysRefusedOutsideDev(t *testing.T) {
 	for _, env := range []config.Env{config.Stage, config.Prod} {
-		cfg := testConfig(t, "../../tenants")
+		cfg := testConfig(t, copyTenants(t))
 		cfg.Env = env
 		_, err := app.New(context.Background(), cfg, app.Deps{})
 		var ps tenant.Problems

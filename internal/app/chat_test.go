@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -19,6 +17,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
 	"github.com/crispy-enigma/crispy/internal/sse"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 // startChat runs acme on a mock upstream (with sessions keeping at most
@@ -30,7 +29,7 @@ func startChat(t *testing.T, mcfg mockupstream.Config, maxMessages int) (*starte
 	dir := t.TempDir()
 	acme := strings.Replace(gatewayTenant(url, "{}"), `"limits"`, fmt.Sprintf(`"sessions": {"maxMessages": %d}, "limits"`, maxMessages), 1)
 	writeTenant(t, dir, "acme", acme)
-	b, err := os.ReadFile(filepath.Join("../../tenants/globex", tenant.FileName))
+	b, err := tenants.Examples.ReadFile("globex/" + tenant.FileName)
 	if err != nil {
 		t.Fatal(err)
 	}

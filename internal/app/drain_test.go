@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/crispy-enigma/crispy/internal/config"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 // TestShutdownDrainsInFlight starts a slow request, cancels the server's
@@ -16,7 +18,10 @@ import (
 // refuses new connections, lets the request finish, and only then returns.
 func TestShutdownDrainsInFlight(t *testing.T) {
 	cfg := config.Defaults()
-	cfg.Addr, cfg.DataDir, cfg.TenantsDir = "127.0.0.1:0", t.TempDir(), "../../tenants"
+	cfg.Addr, cfg.DataDir, cfg.TenantsDir = "127.0.0.1:0", t.TempDir(), t.TempDir()
+	if err := os.CopyFS(cfg.TenantsDir, tenants.Examples); err != nil {
+		t.Fatal(err)
+	}
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
 	a, err := New(context.Background(), cfg, Deps{})

@@ -33,7 +33,7 @@ func fetch(t *testing.T, url string) (int, string) {
 // tenant, is served on the operator listener and not on the API's, where
 // it answers like any unknown route.
 func TestMetricsOnOperatorListener(t *testing.T) {
-	s := start(t, testConfig(t, "../../tenants"))
+	s := start(t, testConfig(t, copyTenants(t)))
 	if status, _ := get(t, s.url+"/health", "ck_dev_acme"); status != 200 {
 		t.Fatalf("health = %d", status)
 	}
@@ -68,7 +68,7 @@ func TestMetricsOnOperatorListener(t *testing.T) {
 }
 
 func TestMetricsOff(t *testing.T) {
-	cfg := testConfig(t, "../../tenants")
+	cfg := testConfig(t, copyTenants(t))
 	cfg.MetricsAddr = config.MetricsOff
 	s := start(t, cfg)
 	if addr := s.app.MetricsAddr(); addr != nil {
@@ -90,7 +90,7 @@ func TestMetricsAddrInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	cfg := testConfig(t, "../../tenants")
+	cfg := testConfig(t, copyTenants(t))
 	cfg.MetricsAddr = busy.Addr().String()
 	a, err := app.New(context.Background(), cfg, app.Deps{})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // own listener: one over crispy's limit gets 431 in the envelope, one over
 // the HTTP server's gets its plain-text 431 (see docs/errors.md).
 func TestHeadLimitsOfTheListener(t *testing.T) {
-	s := start(t, testConfig(t, "../../tenants"))
+	s := start(t, testConfig(t, copyTenants(t)))
 	addr := strings.TrimPrefix(s.url, "http://")
 	send := func(query int) string {
 		t.Helper()

@@ -34,7 +34,7 @@ func (a *App) reportEspeak(reg *tenant.Registry) {
 // synthesizer returns the speech adapter of tenant t in the registry in
 // force; a tenant added since is treated as disabled until it is loaded.
 func (a *App) synthesizer(t *tenant.Tenant) tts.Synthesizer {
-	if s, ok := (*a.voices.Load())[t.ID.String()]; ok {
+	if s, ok := a.current.Load().voices[t.ID.String()]; ok {
 		return s
 	}
 	return tts.Disabled{Tenant: t.ID.String()}
@@ -70,7 +70,7 @@ func (a *App) buildSynthesizers(reg *tenant.Registry) map[string]tts.Synthesizer
 // catalog in force.
 func (a *App) speaker(tenantID, name string) tts.SpeakerFunc {
 	return func() (provider.Speaker, error) {
-		ad, ok := a.catalog.Load().Adapter(tenantID, name)
+		ad, ok := a.current.Load().catalog.Adapter(tenantID, name)
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("provider %q is not configured", name)

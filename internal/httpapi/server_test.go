@@ -15,6 +15,7 @@ import (
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 // countingStore is a storage backend that fails every call and counts them,
@@ -28,7 +29,7 @@ func (s *countingStore) Ping(context.Context) error {
 
 func registry(t *testing.T) *tenant.Registry {
 	t.Helper()
-	cfgs, err := tenant.Load("../../tenants", tenant.Options{AllowDevKeys: true})
+	cfgs, err := tenant.LoadFS(tenants.Examples, "tenants", tenant.Options{AllowDevKeys: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func check(file string, c *Config, opts Options) Problems {
 			add(fmt.Sprintf("/keys/%d", i), "this is the well-known development key %s: mark it \"dev\": true or replace it", DevKey(c.ID))
 		}
 		if k.Dev && !opts.AllowDevKeys {
-			add(fmt.Sprintf("/keys/%d/dev", i), "development key %q is honoured only with --env dev: remove it or replace it with a key from 'crispy tenant new'", k.ID)
+			add(fmt.Sprintf("/keys/%d/dev", i), "development key %q is honoured only with --env dev: add a key with 'crispy key new %s', then remove this one with 'crispy key revoke %s %s'", k.ID, c.ID, c.ID, k.ID)
 		}
 	}
 

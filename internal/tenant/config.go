@@ -36,6 +36,13 @@ type Key struct {
 	Dev         bool    `json:"dev,omitempty"`
 	Description string  `json:"description,omitempty"`
 	Budget      Budget  `json:"budget,omitzero"`
+	// Expires is when the key stops working; zero: never.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Expired reports whether the key no longer works at now.
+func (k *Key) Expired(now time.Time) bool {
+	return !k.Expires.IsZero() && !now.Before(k.Expires)
 }
 
 // Provider configures a remote model provider.
@@ -157,6 +164,9 @@ type Cache struct {
 
 // RAG configures chunking, retrieval and answer assembly.
 type RAG struct {
+	// Seed is a folder of documents, relative to the tenant's folder,
+	// ingested when the tenant's knowledge base has never held one.
+	Seed             string    `json:"seed,omitempty"`
 	Enabled          bool      `json:"enabled,omitempty"`
 	MaxContextTokens int       `json:"maxContextTokens,omitempty"`
 	Redact           []string  `json:"redact,omitempty"`

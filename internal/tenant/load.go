@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -64,9 +65,20 @@ type Options struct {
 // Problems error listing everything wrong. Folders without a tenant.jsonc are
 // skipped; a dir with no tenants at all is an error.
 func Load(dir string, opts Options) ([]*Config, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("read tenants folder: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("read tenants folder: %s is not a folder", dir)
+	}
+	return LoadFS(os.DirFS(dir), dir, opts)
+}
+
+// LoadFS is Load over the root of fsys, a tenants folder; name is how the
+// folder is called in problems ("name/<id>/tenant.jsonc").
+func LoadFS(fsys fs.FS, name string, opts Options) ([]*Config, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read tenants folder: %s: %w", name, err)
 	}
 	var (
 		cfgs  []*Config
@@ -77,8 +89,8 @@ func Load(dir string, opts Options) ([]*Config, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		file := filepath.Join(dir, e.Name(), FileName)
-		data, err := readFile(file)
+		file := filepath.Join(name, e.Name(), FileName)
+		data, err := readFile(fsys, path.Join(e.Name(), FileName))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -94,11 +106,16 @@ func Load(dir string, opts Options) ([]*Config, error) {
 		if cfg.ID != e.Name() {
 			probs = append(probs, Problem{file, "/id", fmt.Sprintf("id %q must equal the folder name %q", cfg.ID, e.Name())})
 		}
+		if seed := cfg.RAG.Seed; seed != "" {
+			if st, err := fs.Stat(fsys, path.Join(e.Name(), seed)); err != nil || !st.IsDir() {
+				probs = append(probs, Problem{file, "/rag/seed", fmt.Sprintf("%s is not a folder", filepath.Join(name, e.Name(), seed))})
+			}
+		}
 		cfgs = append(cfgs, cfg)
 		files = append(files, file)
 	}
 	if len(cfgs) == 0 && len(probs) == 0 {
-		return nil, fmt.Errorf("no tenants in %s: expected folders with a %s", dir, FileName)
+		return nil, fmt.Errorf("no tenants in %s: expected folders with a %s", name, FileName)
 	}
 	probs = append(probs, checkSet(cfgs, files)...)
 	if len(probs) > 0 {
@@ -107,8 +124,8 @@ func Load(dir string, opts Options) ([]*Config, error) {
 	return cfgs, nil
 }
 
-func readFile(file string) ([]byte, error) {
-	f, err := os.Open(file)
+func readFile(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}

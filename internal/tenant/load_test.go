@@ -7,14 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestLoadExamples(t *testing.T) {
-	cfgs, err := tenant.Load("../../tenants", tenant.Options{AllowDevKeys: true})
+	cfgs, err := tenant.LoadFS(tenants.Examples, "tenants", tenant.Options{AllowDevKeys: true})
 	if err != nil {
 		t.Fatalf("example tenants are invalid:\n%v", err)
 	}
@@ -28,7 +30,7 @@ func TestLoadExamples(t *testing.T) {
 }
 
 func TestLoadExamplesRefusesDevKeysOutsideDev(t *testing.T) {
-	_, err := tenant.Load("../../tenants", tenant.Options{AllowDevKeys: false})
+	_, err := tenant.LoadFS(tenants.Examples, "tenants", tenant.Options{AllowDevKeys: false})
 	var ps tenant.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("err = %v, want Problems", err)
@@ -193,7 +195,14 @@ func TestParseJSONC(t *testing.T) {
 // FuzzParse checks that no input makes the config parser panic, and that a
 // config it accepts survives a round trip through encoding/json unchanged.
 func FuzzParse(f *testing.F) {
-	for _, p := range []string{"../../tenants/acme/tenant.jsonc", "../../tenants/globex/tenant.jsonc", "testdata/broken/bad/tenant.jsonc", "testdata/broken/dup/tenant.jsonc"} {
+	for _, p := range []string{"acme/tenant.jsonc", "globex/tenant.jsonc"} {
+		b, err := tenants.Examples.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, p := range []string{"testdata/broken/bad/tenant.jsonc", "testdata/broken/dup/tenant.jsonc"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
@@ -219,4 +228,30 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted config has invalid id: %v", err)
 		}
 	})
+}
+
+func TestLoadFSChecksSeedFolder(t *testing.T) {
+	file := func(seed string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte(`{"id":"seedy","name":"Seedy","rag":{"seed":"` + seed + `"},
+			"keys":[{"id":"k","hash":"` + tenant.HashKey("ck_seedy_000001") + `","scopes":["chat"]}]}`)}
+	}
+	ok := fstest.MapFS{"seedy/tenant.jsonc": file("docs"), "seedy/docs/a.md": {Data: []byte("# A")}}
+	if _, err := tenant.LoadFS(ok, "t", tenant.Options{}); err != nil {
+		t.Fatalf("seed folder present: %v", err)
+	}
+	for _, tt := range []struct{ name, seed, path, msg string }{
+		{"missing folder", "nothere", "/rag/seed", "t/seedy/nothere is not a folder"},
+		{"a file", "docs/a.md", "/rag/seed", "t/seedy/docs/a.md is not a folder"},
+		{"outside the tenant", "../other", "/rag/seed", "does not match pattern"},
+		{"absolute", "/etc", "/rag/seed", "does not match pattern"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{"seedy/tenant.jsonc": file(tt.seed), "seedy/docs/a.md": {Data: []byte("# A")}}
+			_, err := tenant.LoadFS(fsys, "t", tenant.Options{})
+			var ps tenant.Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || ps[0].Path != tt.path || !strings.Contains(ps[0].Message, tt.msg) {
+				t.Fatalf("err = %v, want one problem at %s saying %q", err, tt.path, tt.msg)
+			}
+		})
+	}
 }

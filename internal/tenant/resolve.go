@@ -3,6 +3,7 @@ package tenant
 import (
 	"errors"
 	"strings"
+	"time"
 )
 
 // Resolution errors. Resolve wraps them with a reason fit to show the caller;
@@ -20,6 +21,9 @@ type Request struct {
 	Host          string // the Host header; consulted only without a key
 	Route         string // the route family, as used in a tenant's "public" list
 	Scope         Scope  // the scope the route requires; "" for none
+	// Now is when the request is resolved, to check key expiry; zero means
+	// time.Now().
+	Now time.Time
 }
 
 // Identity is who a request acts as: exactly one tenant, and the key (if any)
@@ -43,9 +47,9 @@ func (e *resolveError) Unwrap() error { return e.kind }
 func deny(kind error, reason string) error { return &resolveError{kind, reason} }
 
 // Resolve maps a request to exactly one tenant or rejects it. It fails
-// closed: no credentials and no public route is 401; a key that is not known
-// is 401; a known key sent with the X-Tenant-ID of another tenant, or
-// without the route's scope, is 403.
+// closed: no credentials and no public route is 401; a key that is not
+// known, or is past its expires time, is 401; a known key sent with the
+// X-Tenant-ID of another tenant, or without the route's scope, is 403.
 //
 // A request with a key belongs to the key's tenant, and its Host is not
 // consulted: a key only ever reaches its own tenant's data, so checking the
@@ -62,6 +66,13 @@ func (r *Registry) Resolve(req Request) (Identity, error) {
 		t, k, ok := r.Authenticate(key)
 		if !ok {
 			return Identity{}, deny(ErrUnauthenticated, "invalid API key")
+		}
+		now := req.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if k.Expired(now) {
+			return Identity{}, deny(ErrUnauthenticated, "the API key has expired; use the key that replaced it")
 		}
 		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
 			return Identity{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of the API key")

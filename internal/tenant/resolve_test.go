@@ -3,13 +3,15 @@ package tenant_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/crispy-enigma/crispy/internal/tenant"
+	"github.com/crispy-enigma/crispy/tenants"
 )
 
 func examples(t *testing.T, allowDev bool) *tenant.Registry {
 	t.Helper()
-	cfgs, err := tenant.Load("../../tenants", tenant.Options{AllowDevKeys: true})
+	cfgs, err := tenant.LoadFS(tenants.Examples, "tenants", tenant.Options{AllowDevKeys: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,5 +149,55 @@ func TestParseID(t *testing.T) {
 	}
 	if !(tenant.ID{}).IsZero() {
 		t.Error("zero ID is not zero")
+	}
+}
+
+func TestResolveRefusesExpiredKeys(t *testing.T) {
+	expires := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	cfg, ps := tenant.Parse("exp", []byte(`{"id":"exp","name":"Exp","keys":[
+		{"id":"old","hash":"`+tenant.HashKey("ck_old_key_0001")+`","scopes":["chat"],"expires":"2026-07-01T14:00:00+02:00"},
+		{"id":"new","hash":"`+tenant.HashKey("ck_new_key_0001")+`","scopes":["chat"]}]}`), tenant.Options{})
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if got := cfg.Keys[0].Expires; !got.Equal(expires) {
+		t.Fatalf("expires = %v, want %v", got, expires)
+	}
+	reg, err := tenant.NewRegistry([]*tenant.Config{cfg}, tenant.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		key     string
+		now     time.Time
+		wantErr error
+	}{
+		{"old key before expiry", "ck_old_key_0001", expires.Add(-time.Second), nil},
+		{"old key at expiry", "ck_old_key_0001", expires, tenant.ErrUnauthenticated},
+		{"old key after expiry", "ck_old_key_0001", expires.Add(time.Hour), tenant.ErrUnauthenticated},
+		{"key without expiry", "ck_new_key_0001", expires.AddDate(10, 0, 0), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := reg.Resolve(tenant.Request{Authorization: "Bearer " + tt.key, Scope: tenant.ScopeChat, Now: tt.now})
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+	// Without a time, the resolver reads the clock.
+	if _, err := reg.Resolve(tenant.Request{Authorization: "Bearer ck_new_key_0001"}); err != nil {
+		t.Errorf("key without expiry at time.Now: %v", err)
+	}
+}
+
+func TestParseRejectsMalformedExpires(t *testing.T) {
+	for _, v := range []string{"2026-07-01", "tomorrow", "2026-07-01 12:00:00Z", "2026-07-01T12:00:00"} {
+		_, ps := tenant.Parse("exp", []byte(`{"id":"exp","name":"Exp","keys":[
+			{"id":"k","hash":"`+tenant.HashKey("ck_k_00000001")+`","scopes":["chat"],"expires":"`+v+`"}]}`), tenant.Options{})
+		if len(ps) != 1 || ps[0].Path != "/keys/0/expires" {
+			t.Errorf("expires %q: problems %v, want one at /keys/0/expires", v, ps)
+		}
 	}
 }

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crispy-enigma/crispy/internal/config"
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+func newKey(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Add, revoke and rotate a tenant's API keys",
+		Long: `Add, revoke and rotate the API keys of a tenant in DIR/TENANT/tenant.jsonc
+(DIR: --tenants, CRISPY_TENANTS or ./tenants). The file is edited in place:
+its comments and layout stay. A new key is printed once, on standard output,
+and only its hash is stored. A running server picks the change up on SIGHUP.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newKeyNew(e), newKeyRevoke(e), newKeyRotate(e))
+	return cmd
+}
+
+// keyFile is a tenant file being edited by a key command.
+type keyFile struct {
+	path string
+	mode fs.FileMode
+	data []byte
+	cfg  *tenant.Config
+}
+
+// openKeyFile reads and checks DIR/id/tenant.jsonc.
+func openKeyFile(dir, id string) (*keyFile, error) {
+	if _, err := tenant.ParseID(id); err != nil {
+		return nil, &exitError{2, err}
+	}
+	path := filepath.Join(dir, id, tenant.FileName)
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &exitError{1, fmt.Errorf("%s does not exist: create the tenant with 'crispy tenant new %s'", path, id)}
+		}
+		return nil, &exitError{1, err}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &exitError{1, err}
+	}
+	// Dev keys are allowed here: whether they may serve is the server's
+	// call, and rotating away from one is what this command is for.
+	cfg, ps := tenant.Parse(path, data, tenant.Options{AllowDevKeys: true})
+	if len(ps) > 0 {
+		return nil, &exitError{1, fmt.Errorf("fix %s first (run 'crispy validate'):\n%s", path, ps)}
+	}
+	return &keyFile{path: path, mode: st.Mode().Perm(), data: data, cfg: cfg}, nil
+}
+
+// save validates the edited file and replaces the old one atomically.
+func (f *keyFile) save(data []byte) error {
+	if _, ps := tenant.Parse(f.path, data, tenant.Options{AllowDevKeys: true}); len(ps) > 0 {
+		return &exitError{1, fmt.Errorf("the edited file would be invalid; nothing written:\n%s", ps)}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".tenant-*.jsonc")
+	if err != nil {
+		return &exitError{1, err}
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return &exitError{1, err}
+	}
+	if err := tmp.Chmod(f.mode); err != nil {
+		tmp.Close()
+		return &exitError{1, err}
+	}
+	if err := tmp.Close(); err != nil {
+		return &exitError{1, err}
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return &exitError{1, err}
+	}
+	return nil
+}
+
+// keyFor returns the key with ID id, or nil.
+func (f *keyFile) keyFor(id string) *tenant.Key {
+	for i := range f.cfg.Keys {
+		if f.cfg.Keys[i].ID == id {
+			return &f.cfg.Keys[i]
+		}
+	}
+	return nil
+}
+
+// freeKeyID returns "k" and today's date, with a suffix if that is taken.
+func (f *keyFile) freeKeyID(now time.Time) string {
+	base := "k" + now.UTC().Format("20060102")
+	id := base
+	for n := 2; f.keyFor(id) != nil; n++ {
+		id = fmt.Sprintf("%s-%d", base, n)
+	}
+	return id
+}
+
+// addKey appends a new key to the file's data and returns the data and the
+// key itself.
+func (f *keyFile) addKey(data []byte, k tenant.Key) ([]byte, string, error) {
+	secret := tenant.NewKey()
+	k.Hash = tenant.HashKey(secret)
+	out, err := tenant.AddKey(data, k)
+	if err != nil {
+		return nil, "", &exitError{1, err}
+	}
+	return out, secret, nil
+}
+
+// now is the clock of the key commands; tests replace it.
+var now = time.Now
+
+func tenantsFlag(cmd *cobra.Command, dir *string) {
+	*dir = config.Defaults().TenantsDir
+	cmd.Flags().StringVar(dir, "tenants", *dir, "folder of tenant configs (or CRISPY_TENANTS)")
+}
+
+func newKeyNew(e *env) *cobra.Command {
+	var (
+		dir, id, description string
+		scopes               = []string{string(tenant.ScopeChat), string(tenant.ScopeSearch), string(tenant.ScopeDocumentsRead)}
+		expires              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "new TENANT",
+		Short: "Add a new API key to a tenant and print it once",
+		Example: `  crispy key new acme --scopes chat,search --description "website widget"
+  crispy key new acme --id ci --scopes documents:write --expires 720h`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
+				return &exitError{2, err}
+			}
+			f, err := openKeyFile(dir, args[0])
+			if err != nil {
+				return err
+			}
+			k := tenant.Key{ID: id, Description: description}
+			if k.ID == "" {
+				k.ID = f.freeKeyID(now())
+			}
+			for _, s := range scopes {
+				k.Scopes = append(k.Scopes, tenant.Scope(s))
+			}
+			if expires > 0 {
+				k.Expires = now().Add(expires).UTC().Truncate(time.Second)
+			}
+			data, secret, err := f.addKey(f.data, k)
+			if err != nil {
+				return err
+			}
+			if err := f.save(data); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "added key %q to %s; reload a running server with SIGHUP\nAPI key (shown once, store it now):\n", k.ID, f.path)
+			fmt.Fprintln(e.stdout, secret)
+			return nil
+		},
+	}
+	tenantsFlag(cmd, &dir)
+	cmd.Flags().StringVar(&id, "id", "", "ID of the new key, shown in logs and audit records (default: k and today's date)")
+	cmd.Flags().StringSliceVar(&scopes, "scopes", scopes, "scopes of the new key, comma-separated")
+	cmd.Flags().StringVar(&description, "description", "", "what the key is for")
+	cmd.Flags().DurationVar(&expires, "expires", 0, "let the key expire this long from now (default: never)")
+	return cmd
+}
+
+func newKeyRevoke(e *env) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "revoke TENANT KEYID",
+		Short: "Remove an API key from a tenant",
+		Long: `Remove the key KEYID from the tenant's file. A running server refuses it
+once reloaded (SIGHUP). A tenant's last key cannot be revoked: add another
+first, or use 'crispy key rotate' to replace a key with an overlap.`,
+		Example: `  crispy key revoke acme dev`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
+				return &exitError{2, err}
+			}
+			f, err := openKeyFile(dir, args[0])
+			if err != nil {
+				return err
+			}
+			data, err := tenant.RemoveKey(f.data, args[1])
+			if err != nil {
+				return &exitError{1, err}
+			}
+			if err := f.save(data); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "revoked key %q of %s; reload a running server with SIGHUP\n", args[1], f.path)
+			return nil
+		},
+	}
+	tenantsFlag(cmd, &dir)
+	return cmd
+}
+
+func newKeyRotate(e *env) *cobra.Command {
+	var (
+		dir, id string
+		overlap = 24 * time.Hour
+	)
+	cmd := &cobra.Command{
+		Use:   "rotate TENANT KEYID",
+		Short: "Replace an API key, keeping the old one valid for an overlap",
+		Long: `Add a new key with the scopes, budget and description of KEYID, print it
+once, and set KEYID to expire --overlap from now (default 24h), so that
+clients can move to the new key before the old one stops working. An
+--overlap of 0 ends the old key at once. A dev key's replacement is not a
+dev key.`,
+		Example: `  crispy key rotate acme main
+  crispy key rotate acme main --overlap 1h --id main2`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
+				return &exitError{2, err}
+			}
+			if overlap < 0 {
+				return &exitError{2, fmt.Errorf("--overlap %s is negative", overlap)}
+			}
+			f, err := openKeyFile(dir, args[0])
+			if err != nil {
+				return err
+			}
+			old := f.keyFor(args[1])
+			if old == nil {
+				return &exitError{1, fmt.Errorf("%s has no key %q", f.path, args[1])}
+			}
+			t := now()
+			k := tenant.Key{ID: id, Scopes: old.Scopes, Budget: old.Budget, Description: old.Description}
+			if k.ID == "" {
+				k.ID = f.freeKeyID(t)
+			}
+			if k.Description == "" {
+				k.Description = "replaces " + old.ID
+			}
+			if !old.Expires.IsZero() {
+				k.Expires = old.Expires // a rotation does not lengthen a key's life
+			}
+			ends := t.Add(overlap).UTC().Truncate(time.Second)
+			if !old.Expires.IsZero() && old.Expires.Before(ends) {
+				ends = old.Expires
+			}
+			data, secret, err := f.addKey(f.data, k)
+			if err != nil {
+				return err
+			}
+			if data, err = tenant.SetKeyExpires(data, old.ID, ends); err != nil {
+				return &exitError{1, err}
+			}
+			if err := f.save(data); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "added key %q to %s; key %q expires at %s; reload a running server with SIGHUP\nAPI key (shown once, store it now):\n",
+				k.ID, f.path, old.ID, ends.Format(time.RFC3339))
+			fmt.Fprintln(e.stdout, secret)
+			return nil
+		},
+	}
+	tenantsFlag(cmd, &dir)
+	cmd.Flags().StringVar(&id, "id", "", "ID of the new key (default: k and today's date)")
+	cmd.Flags().DurationVar(&overlap, "overlap", overlap, "how long the old key keeps working")
+	return cmd
+}
