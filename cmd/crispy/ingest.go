@@ -86,7 +86,7 @@ func ingest(ctx context.Context, e *env, root string, o ingestOptions) error {
 		return &exitError{code: 1, err: fmt.Errorf("no .txt, .md or .html file under %s", root)}
 	}
 	c := &ingestClient{base: strings.TrimRight(o.server, "/"), key: o.key, tenant: o.tenant, http: &http.Client{Timeout: 5 * time.Minute}}
-	bar := &progress{w: e.stderr, total: len(docs), bytes: total, start: time.Now()}
+	bar := &progress{w: e.stderr, tty: isTerminal(e.stderr), total: len(docs), bytes: total, start: time.Now()}
 	sum := ingestSummary{files: len(docs), bytes: total}
 
 	for lo := 0; lo < len(docs); {
@@ -118,9 +118,9 @@ func ingest(ctx context.Context, e *env, root string, o ingestOptions) error {
 	}
 	bar.finish()
 	elapsed := time.Since(bar.start)
-	fmt.Fprintf(e.stdout, "%d files, %.1f MB in %s (%.2f MB/s): %d created, %d updated, %d unchanged, %d failed; %d chunks\n",
-		sum.files, float64(sum.bytes)/1e6, elapsed.Round(time.Millisecond), float64(sum.bytes)/1e6/elapsed.Seconds(),
-		sum.created, sum.updated, sum.unchanged, len(sum.failed), sum.chunk)
+	fmt.Fprintf(e.stdout, "%s, %.1f MB in %s (%.2f MB/s): %d created, %d updated, %d unchanged, %d failed; %s\n",
+		plural(sum.files, "file"), float64(sum.bytes)/1e6, elapsed.Round(time.Millisecond), float64(sum.bytes)/1e6/elapsed.Seconds(),
+		sum.created, sum.updated, sum.unchanged, len(sum.failed), plural(sum.chunk, "chunk"))
 	for _, f := range sum.failed {
 		fmt.Fprintln(e.stdout, "  failed:", f)
 	}
@@ -306,24 +306,63 @@ func serverError(status int, env api.Envelope) error {
 	return fmt.Errorf("server answered %d", status)
 }
 
-// progress draws a one-line progress bar on a terminal (or any writer).
+// plural returns n and noun, with an s unless n is 1: "1 file", "2 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// isTerminal reports whether w is a terminal (a character device), where a
+// progress bar may redraw its line with carriage returns.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress reports how far an ingest got: on a terminal, a one-line bar
+// redrawn in place; elsewhere (a log file, a pipe, CI), a plain line at
+// most every plainEvery, and one at the end.
 type progress struct {
 	w     io.Writer
+	tty   bool
 	total int
 	bytes int
 	start time.Time
 	last  time.Time
+	done  int // last reported
 }
+
+// plainEvery is how often a progress line is written when not on a terminal.
+const plainEvery = 5 * time.Second
 
 func (p *progress) set(done int) {
 	now := time.Now()
+	if !p.tty {
+		if done == p.done || (done < p.total && now.Sub(p.last) < plainEvery) {
+			return
+		}
+		p.last, p.done = now, done
+		fmt.Fprintf(p.w, "ingested %d/%s in %s\n", done, plural(p.total, "file"), now.Sub(p.start).Round(100*time.Millisecond))
+		return
+	}
 	if done < p.total && now.Sub(p.last) < 100*time.Millisecond {
 		return
 	}
-	p.last = now
+	p.last, p.done = now, done
 	const width = 30
 	filled := width * done / max(p.total, 1)
-	fmt.Fprintf(p.w, "\r[%s%s] %d/%d files  %s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, p.total, now.Sub(p.start).Round(100*time.Millisecond))
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%s  %s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, plural(p.total, "file"), now.Sub(p.start).Round(100*time.Millisecond))
 }
 
-func (p *progress) finish() { fmt.Fprintln(p.w) }
+// finish ends the bar's line on a terminal.
+func (p *progress) finish() {
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}

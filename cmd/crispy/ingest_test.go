@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crispy-enigma/crispy/internal/app"
 	"github.com/crispy-enigma/crispy/internal/config"
@@ -90,5 +92,52 @@ func TestIngest(t *testing.T) {
 				t.Errorf("code %d, want %d with %q:\n%s%s", r.code, tt.code, tt.msg, r.stdout, r.stderr)
 			}
 		})
+	}
+}
+
+// TestIngestProgressWithoutTerminal checks that a progress report written
+// to a file or a pipe is plain lines, without carriage returns, and that
+// counts of one are singular.
+func TestIngestProgressWithoutTerminal(t *testing.T) {
+	url := startServer(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "one.md"), "# One\n\nA single short document.")
+	r := runCLI(t, map[string]string{"CRISPY_KEY": "ck_dev_acme"}, "ingest", dir, "--tenant", "acme", "--server", url)
+	if r.code != 0 {
+		t.Fatalf("ingest: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stderr, "\r") || !strings.HasPrefix(r.stderr, "ingested 1/1 file in ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("progress on a non-terminal: %q, want one plain line", r.stderr)
+	}
+	if !strings.HasPrefix(r.stdout, "1 file, ") || !strings.Contains(r.stdout, "; 1 chunk\n") {
+		t.Errorf("summary: %q, want singular counts", r.stdout)
+	}
+
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	for _, w := range []io.Writer{f, pw, &strings.Builder{}} {
+		if isTerminal(w) {
+			t.Errorf("isTerminal(%T) = true", w)
+		}
+	}
+}
+
+func TestProgressOnTerminalRedrawsOneLine(t *testing.T) {
+	var b strings.Builder
+	p := &progress{w: &b, tty: true, total: 2, start: time.Now()}
+	p.set(1)
+	p.set(2)
+	p.finish()
+	if got := b.String(); strings.Count(got, "\r") != 2 || strings.Count(got, "\n") != 1 || !strings.Contains(got, "2/2 files") {
+		t.Errorf("bar = %q, want two redraws of one line", got)
 	}
 }
