@@ -20,15 +20,7 @@ func newVersion(e *env) *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(e.stdout).Encode(info)
 			}
-			fmt.Fprintf(e.stdout, "crispy %s", info.Version)
-			if info.Commit != "" {
-				fmt.Fprintf(e.stdout, " (%s", info.Commit)
-				if info.Modified {
-					fmt.Fprint(e.stdout, ", modified")
-				}
-				fmt.Fprint(e.stdout, ")")
-			}
-			fmt.Fprintf(e.stdout, " %s\n", info.GoVersion)
+			fmt.Fprintln(e.stdout, info)
 			return nil
 		},
 	}
