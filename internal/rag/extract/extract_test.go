@@ -268,6 +268,7 @@ func TestMarkdownBlocks(t *testing.T) {
 		{"indented code", "para\n\n    code line\n      indented\n\nafter", []string{"paragraph: para", "code: code line\n  indented", "paragraph: after"}, ""},
 		{"quote", "> a\n> b\nlazy\n>\n> - item\n> # head\n\nafter", []string{"quote: a b lazy\n- item\nhead", "paragraph: after"}, ""},
 		{"nested quote", "> > deep *em*", []string{"quote: deep em"}, ""},
+		{"quote with code", "> text\n> ```\n> a\n>\n> b\n> ```", []string{"quote: text\na\nb"}, ""},
 		{"table", "| a | b |\n|---|:-:|\n| `x\\|y` | **z** |\n| 1 |\n\nafter", []string{"table: a | b\nx|y | z\n1", "paragraph: after"}, ""},
 		{"not a table", "a | b\n--- | --- | ---\n", []string{"paragraph: a | b --- | --- | ---"}, ""},
 		{"table after paragraph", "intro\nx | y\n- | -\n1 | 2", []string{"paragraph: intro", "table: x | y\n1 | 2"}, ""},
@@ -407,6 +408,7 @@ var fuzzSeeds = []string{
 	"a | b\n--|--\n1 | 2\n", "> q\n> > qq\nlazy", "---\ntitle: x\n---\n", "\xff\xfe\x00",
 	"<p>a<b>b</p><ul><li>x<table><tr><td>y", "<pre>a\n\n b</pre><h1>t</h1><title>x</title>",
 	"Setext\n===\n\n    code\n\n1. x\n   ```\n   y\n", "![i](u) [[a]](b) `x` <!-- c -->",
+	"> ```\n> a\n>\n> - b\n> ```\n> | c |\n> |---|\n",
 }
 
 func FuzzMarkdown(f *testing.F) {

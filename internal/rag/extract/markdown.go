@@ -291,7 +291,10 @@ func (p *mdParser) quote() {
 		}
 		switch {
 		case inCode:
-			lines = append(lines, rest)
+			// A quote's lines hold no blank line, which would end a block.
+			if !isBlank(rest) {
+				lines = append(lines, rest)
+			}
 		case isBlank(rest):
 			flush()
 		case isThematicBreak(rest):
