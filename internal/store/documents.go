@@ -13,7 +13,26 @@ import (
 const (
 	MaxDocumentIDBytes = 256
 	MaxDocumentsPage   = 1000
+	// MaxChangesPage is the most changes one Changes call returns.
+	MaxChangesPage = 1000
+	// KeepChanges is how many of a tenant's latest corpus versions its
+	// change feed keeps: each write prunes the changes older than that, in
+	// its own transaction.
+	KeepChanges = 4096
 )
+
+// ErrPruned means that changes a Changes call asked for are no longer
+// kept: the caller is further behind than the feed reaches and reads the
+// tenant's knowledge base whole again.
+var ErrPruned = errors.New("store: changes pruned")
+
+// DocumentChange is one entry of a tenant's change feed: the document that
+// one corpus version put or deleted.
+type DocumentChange struct {
+	Version int64 // the corpus version the change made
+	DocID   string
+	Deleted bool // a delete; otherwise a put
+}
 
 // DocumentRecord describes one document of a tenant's knowledge base.
 type DocumentRecord struct {
@@ -147,6 +166,41 @@ type Documents interface {
 	ScanDocuments(ctx context.Context, t tenant.ID, fn func(DocumentRecord, []StoredChunk) error) error
 	// CorpusVersion returns the tenant's corpus version (0 before any change).
 	CorpusVersion(ctx context.Context, t tenant.ID) (int64, error)
+	// Changes returns up to limit changes of the tenant's knowledge base
+	// with a version above after, by version: the change feed, one change
+	// a version, each recorded by the transaction that made it. It returns
+	// none when after is the corpus version or above, and ErrPruned when
+	// the change that follows after is no longer kept (the feed keeps the
+	// latest KeepChanges versions). A limit of zero or less, or above
+	// MaxChangesPage, means MaxChangesPage; a negative after is ErrInvalid.
+	Changes(ctx context.Context, t tenant.ID, after int64, limit int) ([]DocumentChange, error)
+}
+
+// CheckChanges validates the arguments of a Changes call and returns its
+// limit.
+func CheckChanges(t tenant.ID, after int64, limit int) (int, error) {
+	switch {
+	case t.IsZero():
+		return 0, fmt.Errorf("%w: tenant id is required", ErrInvalid)
+	case after < 0:
+		return 0, fmt.Errorf("%w: version %d is negative", ErrInvalid, after)
+	case limit <= 0 || limit > MaxChangesPage:
+		return MaxChangesPage, nil
+	}
+	return limit, nil
+}
+
+// ChangesAfter returns changes, read from the feed in one snapshot with
+// the corpus version, or ErrPruned when they do not start right after
+// after while the corpus is past it.
+func ChangesAfter(after, version int64, changes []DocumentChange) ([]DocumentChange, error) {
+	if after >= version {
+		return nil, nil
+	}
+	if len(changes) == 0 || changes[0].Version != after+1 {
+		return nil, fmt.Errorf("%w: the feed does not reach back to version %d (corpus at %d)", ErrPruned, after+1, version)
+	}
+	return changes, nil
 }
 
 // CheckDocumentID validates the tenant and document ID of a Documents call.

@@ -58,6 +58,10 @@ ON CONFLICT (tenant, id) DO UPDATE SET
 		chunks = corpus.chunks - doc.chunks, bytes = corpus.bytes - doc.bytes
 	FROM doc WHERE corpus.tenant = $1
 	RETURNING version
+), change AS (
+	INSERT INTO corpus_changes (tenant, version, doc_id, deleted) SELECT $1, version, $2, true FROM v
+), pruned AS (
+	DELETE FROM corpus_changes WHERE tenant = $1 AND version <= (SELECT version FROM v) - $4
 )
 SELECT version, pg_notify('` + CorpusChannel + `', $3 || ' ' || $1 || ' ' || version) FROM v`
 
@@ -91,6 +95,25 @@ RETURNING documents, chunks, bytes`
 	RETURNING version
 )
 SELECT version, pg_notify('` + CorpusChannel + `', $6 || ' ' || $1 || ' ' || version) FROM v`
+	// changesInsert records the puts of a transaction in the feed, from
+	// the version before corpusAdd on, one a document in order; changesPrune
+	// then deletes the changes older than the latest $3 versions.
+	changesInsert = `INSERT INTO corpus_changes (tenant, version, doc_id, deleted)
+SELECT $1, c.version + u.n, u.id, false
+FROM corpus c, unnest($2::text[]) WITH ORDINALITY AS u (id, n)
+WHERE c.tenant = $1`
+	changesPrune = `DELETE FROM corpus_changes
+WHERE tenant = $1 AND version <= (SELECT version FROM corpus WHERE tenant = $1) + $2 - $3`
+	// changesAfter reads the corpus version and the changes after $2 in
+	// one statement, so one snapshot: a row with NULL change columns when
+	// there is no change.
+	changesAfter = `WITH c AS (SELECT coalesce(max(version), 0) AS version FROM corpus WHERE tenant = $1)
+SELECT c.version, ch.version, ch.doc_id, ch.deleted
+FROM c LEFT JOIN LATERAL (
+	SELECT version, doc_id, deleted FROM corpus_changes
+	WHERE tenant = $1 AND version > $2 ORDER BY version LIMIT $3
+) ch ON true
+ORDER BY ch.version`
 	corpusGet = `SELECT version FROM corpus WHERE tenant = $1`
 	totalsGet = `SELECT documents, chunks, bytes FROM corpus WHERE tenant = $1`
 )
@@ -269,6 +292,8 @@ func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.
 		b.Queue(chunksInsert, tenantID, cks.docID, cks.ordinal, cks.id, cks.heading, cks.text,
 			cks.start, cks.end, cks.tokens, cks.hash, cks.vector)
 	}
+	b.Queue(changesInsert, tenantID, docs.id)
+	b.Queue(changesPrune, tenantID, len(puts), store.KeepChanges)
 	b.Queue(corpusAdd, tenantID, len(puts), delta.Documents, delta.Chunks, delta.Bytes, d.db.schema)
 	var version int64
 	err = func() error {
@@ -372,7 +397,7 @@ func (d *Documents) DeleteDocument(ctx context.Context, t tenant.ID, id string) 
 	tenantID := t.String()
 	b := tenantBatch(tenantID)
 	b.Queue(corpusLockDelete, tenantID)
-	b.Queue(documentDelete, tenantID, id, d.db.schema)
+	b.Queue(documentDelete, tenantID, id, d.db.schema, store.KeepChanges)
 	br, err := d.db.send(ctx, b)
 	if err != nil {
 		return 0, d.db.fail(ctx, "delete document", err)
@@ -613,6 +638,53 @@ func (d *Documents) CorpusVersion(ctx context.Context, t tenant.ID) (int64, erro
 		return 0, d.db.fail(ctx, "corpus version", err)
 	}
 	return version, nil
+}
+
+// Changes returns up to limit changes of tenant t's knowledge base with a
+// version above after, by version, or store.ErrPruned when the feed no
+// longer reaches back to after. The corpus version and the changes are read
+// by one statement, so one snapshot.
+func (d *Documents) Changes(ctx context.Context, t tenant.ID, after int64, limit int) ([]store.DocumentChange, error) {
+	limit, err := store.CheckChanges(t, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: changes: %w", err)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: changes: %w", err)
+	}
+	b := tenantBatch(t.String())
+	b.Queue(changesAfter, t.String(), after, limit)
+	br, err := d.db.send(ctx, b)
+	if err != nil {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	var version int64
+	var changes []store.DocumentChange
+	var v *int64
+	var id *string
+	var deleted *bool
+	_, err = pgx.ForEachRow(rows, []any{&version, &v, &id, &deleted}, func() error {
+		if v != nil {
+			changes = append(changes, store.DocumentChange{Version: *v, DocID: *id, Deleted: *deleted})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	changes, err = store.ChangesAfter(after, version, changes)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: changes: %w", err)
+	}
+	return changes, nil
 }
 
 // queryDocuments reads the next result of br, which selects

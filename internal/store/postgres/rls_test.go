@@ -15,7 +15,7 @@ import (
 
 // tenantTables are the tables that hold tenant data: every one of them
 // must have row-level security, forced.
-var tenantTables = []string{"audit", "audit_seq", "chunks", "corpus", "documents", "idempotency",
+var tenantTables = []string{"audit", "audit_seq", "chunks", "corpus", "corpus_changes", "documents", "idempotency",
 	"kv", "messages", "sessions", "usage", "usage_daily"}
 
 // fill writes a row of acme's into every tenant table through the store.

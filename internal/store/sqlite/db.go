@@ -224,7 +224,7 @@ type statements struct {
 
 	idempotencyPut, idempotencyGet, idempotencySweep *sql.Stmt
 
-	documentGet, documentPut, documentSize, chunksDelete, chunkInsert, corpusBump *sql.Stmt
+	documentGet, documentPut, documentSize, chunksDelete, chunkInsert, corpusBump, changeInsert *sql.Stmt
 }
 
 // prepare prepares the statements, leaving those it has prepared in place
@@ -259,6 +259,7 @@ func (s *statements) prepare(ctx context.Context, writer, reader *sql.DB) error 
 		{&s.chunksDelete, writer, chunksDelete},
 		{&s.chunkInsert, writer, chunkInsert},
 		{&s.corpusBump, writer, corpusBump},
+		{&s.changeInsert, writer, changeInsert},
 	}
 	for _, l := range list {
 		stmt, err := l.pool.PrepareContext(ctx, l.query)
@@ -278,7 +279,7 @@ func (s *statements) close() error {
 		s.usageInsert, s.usageInsertMany, s.usageAdd, s.usageRollup, s.usageRecords,
 		s.sessionTouch, s.messageInsert, s.messagesTrim, s.sessionSetSeq, s.messagesPage, s.sessionGet,
 		s.idempotencyPut, s.idempotencyGet, s.idempotencySweep,
-		s.documentGet, s.documentPut, s.documentSize, s.chunksDelete, s.chunkInsert, s.corpusBump,
+		s.documentGet, s.documentPut, s.documentSize, s.chunksDelete, s.chunkInsert, s.corpusBump, s.changeInsert,
 	}
 	for _, stmt := range all {
 		if stmt != nil {

@@ -57,6 +57,12 @@ RETURNING version`
 	totalsAdd = `UPDATE corpus SET documents = documents + ?, chunks = chunks + ?, bytes = bytes + ?
 WHERE tenant = ? RETURNING documents, chunks, bytes`
 	totalsGet = `SELECT documents, chunks, bytes FROM corpus WHERE tenant = ?`
+
+	// changeInsert records a version's change in the feed; changesPrune
+	// deletes the changes up to a version; changesAfter reads them.
+	changeInsert = `INSERT INTO corpus_changes (tenant, version, doc_id, deleted) VALUES (?, ?, ?, ?)`
+	changesPrune = `DELETE FROM corpus_changes WHERE tenant = ? AND version <= ?`
+	changesAfter = `SELECT version, doc_id, deleted FROM corpus_changes WHERE tenant = ? AND version > ? ORDER BY version LIMIT ?`
 )
 
 const (
@@ -146,8 +152,8 @@ func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.
 	defer tx.Rollback() // a no-op once committed
 
 	st := &d.db.stmts // prepared once at open: no SQL is parsed per document
-	put, del, insert, bump := tx.StmtContext(ctx, st.documentPut), tx.StmtContext(ctx, st.chunksDelete),
-		tx.StmtContext(ctx, st.chunkInsert), tx.StmtContext(ctx, st.corpusBump)
+	put, del, insert, bump, change := tx.StmtContext(ctx, st.documentPut), tx.StmtContext(ctx, st.chunksDelete),
+		tx.StmtContext(ctx, st.chunkInsert), tx.StmtContext(ctx, st.corpusBump), tx.StmtContext(ctx, st.changeInsert)
 	var vector []byte // reused: the driver copies what it binds
 	var version int64
 	var delta store.DocumentTotals
@@ -181,6 +187,12 @@ func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.
 		if err := bump.QueryRowContext(ctx, tenantID).Scan(&version); err != nil {
 			return 0, d.db.fail(ctx, "put document: corpus version", err)
 		}
+		if _, err := change.ExecContext(ctx, tenantID, version, doc.ID, false); err != nil {
+			return 0, d.db.fail(ctx, "put document: change", err)
+		}
+	}
+	if err := pruneChanges(ctx, tx, tenantID, version); err != nil {
+		return 0, d.db.fail(ctx, "put document: prune changes", err)
 	}
 	after, err := addTotals(ctx, tx, tenantID, delta)
 	if err != nil {
@@ -194,6 +206,16 @@ func (d *Documents) PutDocuments(ctx context.Context, t tenant.ID, puts []store.
 		return 0, d.db.fail(ctx, "put document: commit", err)
 	}
 	return version, nil
+}
+
+// pruneChanges deletes the changes of the tenant's feed that are older
+// than the latest store.KeepChanges versions, version being the latest.
+func pruneChanges(ctx context.Context, tx *sql.Tx, tenantID string, version int64) error {
+	if version <= store.KeepChanges {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, changesPrune, tenantID, version-store.KeepChanges)
+	return err
 }
 
 // addTotals adds delta to tenant's totals, whose corpus row exists, and
@@ -291,6 +313,12 @@ func (d *Documents) DeleteDocument(ctx context.Context, t tenant.ID, id string) 
 	var version int64
 	if err := tx.StmtContext(ctx, d.db.stmts.corpusBump).QueryRowContext(ctx, tenantID).Scan(&version); err != nil {
 		return 0, d.db.fail(ctx, "delete document: corpus version", err)
+	}
+	if _, err := tx.StmtContext(ctx, d.db.stmts.changeInsert).ExecContext(ctx, tenantID, version, id, true); err != nil {
+		return 0, d.db.fail(ctx, "delete document: change", err)
+	}
+	if err := pruneChanges(ctx, tx, tenantID, version); err != nil {
+		return 0, d.db.fail(ctx, "delete document: prune changes", err)
 	}
 	if _, err := addTotals(ctx, tx, tenantID, store.DocumentTotals{Documents: -1, Chunks: -chunks, Bytes: -bytes}); err != nil {
 		return 0, d.db.fail(ctx, "delete document: totals", err)
@@ -466,6 +494,53 @@ func (d *Documents) CorpusVersion(ctx context.Context, t tenant.ID) (int64, erro
 		return 0, d.db.fail(ctx, "corpus version", err)
 	}
 	return version, nil
+}
+
+// Changes returns up to limit changes of tenant t's knowledge base with a
+// version above after, by version, or store.ErrPruned when the feed no
+// longer reaches back to after. The corpus version and the changes are read
+// in one read transaction.
+func (d *Documents) Changes(ctx context.Context, t tenant.ID, after int64, limit int) ([]store.DocumentChange, error) {
+	limit, err := store.CheckChanges(t, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: changes: %w", err)
+	}
+	if err := d.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: changes: %w", err)
+	}
+	tx, err := d.db.reader.BeginTx(ctx, nil) // a deferred BEGIN: a read snapshot
+	if err != nil {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	defer tx.Rollback() // it wrote nothing: there is nothing to commit
+	var version int64
+	if err := tx.QueryRowContext(ctx, corpusGet, t.String()).Scan(&version); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	if after >= version {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, changesAfter, t.String(), after, limit)
+	if err != nil {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	defer rows.Close()
+	changes := make([]store.DocumentChange, 0, min(limit, int(version-after)))
+	for rows.Next() {
+		var c store.DocumentChange
+		if err := rows.Scan(&c.Version, &c.DocID, &c.Deleted); err != nil {
+			return nil, d.db.fail(ctx, "changes", err)
+		}
+		changes = append(changes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.db.fail(ctx, "changes", err)
+	}
+	changes, err = store.ChangesAfter(after, version, changes)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: changes: %w", err)
+	}
+	return changes, nil
 }
 
 // querier is a *sql.DB or a *sql.Tx.

@@ -45,6 +45,8 @@ func TestDocuments(t *testing.T, open func(t *testing.T) store.Documents) {
 		{"Totals", testDocTotals},
 		{"Quota", testDocQuota},
 		{"QuotaConcurrent", testDocQuotaConcurrent},
+		{"Changes", testDocChanges},
+		{"ChangesPruned", testDocChangesPruned},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1332,5 +1334,142 @@ func testDocQuotaConcurrent(t *testing.T, d store.Documents) {
 	}
 	if got, err := d.Totals(ctx, acme); err != nil || got.Chunks != quota {
 		t.Errorf("Totals = %+v, %v; want %d chunks", got, err, quota)
+	}
+}
+
+// testDocChanges checks the change feed: one change a version, in the
+// order of a batch, deletes marked, pages by limit, nothing for writes that
+// failed, and each tenant's feed its own.
+func testDocChanges(t *testing.T, d store.Documents) {
+	ctx := t.Context()
+	changes := func(id tenant.ID, after int64, limit int) []store.DocumentChange {
+		t.Helper()
+		got, err := d.Changes(ctx, id, after, limit)
+		if err != nil {
+			t.Fatalf("Changes(%s, %d, %d): %v", id, after, limit, err)
+		}
+		return got
+	}
+	if got := changes(acme, 0, 0); len(got) != 0 {
+		t.Errorf("Changes of an empty store = %v, want none", got)
+	}
+	a, aChunks := docFixture("a", 1, 2, 4)
+	b, bChunks := docFixture("b", 1, 1, 4)
+	c, cChunks := docFixture("c", 1, 1, 4)
+	mustPutDocument(t, d, acme, a, aChunks)
+	mustPutDocument(t, d, acme, b, bChunks)
+	puts := []store.DocumentPut{{Doc: c, Chunks: cChunks}, {Doc: a, Chunks: aChunks}}
+	if v, err := d.PutDocuments(ctx, acme, puts, store.DocumentQuota{}); err != nil || v != 4 {
+		t.Fatalf("PutDocuments(c, a) = %d, %v; want 4, nil", v, err)
+	}
+	if v, err := d.DeleteDocument(ctx, acme, "b"); err != nil || v != 5 {
+		t.Fatalf("DeleteDocument(b) = %d, %v; want 5, nil", v, err)
+	}
+	// Writes that fail record nothing.
+	if _, err := d.DeleteDocument(ctx, acme, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteDocument(missing) = %v, want ErrNotFound", err)
+	}
+	d2, d2Chunks := docFixture("d", 1, 1, 4)
+	if _, err := d.PutDocuments(ctx, acme, []store.DocumentPut{{Doc: d2, Chunks: d2Chunks}}, store.DocumentQuota{Documents: 2}); !errors.Is(err, store.ErrQuotaExceeded) {
+		t.Fatalf("PutDocuments past the quota = %v, want ErrQuotaExceeded", err)
+	}
+
+	put := func(v int64, id string) store.DocumentChange { return store.DocumentChange{Version: v, DocID: id} }
+	want := []store.DocumentChange{put(1, "a"), put(2, "b"), put(3, "c"), put(4, "a"), {Version: 5, DocID: "b", Deleted: true}}
+	if got := changes(acme, 0, 0); !slices.Equal(got, want) {
+		t.Errorf("Changes(acme, 0) = %v, want %v", got, want)
+	}
+	if got := changes(acme, 2, 0); !slices.Equal(got, want[2:]) {
+		t.Errorf("Changes(acme, 2) = %v, want %v", got, want[2:])
+	}
+	if got := changes(acme, 1, 2); !slices.Equal(got, want[1:3]) {
+		t.Errorf("Changes(acme, 1, limit 2) = %v, want %v", got, want[1:3])
+	}
+	for _, after := range []int64{5, 6, 1000} {
+		if got := changes(acme, after, 0); len(got) != 0 {
+			t.Errorf("Changes(acme, %d) = %v, want none", after, got)
+		}
+	}
+
+	// Another tenant's feed is its own.
+	if got := changes(globex, 0, 0); len(got) != 0 {
+		t.Errorf("Changes(globex) = %v, want none", got)
+	}
+	mustPutDocument(t, d, globex, b, bChunks)
+	if got, want := changes(globex, 0, 0), []store.DocumentChange{put(1, "b")}; !slices.Equal(got, want) {
+		t.Errorf("Changes(globex) = %v, want %v", got, want)
+	}
+	if got := changes(acme, 4, 0); !slices.Equal(got, want[4:]) {
+		t.Errorf("Changes(acme, 4) after globex's put = %v, want %v", got, want[4:])
+	}
+
+	for _, tt := range []struct {
+		name  string
+		id    tenant.ID
+		after int64
+	}{
+		{"no tenant", tenant.ID{}, 0},
+		{"negative version", acme, -1},
+	} {
+		if _, err := d.Changes(ctx, tt.id, tt.after, 0); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Changes with %s = %v, want ErrInvalid", tt.name, err)
+		}
+	}
+}
+
+// testDocChangesPruned checks that the feed keeps the latest
+// store.KeepChanges versions of a tenant and says so when asked for older
+// ones, and that a long feed pages.
+func testDocChangesPruned(t *testing.T, d store.Documents) {
+	ctx := t.Context()
+	n := store.KeepChanges + 10
+	puts := make([]store.DocumentPut, n)
+	for i := range puts {
+		puts[i].Doc = store.DocumentRecord{ID: fmt.Sprintf("doc-%05d", i)}
+	}
+	v, err := d.PutDocuments(ctx, acme, puts, store.DocumentQuota{})
+	if err != nil || v != int64(n) {
+		t.Fatalf("PutDocuments of %d documents = %d, %v", n, v, err)
+	}
+	if _, err := d.DeleteDocument(ctx, acme, "doc-00000"); err != nil {
+		t.Fatal(err)
+	}
+	last := int64(n + 1)
+	oldest := last - store.KeepChanges + 1 // the oldest version kept
+	for _, after := range []int64{0, 1, oldest - 2} {
+		if got, err := d.Changes(ctx, acme, after, 10); !errors.Is(err, store.ErrPruned) {
+			t.Errorf("Changes(%d) with the feed kept from %d = %d changes, %v; want ErrPruned", after, oldest, len(got), err)
+		}
+	}
+	got, err := d.Changes(ctx, acme, oldest-1, 0)
+	if err != nil {
+		t.Fatalf("Changes(%d): %v", oldest-1, err)
+	}
+	if len(got) != store.MaxChangesPage || got[0].Version != oldest || got[0].DocID != fmt.Sprintf("doc-%05d", oldest-1) {
+		t.Fatalf("Changes(%d) = %d changes from %v, want %d from version %d", oldest-1, len(got), got[0], store.MaxChangesPage, oldest)
+	}
+	// Paging reaches the end: the delete, last.
+	after, total := oldest-1, 0
+	for {
+		page, err := d.Changes(ctx, acme, after, 0)
+		if err != nil {
+			t.Fatalf("Changes(%d): %v", after, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for i, c := range page {
+			if c.Version != after+int64(i)+1 {
+				t.Fatalf("Changes(%d)[%d] = version %d, want %d", after, i, c.Version, after+int64(i)+1)
+			}
+		}
+		total += len(page)
+		after = page[len(page)-1].Version
+	}
+	if total != store.KeepChanges || after != last {
+		t.Errorf("paged %d changes up to version %d, want %d up to %d", total, after, store.KeepChanges, last)
+	}
+	if got, err := d.Changes(ctx, acme, last-1, 0); err != nil || len(got) != 1 || got[0] != (store.DocumentChange{Version: last, DocID: "doc-00000", Deleted: true}) {
+		t.Errorf("Changes(%d) = %v, %v; want the delete of doc-00000", last-1, got, err)
 	}
 }
