@@ -69,8 +69,9 @@ func newRoot(e *env) *cobra.Command {
 speech to many tenants from one server, each isolated behind its own keys,
 limits and budgets.
 
-Run 'crispy serve' from the repository root to start on embedded storage
-with the example tenants acme and globex.`,
+Run 'crispy serve' to start on embedded storage: from the repository root it
+serves ./tenants, and in a folder without one (in dev) the example tenants
+acme and globex embedded in the binary. 'crispy init' writes them out.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
