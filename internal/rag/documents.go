@@ -20,14 +20,17 @@ func (s *Service) Delete(ctx context.Context, t tenant.ID, id string) (int64, er
 	if err != nil {
 		return 0, api.Internal(err)
 	}
-	k.write.Lock()
+	if k, err = s.lockWrite(ctx, t, k); err != nil {
+		return 0, api.Internal(err)
+	}
 	defer k.write.Unlock()
+	before := k.currentVersion()
 	version, err := s.docs.DeleteDocument(ctx, t, id)
 	if err != nil {
 		return 0, docErr(id, err)
 	}
 	k.remove(id)
-	k.setVersion(version)
+	s.written(ctx, t, k, before, version, 1)
 	return version, nil
 }
 

@@ -6,6 +6,7 @@ package rag
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/crispy-enigma/crispy/internal/rag/index"
 	"github.com/crispy-enigma/crispy/internal/store"
@@ -15,8 +16,19 @@ import (
 type kb struct {
 	load    sync.Once
 	loadErr error
+	ready   atomic.Bool // loaded without error
 
-	write sync.Mutex // one write or delete at a time: store and index agree
+	write sync.Mutex // one write, delete or catch-up at a time: store and index agree
+	// evicted is set, under write, when the Service drops this kb (memory
+	// budget, a pruned change feed): writes then go to the tenant's
+	// current kb, and its version no longer moves.
+	evicted atomic.Bool
+
+	used     atomic.Int64 // the Service's use clock at its last use (LRU)
+	checked  atomic.Int64 // when its version was last checked against the store, unix ns
+	target   atomic.Int64 // the highest corpus version notified
+	catching atomic.Bool  // a catch-up goroutine runs
+	bytes    atomic.Int64 // the estimated memory of the index and what results show
 
 	qmu     sync.Mutex // guards queue and writing
 	queue   []*pending // prepared documents waiting for their write
@@ -26,7 +38,12 @@ type kb struct {
 	ix      *index.Index
 	chunks  map[string]*chunkInfo // chunk ID -> what results show
 	byDoc   map[string][]string   // document ID -> chunk IDs
+	docSize map[string]int64      // document ID -> estimated bytes
 	version int64
+}
+
+func newKB() *kb {
+	return &kb{ix: index.New(), chunks: map[string]*chunkInfo{}, byDoc: map[string][]string{}, docSize: map[string]int64{}}
 }
 
 // chunkInfo is what a result shows of a chunk.
@@ -50,6 +67,16 @@ type indexed struct {
 	ids     []string
 	// batch, when set, is entries analysed for the index already.
 	batch *index.Prepared
+}
+
+// size estimates the memory the document takes in the index, see
+// chunkBytes.
+func (p indexed) size() int64 {
+	var n int64
+	for i, e := range p.entries {
+		n += chunkBytes(e, p.infos[i].Text)
+	}
+	return n
 }
 
 func prepare(d store.DocumentRecord, cs []store.StoredChunk) indexed {
@@ -79,6 +106,7 @@ func (k *kb) apply(p indexed) error {
 	if err != nil {
 		return err
 	}
+	size := p.size()
 	k.mu.Lock()
 	for _, id := range k.byDoc[p.docID] {
 		delete(k.chunks, id)
@@ -87,6 +115,11 @@ func (k *kb) apply(p indexed) error {
 		k.chunks[id] = p.infos[i]
 	}
 	k.byDoc[p.docID] = p.ids
+	if k.docSize == nil {
+		k.docSize = map[string]int64{}
+	}
+	k.bytes.Add(size - k.docSize[p.docID])
+	k.docSize[p.docID] = size
 	k.mu.Unlock()
 	return nil
 }
@@ -98,6 +131,8 @@ func (k *kb) remove(docID string) {
 		delete(k.chunks, id)
 	}
 	delete(k.byDoc, docID)
+	k.bytes.Add(-k.docSize[docID])
+	delete(k.docSize, docID)
 	k.mu.Unlock()
 }
 
@@ -123,8 +158,9 @@ func (k *kb) currentVersion() int64 {
 	return k.version
 }
 
+// setVersion moves the version forward to v, never back.
 func (k *kb) setVersion(v int64) {
 	k.mu.Lock()
-	k.version = v
+	k.version = max(k.version, v)
 	k.mu.Unlock()
 }

@@ -13,6 +13,11 @@ type Metrics struct {
 	dropped  *prometheus.CounterVec   // citations that map to no passage, by tenant
 	retrieve *prometheus.HistogramVec // retrieval latency by mode
 	group    prometheus.Histogram     // documents written per store transaction
+
+	loads     prometheus.Counter // knowledge bases loaded from the store
+	evictions prometheus.Counter // knowledge bases dropped to fit the memory budget
+	resets    prometheus.Counter // knowledge bases dropped because the change feed no longer reached back
+	applied   prometheus.Counter // changes of other replicas applied
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -34,9 +39,21 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crispy_rag_write_group_documents", Help: "Documents written per store transaction (concurrent ingests of a tenant share one).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32},
 		}),
+		loads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crispy_rag_index_loads_total", Help: "Knowledge bases loaded from the store into memory (first use, or again after an eviction).",
+		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crispy_rag_index_evictions_total", Help: "Knowledge bases dropped from memory, least recently used first, to fit --index-memory.",
+		}),
+		resets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crispy_rag_index_resets_total", Help: "Knowledge bases dropped to be loaded whole because the change feed no longer reached back to their version.",
+		}),
+		applied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crispy_rag_index_changes_applied_total", Help: "Changes from the store's change feed applied to knowledge bases in memory (writes of other replicas).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.group)
+		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.group, m.loads, m.evictions, m.resets, m.applied)
 	}
 	return m
 }
@@ -52,14 +69,24 @@ func (m *Metrics) forget(id tenant.ID) {
 var heldDesc = prometheus.NewDesc("crispy_rag_chunks_held",
 	"Chunks held in memory by each tenant's knowledge base (loaded tenants only).", []string{"tenant"}, nil)
 
-// heldCollector reports the chunks each loaded knowledge base holds,
-// read when scraped.
+// bytesDesc describes crispy_rag_index_bytes.
+var bytesDesc = prometheus.NewDesc("crispy_rag_index_bytes",
+	"Estimated memory of each tenant's knowledge base held in memory (loaded tenants only), which --index-memory bounds.", []string{"tenant"}, nil)
+
+// heldCollector reports the chunks and estimated bytes each loaded
+// knowledge base holds, read when scraped.
 type heldCollector struct{ s *Service }
 
-func (heldCollector) Describe(ch chan<- *prometheus.Desc) { ch <- heldDesc }
+func (heldCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- heldDesc
+	ch <- bytesDesc
+}
 
 func (c heldCollector) Collect(ch chan<- prometheus.Metric) {
 	for id, n := range c.s.held() {
 		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, float64(n), id.String())
+	}
+	for id, n := range c.s.IndexBytes() {
+		ch <- prometheus.MustNewConstMetric(bytesDesc, prometheus.GaugeValue, float64(n), id.String())
 	}
 }

@@ -18,13 +18,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/gateway"
-	"github.com/crispy-enigma/crispy/internal/rag/index"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
@@ -50,30 +50,86 @@ var (
 	reservedMeta = map[string]bool{"tenant": true, "tenant_id": true, "tenantId": true, "namespace": true}
 )
 
+// DefaultCheckInterval is Options.CheckInterval when it is zero.
+const DefaultCheckInterval = time.Second
+
+// Options configure a Service. The zero value is one process over its own
+// store (SQLite) with no bound on the memory of the indexes.
+type Options struct {
+	// Replicated says that other replicas write to the same store
+	// (PostgreSQL): a query then checks its tenant's corpus version
+	// against the store when it was last checked CheckInterval ago or
+	// more, and catches the index up first when the store is ahead. It is
+	// the safety net under Notify; without it nothing is checked.
+	Replicated bool
+	// CheckInterval is how old a version check may be before a query
+	// checks again; zero means DefaultCheckInterval.
+	CheckInterval time.Duration
+	// IndexMemory bounds, in bytes, the estimated memory of the indexes
+	// held: past it the least recently used tenants' indexes are dropped,
+	// and loaded again on their next use. Zero means no bound.
+	IndexMemory int64
+	// Now is the clock of the version checks; nil means time.Now.
+	Now func() time.Time
+}
+
 // Service is the knowledge base of every tenant.
 type Service struct {
 	gw      *gateway.Gateway
 	docs    store.Documents
 	log     *slog.Logger
 	metrics *Metrics
+	opts    Options
+	now     func() time.Time
 
 	// Rerankers builds the reranker a tenant configures; nil: no reranking.
 	Rerankers func(t *tenant.Tenant, cfg tenant.Reranker) Reranker
 
 	mu      sync.Mutex
 	tenants map[tenant.ID]*kb
+	// floor is, for each tenant whose knowledge base was dropped, the
+	// version it had reached: a later load answers with no older one.
+	floor map[tenant.ID]int64
+	clock atomic.Int64 // counts uses, for LRU
+
+	ctx    context.Context // ends with Close: the catch-up goroutines
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
 }
 
-// New returns a Service. reg receives its metrics (nil: none).
+// New returns a Service for one process, with the zero Options. reg
+// receives its metrics (nil: none).
 func New(gw *gateway.Gateway, docs store.Documents, log *slog.Logger, reg prometheus.Registerer) *Service {
+	return NewWithOptions(gw, docs, log, reg, Options{})
+}
+
+// NewWithOptions returns a Service configured by opts. reg receives its
+// metrics (nil: none).
+func NewWithOptions(gw *gateway.Gateway, docs store.Documents, log *slog.Logger, reg prometheus.Registerer, opts Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{gw: gw, docs: docs, log: log, metrics: newMetrics(reg), tenants: map[tenant.ID]*kb{}}
+	if opts.CheckInterval <= 0 {
+		opts.CheckInterval = DefaultCheckInterval
+	}
+	s := &Service{gw: gw, docs: docs, log: log, metrics: newMetrics(reg), opts: opts, now: opts.Now,
+		tenants: map[tenant.ID]*kb{}, floor: map[tenant.ID]int64{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if reg != nil {
 		reg.MustRegister(heldCollector{s})
 	}
 	return s
+}
+
+// Close stops the catch-ups in progress and waits for them to end. The
+// Service answers afterwards, without catching up on notifications.
+func (s *Service) Close() error {
+	s.cancel()
+	s.bg.Wait()
+	return nil
 }
 
 // Retain drops from memory the knowledge bases of the tenants keep
@@ -86,6 +142,11 @@ func (s *Service) Retain(keep func(tenant.ID) bool) []tenant.ID {
 		if !keep(id) {
 			delete(s.tenants, id)
 			gone = append(gone, id)
+		}
+	}
+	for id := range s.floor {
+		if !keep(id) {
+			delete(s.floor, id)
 		}
 	}
 	s.mu.Unlock()
@@ -111,44 +172,79 @@ func (s *Service) held() map[tenant.ID]int {
 }
 
 // base returns the tenant's knowledge base, loading it from the store on
-// first use.
+// first use (and after it was dropped), and, with Options.Replicated,
+// catching it up when its version was last checked long enough ago.
 func (s *Service) base(ctx context.Context, t tenant.ID) (*kb, error) {
-	s.mu.Lock()
-	k := s.tenants[t]
-	if k == nil {
-		k = &kb{ix: index.New(), chunks: map[string]*chunkInfo{}, byDoc: map[string][]string{}}
-		s.tenants[t] = k
-	}
-	s.mu.Unlock()
-	k.load.Do(func() {
-		start := time.Now()
-		// The version is read first: a change that lands during the scan
-		// then leaves the index labelled older than it is, never newer.
-		k.version, k.loadErr = s.docs.CorpusVersion(context.WithoutCancel(ctx), t)
-		if k.loadErr == nil {
-			k.loadErr = s.docs.ScanDocuments(context.WithoutCancel(ctx), t, func(d store.DocumentRecord, cs []store.StoredChunk) error {
-				return k.put(d, cs)
-			})
-		}
-		if k.loadErr != nil {
-			k.loadErr = fmt.Errorf("load knowledge base of %s: %w", t, k.loadErr)
-			return
-		}
-		k.ix.Compact() // release the slack of the rebuild
-		if n := k.ix.Len(); n > 0 {
-			s.log.Info("knowledge base loaded", "tenant", t.String(), "documents", k.ix.Docs(), "chunks", n, "ms", time.Since(start).Milliseconds())
-		}
-	})
-	if k.loadErr != nil {
-		// Forget the failed load so that a later call tries again.
+	for {
 		s.mu.Lock()
-		if s.tenants[t] == k {
-			delete(s.tenants, t)
+		k := s.tenants[t]
+		if k == nil {
+			k = newKB()
+			s.tenants[t] = k
 		}
+		floor := s.floor[t]
 		s.mu.Unlock()
-		return nil, k.loadErr
+		k.used.Store(s.clock.Add(1))
+		loaded := false
+		k.load.Do(func() {
+			loaded = true
+			k.loadErr = s.loadKB(ctx, t, k, floor)
+		})
+		if k.loadErr != nil {
+			// Forget the failed load so that a later call tries again.
+			s.mu.Lock()
+			if s.tenants[t] == k {
+				delete(s.tenants, t)
+			}
+			s.mu.Unlock()
+			return nil, k.loadErr
+		}
+		switch {
+		case loaded:
+			s.enforceBudget(k)
+		case s.opts.Replicated:
+			s.check(ctx, t, k)
+		}
+		if !k.evicted.Load() {
+			return k, nil
+		}
+		// Dropped meanwhile (its feed pruned, or the memory budget): the
+		// next round loads it again.
 	}
-	return k, nil
+}
+
+// loadKB builds k from the store: the version first, then every document,
+// so that a change that lands during the scan leaves the index labelled
+// older than it is, never newer. When the version is below floor (the
+// store answered from behind what this replica already served), it catches
+// up to floor or fails.
+func (s *Service) loadKB(ctx context.Context, t tenant.ID, k *kb, floor int64) error {
+	ctx = context.WithoutCancel(ctx)
+	start := time.Now()
+	version, err := s.docs.CorpusVersion(ctx, t)
+	if err == nil {
+		err = s.docs.ScanDocuments(ctx, t, func(d store.DocumentRecord, cs []store.StoredChunk) error {
+			return k.put(d, cs)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("load knowledge base of %s: %w", t, err)
+	}
+	k.version = version
+	if version < floor {
+		if err := s.applyChanges(ctx, t, k); err != nil || k.version < floor {
+			return fmt.Errorf("load knowledge base of %s: the store is at version %d, behind version %d already served: %v", t, k.version, floor, err)
+		}
+	}
+	k.ix.Compact() // release the slack of the rebuild
+	k.checked.Store(s.now().UnixNano())
+	k.ready.Store(true)
+	s.metrics.loads.Inc()
+	if n := k.ix.Len(); n > 0 {
+		s.log.Info("knowledge base loaded", "tenant", t.String(), "documents", k.ix.Docs(), "chunks", n,
+			"bytes", k.bytes.Load(), "ms", time.Since(start).Milliseconds())
+	}
+	return nil
 }
 
 // Load builds the in-memory indexes of tenants from the store, so that the

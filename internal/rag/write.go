@@ -91,17 +91,25 @@ func (k *kb) takeGroup() []*pending {
 }
 
 // writeGroup writes a group under the tenant's write lock, so that the
-// store and the index agree. Each document is looked up again first: an
-// ingest of the same ID may have landed since it was prepared, and an
-// unchanged one is not written.
+// store and the index agree: the lock of k, the knowledge base whose queue
+// holds the group, or of the one that replaced k when it was evicted. Each
+// document is looked up again first: an ingest of the same ID may have
+// landed since it was prepared, and an unchanged one is not written.
 func (s *Service) writeGroup(ctx context.Context, t tenant.ID, k *kb, group []*pending) {
-	k.write.Lock()
-	defer k.write.Unlock()
 	defer func() {
 		for _, w := range group {
 			close(w.done)
 		}
 	}()
+	k, err := s.lockWrite(ctx, t, k)
+	if err != nil {
+		for _, w := range group {
+			w.err = api.Internal(err)
+		}
+		return
+	}
+	defer k.write.Unlock()
+	defer s.enforceBudget(k)
 	var puts []store.DocumentPut
 	var fresh []*pending
 	for _, w := range group {
@@ -130,16 +138,16 @@ func (s *Service) writeGroup(ctx context.Context, t tenant.ID, k *kb, group []*p
 		// Together they pass a quota: each gets its own verdict, in order.
 		for i, w := range fresh {
 			v, err := s.docs.PutDocuments(ctx, t, puts[i:i+1], w.quota)
-			s.applyWritten(t, k, []*pending{w}, v, err)
+			s.applyWritten(ctx, t, k, []*pending{w}, v, err)
 		}
 		return
 	}
-	s.applyWritten(t, k, fresh, version, err)
+	s.applyWritten(ctx, t, k, fresh, version, err)
 }
 
 // applyWritten puts written documents in the index, or gives them the
 // error of their write. The tenant's write lock is held.
-func (s *Service) applyWritten(t tenant.ID, k *kb, written []*pending, version int64, err error) {
+func (s *Service) applyWritten(ctx context.Context, t tenant.ID, k *kb, written []*pending, version int64, err error) {
 	if err != nil {
 		for _, w := range written {
 			if errors.Is(err, store.ErrQuotaExceeded) {
@@ -151,6 +159,7 @@ func (s *Service) applyWritten(t tenant.ID, k *kb, written []*pending, version i
 		return
 	}
 	chunks := 0
+	before := k.currentVersion()
 	for _, w := range written {
 		if err := k.apply(w.ready); err != nil {
 			w.err = api.Internal(err)
@@ -158,6 +167,6 @@ func (s *Service) applyWritten(t tenant.ID, k *kb, written []*pending, version i
 		w.res.Version = version
 		chunks += len(w.stored)
 	}
-	k.setVersion(version)
+	s.written(ctx, t, k, before, version, len(written))
 	s.metrics.chunks.WithLabelValues(t.String()).Add(float64(chunks))
 }
