@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// inline renders Markdown inline content as plain text: emphasis and
+// render renders Markdown inline content as plain text: emphasis and
 // strike-through markers, link and image syntax, code-span backticks, HTML
 // tags and backslash escapes go, entities are decoded and white space
 // (line breaks included) collapses to single spaces. Links keep their text,
@@ -18,13 +18,7 @@ import (
 //
 // Bracket and parenthesis pairs are matched once up front with a stack, and
 // code spans through per-length queues of backtick runs, so the work stays
-// linear in len(s) on any input.
-func inline(s string, refs map[string]bool) string {
-	var p inlineParser
-	return p.render(s, refs)
-}
-
-// render is inline, reusing p's buffers from earlier calls.
+// linear in len(s) on any input. It reuses p's buffers from earlier calls.
 func (p *inlineParser) render(s string, refs map[string]bool) string {
 	if s == "" {
 		return ""
