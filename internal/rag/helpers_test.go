@@ -125,3 +125,12 @@ func ingest(t testing.TB, s *rag.Service, tn *tenant.Tenant, in rag.DocumentInpu
 	}
 	return res
 }
+
+func mustID(t testing.TB, id string) tenant.ID {
+	t.Helper()
+	v, err := tenant.ParseID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -4,6 +4,11 @@
 // re-embedding), retrieves with hybrid fusion and an optional reranker, and
 // assembles the passages of grounded answers with citations.
 //
+// Indexes load on a tenant's first use and may be bounded in memory
+// (Options.IndexMemory: least recently used first out). Over a store that
+// several replicas share, each replica catches its indexes up from the
+// store's change feed (see replica.go, Notify and Options.Replicated).
+//
 // A tenant's knowledge base is reachable only through its own index and its
 // own rows in the store: no query, filter or document field can name
 // another tenant.

@@ -1,0 +1,114 @@
+package rag_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/crispy-enigma/crispy/internal/rag"
+	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/store/postgres"
+	"github.com/crispy-enigma/crispy/internal/store/postgres/pgtest"
+)
+
+// BenchmarkReload measures loading a tenant's knowledge base from the
+// store into memory, what a replica does on the tenant's first use and
+// again after evicting it: 10k and 100k chunks of about 150 words with
+// 384-dimension vectors, from SQLite and from PostgreSQL. It reports the
+// heap the loaded index holds and its estimate (crispy_rag_index_bytes).
+//
+//	go test ./internal/rag -run '^$' -bench Reload -benchtime 2x
+func BenchmarkReload(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		for _, chunks := range []int{10_000, 100_000} {
+			b.Run(fmt.Sprintf("%s/%dk", backend, chunks/1000), func(b *testing.B) {
+				var docs store.Documents
+				if backend == "sqlite" {
+					docs = openSQLite(b).Documents()
+				} else {
+					db, err := postgres.Open(b.Context(), pgtest.DSN(b), postgres.Options{SweepInterval: -1})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { db.Close() })
+					docs = db.Documents()
+				}
+				gw, ts := testTenants(b, "acme")
+				fillSynthetic(b, docs, ts[0].ID.String(), chunks)
+				var heap, estimate int64
+				for b.Loop() {
+					s := rag.New(gw, docs, nil, nil)
+					before := heapInUse()
+					if _, err := s.Version(b.Context(), ts[0].ID); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					heap = heapInUse() - before
+					estimate = s.IndexBytes()[ts[0].ID]
+					runtime.KeepAlive(s)
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
+				b.ReportMetric(float64(estimate)/(1<<20), "estimate-MiB")
+				b.ReportMetric(float64(chunks)/(float64(b.Elapsed().Seconds())/float64(b.N)), "chunks/s")
+			})
+		}
+	}
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// fillSynthetic stores n chunks for tenant id, 20 a document, of about 150
+// words of a 20,000-word vocabulary, with random 384-dimension vectors.
+func fillSynthetic(b *testing.B, docs store.Documents, id string, n int) {
+	b.Helper()
+	t := mustID(b, id)
+	rng := rand.New(rand.NewPCG(1, 2))
+	vocab := make([]string, 20000)
+	for i := range vocab {
+		vocab[i] = fmt.Sprintf("w%dx%c", i, 'a'+rune(i%26))
+	}
+	const perDoc, perBatch = 20, 16
+	var puts []store.DocumentPut
+	flush := func() {
+		if len(puts) == 0 {
+			return
+		}
+		if _, err := docs.PutDocuments(b.Context(), t, puts, store.DocumentQuota{}); err != nil {
+			b.Fatal(err)
+		}
+		puts = puts[:0]
+	}
+	for d := 0; d*perDoc < n; d++ {
+		docID := fmt.Sprintf("doc-%06d", d)
+		put := store.DocumentPut{Doc: store.DocumentRecord{ID: docID, Title: "Document " + docID, Format: "text", Hash: docID}}
+		for o := range min(perDoc, n-d*perDoc) {
+			var sb strings.Builder
+			for w := range 150 {
+				if w > 0 {
+					sb.WriteByte(' ')
+				}
+				sb.WriteString(vocab[int(rng.ExpFloat64()*2000)%len(vocab)])
+			}
+			vec := make([]float32, 384)
+			for i := range vec {
+				vec[i] = float32(rng.NormFloat64())
+			}
+			text := sb.String()
+			put.Chunks = append(put.Chunks, store.StoredChunk{ID: fmt.Sprintf("%s#%d", docID, o), DocID: docID, Ordinal: o,
+				Text: text, End: len(text), Tokens: 150, Vector: vec})
+		}
+		puts = append(puts, put)
+		if len(puts) == perBatch {
+			flush()
+		}
+	}
+	flush()
+}
