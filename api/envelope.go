@@ -13,17 +13,21 @@ type Envelope struct {
 }
 
 // Health is the data of GET /health: the tenant the caller resolved to, the
-// server's version and the state of its storage.
+// server's version and the state of its storage and Redis.
 type Health struct {
 	Tenant  string `json:"tenant"`
 	Version string `json:"version"`
 	Storage Status `json:"storage"`
+	// Redis is reported when the server keeps limits and budgets in Redis.
+	Redis *Status `json:"redis,omitempty"`
 }
 
 // Status reports whether a dependency answers.
 type Status struct {
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	OK bool `json:"ok"`
+	// Backend names it: "sqlite", "postgres", "redis".
+	Backend string `json:"backend,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // UsageReport is the data of GET /usage: the tenant's usage over a range of

@@ -32,6 +32,11 @@ With no flags, from the repository root, it serves the example tenants in
 serves Prometheus metrics apart from the API, at http://127.0.0.1:9090/metrics
 (--metrics-addr; "off" serves none).
 
+To run several replicas as one platform, give them one PostgreSQL (--store)
+and one Redis (--redis): sessions, documents, the usage ledger and the audit
+log then live in PostgreSQL, rate limits, stream slots and budgets in Redis
+(see docs/scale-out.md).
+
 Every flag can also be set by an environment variable: CRISPY_ and the flag
 name in upper case, '-' as '_' (--log-level: CRISPY_LOG_LEVEL). Flags win.
 
@@ -40,7 +45,8 @@ and the old one keeps serving); SIGINT and SIGTERM drain in-flight requests
 and stop.`,
 		Example: `  crispy serve
   crispy serve --addr :9000 --env prod --tenants /etc/crispy/tenants --data /var/lib/crispy
-  CRISPY_LOG_LEVEL=debug crispy serve`,
+  CRISPY_LOG_LEVEL=debug crispy serve
+  crispy serve --store postgres://crispy@db.internal/crispy --redis redis://cache.internal:6379/0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {

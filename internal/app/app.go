@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +24,9 @@ import (
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/provider/builtin"
 	"github.com/crispy-enigma/crispy/internal/rag"
-	"github.com/crispy-enigma/crispy/internal/ratelimit"
+	"github.com/crispy-enigma/crispy/internal/redis"
 	"github.com/crispy-enigma/crispy/internal/search"
 	"github.com/crispy-enigma/crispy/internal/store"
-	"github.com/crispy-enigma/crispy/internal/store/sqlite"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
 	"github.com/crispy-enigma/crispy/internal/tools"
@@ -48,18 +46,26 @@ type App struct {
 	lookupEnv func(string) (string, bool)
 	metrics   *obs.Metrics
 	tracing   *obs.Tracing
-	db        *sqlite.DB
-	transport *h1.Transport
-	ledger    *gateway.Ledger
-	gateway   *gateway.Gateway
-	chat      *chat.Service
-	search    *search.Service
-	tools     *tools.Dispatcher
-	rag       *rag.Service
-	jobs      *rag.Jobs
-	tts       *tts.Service
-	api       *httpapi.Server
-	http      *http.Server
+	db        backend
+	// health checks a shared store (PostgreSQL); nil on SQLite.
+	health *storeHealth
+	// redis holds the limits, stream slots and budgets replicas share; nil
+	// when they are kept in this process.
+	redis *redis.DB
+	// stopListen stops the listener of other replicas' document changes;
+	// nil on SQLite.
+	stopListen func()
+	transport  *h1.Transport
+	ledger     *gateway.Ledger
+	gateway    *gateway.Gateway
+	chat       *chat.Service
+	search     *search.Service
+	tools      *tools.Dispatcher
+	rag        *rag.Service
+	jobs       *rag.Jobs
+	tts        *tts.Service
+	api        *httpapi.Server
+	http       *http.Server
 	// metricsHTTP serves the operator listener (/metrics and the probes);
 	// nil when cfg.MetricsAddr is config.MetricsOff.
 	metricsHTTP *http.Server
@@ -128,14 +134,19 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	a.espeak, a.espeakErr = tts.NewEspeak(ctx, tts.EspeakOptions{})
 	a.reportEspeak(reg)
 
-	a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), sqlite.Options{Logger: log})
+	a.db, err = openBackend(ctx, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
 	a.swap(reg, source)
-	budgets := gateway.NewBudgets(nil)
-	if err := a.seedBudgets(ctx, budgets, reg); err != nil {
+	shared, err := a.openShared(ctx)
+	if err != nil {
 		a.db.Close()
+		return nil, err
+	}
+	budgets := shared.budgets
+	if err := a.seedBudgets(ctx, budgets, reg); err != nil {
+		a.closeStores()
 		return nil, fmt.Errorf("read usage ledger: %w", err)
 	}
 	a.ledger = gateway.NewLedger(a.db.Usage(), log)
@@ -148,11 +159,23 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Logger:  log,
 	})
 	trusted, _ := cfg.TrustedPrefixes() // checked by cfg.Validate
-	a.rag = rag.New(a.gateway, a.db.Documents(), log, a.metrics.Registry)
+	sb, replicated := a.db.(sharedBackend)
+	a.rag = rag.NewWithOptions(a.gateway, a.db.Documents(), log, a.metrics.Registry, rag.Options{
+		Replicated:  replicated,
+		IndexMemory: int64(cfg.IndexMemory) << 20,
+	})
+	if replicated {
+		// Other replicas' writes reach this one's indexes by notification.
+		a.stopListen = sb.ListenCorpus(a.rag.Notify, a.rag.Resync)
+	}
 	a.rag.Rerankers = a.buildReranker
 	a.jobs = rag.NewJobs(a.rag, log)
 	if err := a.rag.Load(ctx, reg.Tenants()); err != nil {
-		a.db.Close()
+		if a.stopListen != nil {
+			a.stopListen()
+		}
+		a.rag.Close()
+		a.closeStores()
 		return nil, err
 	}
 	a.seedKnowledge(ctx, a.current.Load())
@@ -187,11 +210,14 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		MaxInFlight:    cfg.MaxInFlight,
 		MinBodyRate:    cfg.MinBodyRate,
 		ReadTimeout:    cfg.ReadTimeout,
-		Limiter:        ratelimit.New(ratelimit.NewMemory()),
-		Streams:        &ratelimit.Streams{},
+		Limiter:        shared.limiter,
+		Streams:        shared.streams,
 		TrustedProxies: trusted,
 		Usage:          a.db.Usage(),
 		Storage:        a.db,
+		StorageBackend: a.db.Name(),
+		StorageUp:      shared.storageUp,
+		Redis:          shared.redisPing,
 		Version:        version.Get().Version,
 		Logger:         log,
 		Metrics:        a.metrics,
@@ -508,9 +534,13 @@ func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.tts.Close()
+	if a.stopListen != nil {
+		a.stopListen()
+	}
+	a.rag.Close()
 	a.ledger.Close()
 	a.transport.CloseIdleConnections()
-	return errors.Join(a.db.Close(), a.tracing.Shutdown(ctx))
+	return errors.Join(a.closeStores(), a.tracing.Shutdown(ctx))
 }
 
 // Gateway returns the model gateway, for tests.

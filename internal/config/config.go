@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -81,6 +82,24 @@ type Serve struct {
 	// UpstreamNetHTTP (net/http for every provider call, whatever the
 	// tenants say): the server-wide way back from internal/h1.
 	UpstreamTransport string
+
+	// Store is where the server keeps its state: "" for SQLite in DataDir
+	// (the embedded default), or the URL of a PostgreSQL database
+	// (postgres://USER@HOST/DB), which replicas share. It may hold a
+	// password: log it only through Redacted.
+	Store string
+	// Redis is the URL of a Redis (redis://HOST:6379/0, rediss:// for
+	// TLS) that holds rate limits, open-stream slots and budgets shared by
+	// replicas; "" keeps them in this process.
+	Redis string
+	// RedisPrefix starts every Redis key, so that several deployments (or
+	// tests) may share one Redis.
+	RedisPrefix string
+	// IndexMemory bounds, in MiB, the estimated memory of the knowledge
+	// base indexes this process holds: past it the least recently used
+	// tenants' indexes are dropped and loaded again on their next use
+	// (0: no bound).
+	IndexMemory int
 }
 
 // The values of --upstream-transport.
@@ -108,6 +127,7 @@ func Defaults() Serve {
 		MaxInFlight:       4096,
 		MinBodyRate:       1024,
 		UpstreamTransport: UpstreamAuto,
+		RedisPrefix:       "crispy:",
 	}
 }
 
@@ -128,6 +148,10 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MinBodyRate, "min-body-rate", c.MinBodyRate, "slowest average rate of a request body in bytes/s after its first 5 s; slower gets 408 (0: no minimum)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", c.Heartbeat, "interval of SSE heartbeats while a stream waits for its first token")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of reverse proxies whose X-Forwarded-For is trusted (comma-separated)")
+	fs.StringVar(&c.Store, "store", c.Store, "PostgreSQL URL of the store replicas share (postgres://USER@HOST/DB); empty: SQLite in --data")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis URL for rate limits, stream slots and budgets shared by replicas (redis://HOST:6379/0); empty: kept in this process")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of every Redis key, to share one Redis between deployments")
+	fs.IntVar(&c.IndexMemory, "index-memory", c.IndexMemory, "MiB of knowledge-base indexes held in memory; past it the least recently used tenants' are dropped and reloaded on use (0: no bound)")
 	fs.StringVar(&c.UpstreamTransport, "upstream-transport", c.UpstreamTransport, "HTTP client of plain-http provider calls: auto (each provider's transport, h1 by default) or net/http (Go's standard transport for all)")
 }
 
@@ -224,8 +248,24 @@ func (c Serve) Validate() error {
 	if _, err := c.TrustedPrefixes(); err != nil {
 		errs = append(errs, err)
 	}
+	if c.IndexMemory < 0 {
+		errs = append(errs, errors.New("--index-memory must not be negative"))
+	}
 	if c.MaxInFlight < 0 {
 		errs = append(errs, errors.New("--max-in-flight must not be negative"))
+	}
+	if c.Store != "" {
+		if u, err := url.Parse(c.Store); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			errs = append(errs, fmt.Errorf("--store %q: want a PostgreSQL URL (postgres://USER@HOST/DB), or nothing for SQLite in --data", Redact(c.Store)))
+		}
+	}
+	if c.Redis != "" {
+		if u, err := url.Parse(c.Redis); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			errs = append(errs, fmt.Errorf("--redis %q: want a Redis URL (redis://HOST:6379/0 or rediss://...)", Redact(c.Redis)))
+		}
+		if c.RedisPrefix == "" {
+			errs = append(errs, errors.New("--redis-prefix must not be empty"))
+		}
 	}
 	switch c.UpstreamTransport {
 	case "", UpstreamAuto, UpstreamNetHTTP:
@@ -233,4 +273,14 @@ func (c Serve) Validate() error {
 		errs = append(errs, fmt.Errorf("--upstream-transport %q: must be %s or %s", c.UpstreamTransport, UpstreamAuto, UpstreamNetHTTP))
 	}
 	return errors.Join(errs...)
+}
+
+// Redact returns the URL u with its password, if any, replaced by "xxxxx",
+// for logs and errors; what is not a URL comes back as "(unparsable)".
+func Redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return p.Redacted()
 }

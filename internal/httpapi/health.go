@@ -12,21 +12,30 @@ import (
 const storagePingTimeout = 2 * time.Second
 
 // health answers GET /health for the caller's tenant: the tenant ID, the
-// server version and whether storage answers. It is 503 when storage does not.
+// server version and whether storage (and Redis, when configured) answer.
+// It is 503 when storage does not; Redis down is reported with 200, as the
+// API still serves (see docs/scale-out.md).
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	h := api.Health{
 		Tenant:  Identity(r).Tenant.ID.String(),
 		Version: s.opts.Version,
-		Storage: api.Status{OK: true},
+		Storage: api.Status{OK: true, Backend: s.opts.StorageBackend},
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), storagePingTimeout)
+	defer cancel()
+	m := metaOf(r)
+	if s.opts.Redis != nil {
+		h.Redis = &api.Status{OK: true, Backend: "redis"}
+		if err := s.opts.Redis.Ping(ctx); err != nil {
+			m.log.WarnContext(r.Context(), "redis ping failed", "error", err, "request_id", m.requestID)
+			h.Redis = &api.Status{OK: false, Backend: "redis", Error: "redis is not answering"}
+		}
 	}
 	if s.opts.Storage != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), storagePingTimeout)
-		defer cancel()
 		if err := s.opts.Storage.Ping(ctx); err != nil {
-			m := metaOf(r)
 			m.log.WarnContext(r.Context(), "storage ping failed", "error", err, "request_id", m.requestID)
-			h.Storage = api.Status{OK: false, Error: "storage is not answering"}
-			return api.Errorf(api.CodeUnavailable, "storage is not answering").WithDetails(map[string]any{"health": h})
+			h.Storage = api.Status{OK: false, Backend: s.opts.StorageBackend, Error: "storage is not answering"}
+			return api.Errorf(api.CodeUnavailable, "storage is not answering").WithDetails(map[string]any{"health": h, "retryAfter": storageRetryAfter})
 		}
 	}
 	return writeData(w, r, http.StatusOK, h)
@@ -41,6 +50,11 @@ func (s *Server) livez(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if !s.ready.Load() {
 		return api.Errorf(api.CodeUnavailable, "not ready: the server is starting or draining")
+	}
+	if s.opts.StorageUp != nil {
+		if err := s.opts.StorageUp(); err != nil {
+			return api.Errorf(api.CodeUnavailable, "not ready: storage is not answering").WithDetails(map[string]any{"storage": "unavailable"})
+		}
 	}
 	return writeData(w, r, http.StatusOK, map[string]bool{"ready": true})
 }

@@ -2,10 +2,15 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/ratelimit"
+	"github.com/crispy-enigma/crispy/internal/store"
 )
 
 // statuses maps each error code to its HTTP status. It is the one place
@@ -56,6 +61,12 @@ func writeData(w http.ResponseWriter, r *http.Request, status int, data any) err
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := api.AsError(err)
 	logError(r, e)
+	if e.Code == api.CodeInternal && errors.Is(e, store.ErrUnavailable) {
+		// Storage went away during the request: nothing was stored, and
+		// the client may retry.
+		e = api.AsError(errStorageDown())
+	}
+	setRetryAfter(w.Header(), e)
 	if metaOf(r).openai {
 		status, body := openAIError(e)
 		_ = writeJSON(w, status, body)
@@ -88,4 +99,26 @@ func writeEnvelope(w http.ResponseWriter, status int, env api.Envelope) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(env)
+}
+
+// setRetryAfter sets Retry-After from the error's details.retryAfter
+// (seconds), unless the header is set already.
+func setRetryAfter(h http.Header, e *api.Error) {
+	if h.Get(ratelimit.HeaderRetryAfter) != "" || e.Details == nil {
+		return
+	}
+	var secs int64
+	switch v := e.Details["retryAfter"].(type) {
+	case int:
+		secs = int64(v)
+	case int64:
+		secs = v
+	case float64:
+		secs = int64(math.Ceil(v))
+	default:
+		return
+	}
+	if secs > 0 {
+		h.Set(ratelimit.HeaderRetryAfter, strconv.FormatInt(secs, 10))
+	}
 }

@@ -33,8 +33,16 @@ type Options struct {
 	// Registry returns the current tenant registry. It is called once per
 	// request, so a reload that swaps the registry takes effect atomically.
 	Registry func() *tenant.Registry
-	// Storage reports the health of the storage backend for GET /health.
-	Storage store.Pinger
+	// Storage reports the health of the storage backend for GET /health;
+	// StorageBackend names it there ("sqlite", "postgres").
+	Storage        store.Pinger
+	StorageBackend string
+	// StorageUp, when set, returns the error of storage's last health
+	// check, nil while it answers: while it fails, GET /readyz answers 503
+	// and tenant routes 503 unavailable with Retry-After.
+	StorageUp func() error
+	// Redis, when set, is the Redis that GET /health reports.
+	Redis store.Pinger
 	// Gateway makes model calls (/v1/chat/completions, /v1/embeddings).
 	Gateway *gateway.Gateway
 	// Usage reads the usage ledger for GET /usage.
@@ -135,7 +143,7 @@ func New(opts Options) *Server {
 	}
 	s.operator = s.operatorHandler()
 	// Outermost first: the order in which a request meets them.
-	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withBodyRate(s.withInFlight(s.withTenant(s.withTenantInFlight(s.withRateLimit(s.mux)))))))))
+	s.handler = s.withRequestMeta(s.withAccessLog(s.withRecover(s.withRoute(s.withBodyRate(s.withInFlight(s.withTenant(s.withStorage(s.withTenantInFlight(s.withRateLimit(s.mux))))))))))
 	return s
 }
 

@@ -26,6 +26,10 @@ var (
 	// ErrConflict means the write was refused because it conflicts with
 	// what is stored: an idempotency key that holds a record already.
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable means the backend could not be reached (a database
+	// server that is down or cut off): nothing was written, and the call
+	// may succeed later.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Limits on KV keys and values, the same for every backend.

@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crispy-enigma/crispy/internal/config"
+	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/ratelimit"
+	"github.com/crispy-enigma/crispy/internal/redis"
+	"github.com/crispy-enigma/crispy/internal/store"
+)
+
+// shared is what replicas must agree on from one request to the next:
+// rate limits, open-stream slots and budgets (in this process, or in Redis
+// with --redis), and the health of the store they share.
+type shared struct {
+	limiter *ratelimit.Limiter
+	streams ratelimit.StreamSlots
+	budgets *gateway.Budgets
+	// storageUp reports a shared store's last health check; nil on SQLite.
+	storageUp func() error
+	// redisPing is the Redis that /health reports; nil without Redis.
+	redisPing store.Pinger
+}
+
+// openShared starts checking a shared store's health and, with --redis,
+// connects to Redis for limits, stream slots and budgets; without it they
+// are kept in this process.
+func (a *App) openShared(ctx context.Context) (shared, error) {
+	var s shared
+	if a.cfg.Store != "" {
+		a.health = newStoreHealth(a.db, a.log, storeCheckInterval, storeCheckTimeout)
+		s.storageUp = a.health.Up
+	}
+	if a.cfg.Redis == "" {
+		s.limiter = ratelimit.New(ratelimit.NewMemory())
+		s.streams = &ratelimit.Streams{}
+		s.budgets = gateway.NewBudgets(nil)
+		return s, nil
+	}
+	errs := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crispy_redis_errors_total",
+		Help: "Calls to Redis that failed (limits then admit per replica, budgets refuse with 503).",
+	})
+	if err := a.metrics.Registry.Register(errs); err != nil {
+		return s, fmt.Errorf("redis metric: %w", err)
+	}
+	db, err := redis.Open(ctx, a.cfg.Redis, redis.Options{
+		Prefix:  a.cfg.RedisPrefix,
+		Logger:  a.log,
+		OnError: func(error) { errs.Inc() },
+	})
+	if err != nil {
+		if a.health != nil {
+			a.health.Close()
+		}
+		return s, fmt.Errorf("open redis %s: %w", config.Redact(a.cfg.Redis), err)
+	}
+	a.redis = db
+	a.log.Info("limits, stream slots and budgets in Redis", "redis", config.Redact(a.cfg.Redis), "prefix", a.cfg.RedisPrefix)
+	s.limiter = ratelimit.New(redis.NewLimits(db, redis.LimitsOptions{}))
+	s.streams = redis.NewStreams(db)
+	s.budgets = gateway.NewBudgetsWithStore(redis.NewBudgets(db), nil)
+	s.redisPing = db
+	return s, nil
+}
+
+// closeStores stops the health checks and closes Redis and the store.
+func (a *App) closeStores() error {
+	if a.health != nil {
+		a.health.Close()
+	}
+	var errs []error
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
+	}
+	errs = append(errs, a.db.Close())
+	return errors.Join(errs...)
+}
