@@ -40,7 +40,7 @@ func (s *Service) Notify(t tenant.ID, version int64) {
 	s.mu.Lock()
 	k := s.tenants[t]
 	s.mu.Unlock()
-	if k == nil || !k.ready.Load() || version <= k.currentVersion() {
+	if k == nil {
 		return
 	}
 	for {
@@ -49,7 +49,11 @@ func (s *Service) Notify(t tenant.ID, version int64) {
 			break
 		}
 	}
-	s.follow(t, k)
+	// A knowledge base being loaded looks at its target when the load
+	// ends (its scan may have missed the change).
+	if k.ready.Load() && version > k.currentVersion() {
+		s.follow(t, k)
+	}
 }
 
 // Resync checks every knowledge base held against the store, in a

@@ -206,6 +206,9 @@ func (s *Service) base(ctx context.Context, t tenant.ID) (*kb, error) {
 		}
 		switch {
 		case loaded:
+			if k.target.Load() > k.currentVersion() { // notified during the load
+				s.follow(t, k)
+			}
 			s.enforceBudget(k)
 		case s.opts.Replicated:
 			s.check(ctx, t, k)
