@@ -196,6 +196,10 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	a.chat = chat.New(a.gateway, a.db.Sessions(), log)
 	a.chat.RAG = a.rag
 	a.chat.Tools = a.tools
+	if l, ok := a.db.Sessions().(chat.SessionLocker); ok {
+		// One writer per session across the replicas of a shared store.
+		a.chat.Locker = l
+	}
 	a.api = httpapi.New(httpapi.Options{
 		Registry:       a.Registry,
 		Gateway:        a.gateway,

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crispy-enigma/crispy/internal/chat"
 	"github.com/crispy-enigma/crispy/internal/config"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/store/postgres"
@@ -35,6 +36,8 @@ var (
 	_ backend       = sqliteBackend{}
 	_ backend       = postgresBackend{}
 	_ sharedBackend = postgresBackend{}
+
+	_ chat.SessionLocker = (*postgres.Sessions)(nil)
 )
 
 // sharedBackend is the optional ability of a backend that several replicas write

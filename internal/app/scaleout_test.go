@@ -258,3 +258,77 @@ func parseHost(u string) (string, error) {
 	}
 	return p.Host, nil
 }
+
+// TestSessionsAcrossReplicas runs two servers on one PostgreSQL: turns
+// sent at once to one session on both never interleave (every user message
+// is followed by its answer, seqs are contiguous), and one Idempotency-Key
+// sent to both at once makes one turn, whose result both get.
+func TestSessionsAcrossReplicas(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := scaleTenants(t, `{}`)
+	var replicas []*started
+	for range 2 {
+		cfg := testConfig(t, dir)
+		cfg.Store = dsn
+		replicas = append(replicas, start(t, cfg))
+	}
+	status, first, e, _ := chatTurn(t, replicas[0].url, "ck_dev_acme", `{"message":"turn zero","stream":false}`)
+	if status != 200 {
+		t.Fatalf("first turn = %d %+v", status, e)
+	}
+	session := first.SessionID
+
+	const perReplica = 6
+	var wg sync.WaitGroup
+	for r, s := range replicas {
+		for i := range perReplica {
+			wg.Go(func() {
+				body := fmt.Sprintf(`{"message":"replica %d turn %d","stream":false,"sessionId":%q}`, r, i, session)
+				if status, _, e, _ := chatTurn(t, s.url, "ck_dev_acme", body); status != 200 {
+					t.Errorf("turn on replica %d = %d %+v", r, status, e)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	// Retries of one idempotent turn on both replicas at once.
+	results := make([]api.ChatResult, len(replicas))
+	for r, s := range replicas {
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", s.url+"/chat", strings.NewReader(fmt.Sprintf(`{"message":"once","stream":false,"sessionId":%q}`, session)))
+			req.Header.Set("Authorization", "Bearer ck_dev_acme")
+			req.Header.Set("Idempotency-Key", "retry-1")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var env api.Envelope
+			decodeBody(t, res, &env)
+			if res.StatusCode != 200 {
+				t.Errorf("idempotent turn on replica %d = %d %+v", r, res.StatusCode, env.Error)
+				return
+			}
+			_ = json.Unmarshal(env.Data, &results[r])
+		})
+	}
+	wg.Wait()
+	if results[0].UserSeq != results[1].UserSeq || results[0].Replayed == results[1].Replayed {
+		t.Errorf("idempotent results: %+v and %+v; want one turn, replayed once", results[0], results[1])
+	}
+
+	_, h := history(t, replicas[1], "ck_dev_acme", session, "?limit=100")
+	want := 2 * (1 + 2*perReplica + 1)
+	if len(h.Messages) != want {
+		t.Fatalf("history has %d messages, want %d", len(h.Messages), want)
+	}
+	for i, m := range h.Messages {
+		wantRole := "user"
+		if i%2 == 1 {
+			wantRole = "assistant"
+		}
+		if m.Role != wantRole || m.Seq != int64(i+1) {
+			t.Errorf("message %d: role %s seq %d, want %s seq %d (turns interleaved)", i, m.Role, m.Seq, wantRole, i+1)
+		}
+	}
+}

@@ -71,6 +71,10 @@ type Service struct {
 	// Tools, when set, runs the tool calls the model makes, as the caller
 	// and within the caller's permissions (see tools.Turn).
 	Tools *tools.Dispatcher
+	// Locker, when set, extends the one-writer-per-session rule (and the
+	// wait of an idempotent retry for its first attempt) to every process
+	// that shares the store.
+	Locker SessionLocker
 
 	sessionLocks locks
 	idemLocks    locks
@@ -176,6 +180,11 @@ func (s *Service) Send(ctx context.Context, req Request, sink Sink) (*Result, er
 	ikey := "chat:" + owner(req.caller()) + ":" + req.IdempotencyKey
 	unlock := s.idemLocks.lock(req.Tenant.ID.String() + "\x00" + ikey)
 	defer unlock()
+	release, err := s.lockAcross(ctx, req.Tenant.ID, idemLease(ikey))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	hash := requestHash(req)
 	if res, err := s.replay(ctx, req, ikey, hash); res != nil || err != nil {
 		if err == nil {
@@ -237,6 +246,11 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink, idem *store.
 
 	var history []store.Message
 	if req.SessionID != "" {
+		release, err := s.lockAcross(ctx, tid, sessionID)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		info, err := s.session(ctx, caller, sessionID, false)
 		if err != nil {
 			return nil, err
@@ -514,10 +528,15 @@ func (s *Service) Delete(ctx context.Context, c Caller, sessionID string) error 
 	t := c.Tenant.ID
 	unlock := s.sessionLocks.lock(t.String() + "\x00" + sessionID)
 	defer unlock()
+	release, err := s.lockAcross(ctx, t, sessionID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if _, err := s.session(ctx, c, sessionID, true); err != nil {
 		return err
 	}
-	err := s.sessions.DeleteSession(ctx, t, sessionID)
+	err = s.sessions.DeleteSession(ctx, t, sessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return api.Errorf(api.CodeNotFound, "session %q does not exist", sessionID)
 	}

@@ -16,7 +16,7 @@ import (
 // tenantTables are the tables that hold tenant data: every one of them
 // must have row-level security, forced.
 var tenantTables = []string{"audit", "audit_seq", "chunks", "corpus", "corpus_changes", "documents", "idempotency",
-	"kv", "messages", "sessions", "usage", "usage_daily"}
+	"kv", "messages", "session_leases", "sessions", "usage", "usage_daily"}
 
 // fill writes a row of acme's into every tenant table through the store.
 func fill(t *testing.T, db *postgres.DB) {
@@ -41,6 +41,11 @@ func fill(t *testing.T, db *postgres.DB) {
 	if _, err := db.Audit().AppendAudit(ctx, store.AuditRecord{Time: time.Now(), Tenant: acme, Tool: "t", Outcome: "ok"}); err != nil {
 		t.Fatal(err)
 	}
+	unlock, err := db.Sessions().LockSession(ctx, acme, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
 }
 
 // TestRowLevelSecurity checks the defence in depth under the store's
