@@ -56,7 +56,7 @@ func TestKeyNewRevokeRotate(t *testing.T) {
 		t.Errorf("the file holds the key, or lost its comments:\n%s", b)
 	}
 	id, err := registryOf(t, dir).Resolve(tenant.Request{Authorization: "Bearer " + key, Scope: tenant.ScopeSearch})
-	if err != nil || id.Tenant.ID.String() != "acme" || id.KeyID != "k20260504" {
+	if err != nil || id.Tenant.ID.String() != "acme" || id.KeyID() != "k20260504" {
 		t.Fatalf("the new key resolves to %+v, %v", id, err)
 	}
 	if _, err := registryOf(t, dir).Resolve(tenant.Request{Authorization: "Bearer " + key, Scope: tenant.ScopeDocumentsWrite}); err == nil {
@@ -77,7 +77,7 @@ func TestKeyNewRevokeRotate(t *testing.T) {
 	rotated := strings.TrimSpace(got.stdout)
 	reg := registryOf(t, dir)
 	id, err = reg.Resolve(tenant.Request{Authorization: "Bearer " + rotated, Scope: tenant.ScopeSearch, Now: clock.Add(time.Hour)})
-	if err != nil || id.KeyID != "web2" || id.Key.Description != "website widget" || len(id.Key.Scopes) != 2 {
+	if err != nil || id.KeyID() != "web2" || id.Key.Description != "website widget" || len(id.Key.Scopes) != 2 {
 		t.Fatalf("the rotated key: %+v, %v", id.Key, err)
 	}
 	if _, err := reg.Resolve(tenant.Request{Authorization: "Bearer " + key, Now: clock.Add(time.Hour)}); err != nil {

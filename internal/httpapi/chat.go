@@ -30,7 +30,7 @@ func (s *Server) chatSend(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	id := Identity(r)
+	id := Caller(r)
 	req := chat.Request{
 		Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r),
 		SessionID: body.SessionID, Message: body.Message, Model: body.Model, System: body.System,
@@ -138,14 +138,14 @@ func brokenTurn(err error, res *chat.Result) *api.Error {
 
 // chatCaller is who a chat request acts as.
 func chatCaller(r *http.Request) chat.Caller {
-	id := Identity(r)
+	id := Caller(r)
 	return chat.Caller{Tenant: id.Tenant, Key: id.Key, SessionToken: sessionToken(r)}
 }
 
 // sessionToken is the session token an anonymous caller sends; a caller
 // with a key needs none, and its token is ignored.
 func sessionToken(r *http.Request) string {
-	if Identity(r).Key != nil {
+	if Caller(r).Key != nil {
 		return ""
 	}
 	return r.Header.Get(api.SessionTokenHeader)

@@ -14,10 +14,10 @@ import (
 type meta struct {
 	requestID string
 	traceID   string
-	route     *route // nil when no route matched
-	openai    bool   // errors in OpenAI's format (see withRoute)
-	identity  tenant.Identity
-	log       *slog.Logger // the server's logger, for errors found deep in a request
+	route     *route        // nil when no route matched
+	openai    bool          // errors in OpenAI's format (see withRoute)
+	caller    tenant.Caller // who the request acts as, once resolved
+	log       *slog.Logger  // the server's logger, for errors found deep in a request
 }
 
 type metaKey struct{}
@@ -35,9 +35,10 @@ func metaOf(r *http.Request) *meta {
 	return &meta{log: obs.Discard}
 }
 
-// Identity returns the tenant identity a request resolved to. It is set for
-// every route that is not open; handlers can rely on Tenant being non-nil.
-func Identity(r *http.Request) tenant.Identity { return metaOf(r).identity }
+// Caller returns who a request acts as: the tenant and key it resolved to,
+// with its request ID. It is set for every route that is not open; handlers
+// can rely on Tenant being non-nil.
+func Caller(r *http.Request) tenant.Caller { return metaOf(r).caller }
 
 // RequestID returns the request's ID, as sent back in X-Request-ID.
 func RequestID(r *http.Request) string { return metaOf(r).requestID }

@@ -22,7 +22,7 @@ import (
 // maxBodyBytes is the body limit for r: its tenant's limits.maxBodyBytes
 // (the tenants' default for a request without a tenant).
 func maxBodyBytes(r *http.Request) int64 {
-	if t := Identity(r).Tenant; t != nil {
+	if t := Caller(r).Tenant; t != nil {
 		return t.Config.Limits.MaxBodyBytes
 	}
 	return tenant.DefaultMaxBodyBytes

@@ -31,14 +31,14 @@ const (
 // limits.maxUploadBytes (the tenants' default for a request without a
 // tenant).
 func maxUploadBytes(r *http.Request) int64 {
-	if t := Identity(r).Tenant; t != nil {
+	if t := Caller(r).Tenant; t != nil {
 		return t.Config.Limits.MaxUploadBytes
 	}
 	return tenant.DefaultMaxUploadBytes
 }
 
 func (s *Server) ragCaller(r *http.Request) rag.Caller {
-	id := Identity(r)
+	id := Caller(r)
 	return rag.Caller{Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r)}
 }
 
@@ -247,11 +247,11 @@ func (s *Server) documentsList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Errorf(api.CodeInvalidRequest, "limit: %v", err)
 	}
-	ds, err := s.opts.RAG.Documents(r.Context(), Identity(r).Tenant.ID, q.Get("after"), int(limit)+1)
+	ds, err := s.opts.RAG.Documents(r.Context(), Caller(r).Tenant.ID, q.Get("after"), int(limit)+1)
 	if err != nil {
 		return err
 	}
-	t := Identity(r).Tenant
+	t := Caller(r).Tenant
 	quota, err := s.opts.RAG.Quota(r.Context(), t, s.opts.Jobs.Running(t.ID))
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func (s *Server) documentGet(w http.ResponseWriter, r *http.Request) error {
 	if err := s.needRAG(); err != nil {
 		return err
 	}
-	t := Identity(r).Tenant.ID
+	t := Caller(r).Tenant.ID
 	id := r.PathValue("id")
 	d, err := s.opts.RAG.Document(r.Context(), t, id)
 	if err != nil {
@@ -299,7 +299,7 @@ func (s *Server) documentDelete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	version, err := s.opts.RAG.Delete(r.Context(), Identity(r).Tenant.ID, id)
+	version, err := s.opts.RAG.Delete(r.Context(), Caller(r).Tenant.ID, id)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 	if err := s.needRAG(); err != nil {
 		return err
 	}
-	job, err := s.opts.Jobs.Get(Identity(r).Tenant.ID, r.PathValue("id"))
+	job, err := s.opts.Jobs.Get(Caller(r).Tenant.ID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

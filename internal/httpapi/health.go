@@ -17,7 +17,7 @@ const storagePingTimeout = 2 * time.Second
 // API still serves (see docs/scale-out.md).
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	h := api.Health{
-		Tenant:  Identity(r).Tenant.ID.String(),
+		Tenant:  Caller(r).Tenant.ID.String(),
 		Version: s.opts.Version,
 		Storage: api.Status{OK: true, Backend: s.opts.StorageBackend},
 	}

@@ -66,9 +66,9 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		if m.route != nil {
 			routeLabel = m.route.pattern
 		}
-		tenantLabel, keyID := "none", m.identity.KeyID
-		if m.identity.Tenant != nil {
-			tenantLabel = m.identity.Tenant.ID.String()
+		tenantLabel, keyID := "none", m.caller.KeyID()
+		if m.caller.Tenant != nil {
+			tenantLabel = m.caller.Tenant.ID.String()
 		}
 		status := rw.statusCode()
 		code := strconv.Itoa(status)
@@ -202,7 +202,8 @@ func (s *Server) withTenant(next http.Handler) http.Handler {
 			writeError(w, r, api.Internal(fmt.Errorf("resolve tenant: %w", err)))
 			return
 		}
-		m.identity = id
+		id.RequestID = m.requestID
+		m.caller = id
 		next.ServeHTTP(w, r)
 	})
 }

@@ -71,7 +71,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer release()
 	}
-	id := Identity(r)
+	id := Caller(r)
 	call := gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteCompletions, Model: req.Model, RequestID: RequestID(r), Cache: true}
 	st, err := s.completion(r, call, &req, preq)
 	if err != nil {
@@ -309,7 +309,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if req.Dimensions != nil {
 		preq.Dimensions = *req.Dimensions
 	}
-	id := Identity(r)
+	id := Caller(r)
 	res, err := s.opts.Gateway.Embed(r.Context(), gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteEmbedding, Model: req.Model, RequestID: RequestID(r)}, preq)
 	if err != nil {
 		return err
@@ -354,7 +354,7 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) modelRefs(r *http.Request) []string {
-	cfg := Identity(r).Tenant.Config
+	cfg := Caller(r).Tenant.Config
 	refs := gateway.AllowedModels(cfg, gateway.RouteCompletions)
 	if emb := gateway.PrimaryModel(cfg, gateway.RouteEmbedding); !slices.Contains(refs, emb) {
 		refs = append(refs, emb)

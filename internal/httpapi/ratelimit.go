@@ -19,20 +19,20 @@ func (s *Server) withRateLimit(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := metaOf(r)
-		if m.route == nil || m.route.open || m.identity.Tenant == nil {
+		if m.route == nil || m.route.open || m.caller.Tenant == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rules := s.rateRules(r, m.identity)
+		rules := s.rateRules(r, m.caller)
 		if len(rules) == 0 {
 			next.ServeHTTP(w, r)
 			return
 		}
-		res, err := s.opts.Limiter.Check(r.Context(), m.identity.Tenant.ID, rules...)
+		res, err := s.opts.Limiter.Check(r.Context(), m.caller.Tenant.ID, rules...)
 		if err != nil {
 			// Fail open: a limiter that cannot answer must not take the
 			// API down; budgets still bound spending.
-			s.log.Error("rate limiter failed; request admitted", "tenant", m.identity.Tenant.ID.String(), "error", err, "request_id", m.requestID)
+			s.log.Error("rate limiter failed; request admitted", "tenant", m.caller.Tenant.ID.String(), "error", err, "request_id", m.requestID)
 			s.opts.Metrics.RateLimitErrors.Inc()
 			next.ServeHTTP(w, r)
 			return
@@ -40,7 +40,7 @@ func (s *Server) withRateLimit(next http.Handler) http.Handler {
 		ratelimit.SetHeaders(w.Header(), res)
 		if !res.Allowed {
 			policy := refusing(res)
-			s.opts.Metrics.RateLimited.WithLabelValues(m.identity.Tenant.ID.String(), policy).Inc()
+			s.opts.Metrics.RateLimited.WithLabelValues(m.caller.Tenant.ID.String(), policy).Inc()
 			writeError(w, r, api.Errorf(api.CodeRateLimited, "rate limit %q exceeded; retry in %d s", policy, res.RetryAfterSeconds()).
 				WithDetails(map[string]any{"limit": policy, "retryAfter": res.RetryAfterSeconds()}))
 			return
@@ -100,7 +100,7 @@ func (s *Server) tenantInFlightCap(t *tenant.Tenant) int {
 func (s *Server) withTenantInFlight(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := metaOf(r)
-		t := m.identity.Tenant
+		t := m.caller.Tenant
 		if m.route == nil || m.route.open || t == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -127,7 +127,7 @@ func (s *Server) withTenantInFlight(next http.Handler) http.Handler {
 
 // rateRules are the limits of a request: the tenant's, its key's (or, on
 // a public route without a key, none: the IP limit covers it), its IP's.
-func (s *Server) rateRules(r *http.Request, id tenant.Identity) []ratelimit.Rule {
+func (s *Server) rateRules(r *http.Request, id tenant.Caller) []ratelimit.Rule {
 	rl := id.Tenant.Config.Limits.Rate
 	var rules []ratelimit.Rule
 	if rl.Tenant != nil {
@@ -160,7 +160,7 @@ func (s *Server) acquireStream(w http.ResponseWriter, r *http.Request) (release 
 	if s.opts.Streams == nil {
 		return func() {}, nil
 	}
-	t := Identity(r).Tenant
+	t := Caller(r).Tenant
 	release, ok := s.opts.Streams.Acquire(t.ID, t.Config.Limits.Rate.ConcurrentStreams)
 	if !ok {
 		s.opts.Metrics.RateLimited.WithLabelValues(t.ID.String(), "streams").Inc()

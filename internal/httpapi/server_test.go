@@ -337,7 +337,7 @@ func TestTenantBodyLimit(t *testing.T) {
 	reg := registry(t)
 	globex, _ := reg.Tenant("globex")
 	req := httptest.NewRequest("POST", "/test/echo", strings.NewReader(`{"name":"`+strings.Repeat("a", 300<<10)+`"}`))
-	m := &meta{identity: tenant.Identity{Tenant: globex}, log: obs.Discard}
+	m := &meta{caller: tenant.Caller{Tenant: globex}, log: obs.Discard}
 	req = req.WithContext(withMeta(req.Context(), m))
 	var b echoBody
 	err := decodeJSON(httptest.NewRecorder(), req, &b)

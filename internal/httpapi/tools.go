@@ -28,8 +28,8 @@ func (s *Server) needTools() error {
 
 // toolCaller is the caller of a tool: the request's identity.
 func toolCaller(r *http.Request) tools.Caller {
-	id := Identity(r)
-	return tools.Caller{Tenant: id.Tenant, Key: id.Key, Scopes: id.Scopes, RequestID: RequestID(r)}
+	id := Caller(r)
+	return tools.Caller{Tenant: id.Tenant, Key: id.Key, Scopes: id.Scopes(), RequestID: RequestID(r)}
 }
 
 // toolsList answers GET /tools: the tools the caller may invoke, with their
@@ -88,8 +88,8 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Audit == nil {
 		return api.Errorf(api.CodeUnavailable, "the audit log is not available on this server")
 	}
-	id := Identity(r)
-	if id.Key == nil || !id.Scopes.Has(tenant.ScopeAdmin) {
+	id := Caller(r)
+	if id.Key == nil || !id.Scopes().Has(tenant.ScopeAdmin) {
 		return api.Errorf(api.CodeForbidden, "the audit log needs a key with the scope \"admin\"")
 	}
 	q := r.URL.Query()

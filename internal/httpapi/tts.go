@@ -17,7 +17,7 @@ func (s *Server) needTTS() error {
 }
 
 func (s *Server) ttsCaller(r *http.Request) tts.Caller {
-	id := Identity(r)
+	id := Caller(r)
 	return tts.Caller{Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r)}
 }
 

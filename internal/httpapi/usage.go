@@ -41,7 +41,7 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	if to.Sub(from) >= maxUsageDays*24*time.Hour {
 		return api.Errorf(api.CodeInvalidRequest, "the range is longer than %d days", maxUsageDays)
 	}
-	id := Identity(r)
+	id := Caller(r)
 	rows, err := s.opts.Usage.UsageRollup(r.Context(), id.Tenant.ID, store.UsageFilter{From: from, To: to.AddDate(0, 0, 1), KeyID: q.Get("key")})
 	if err != nil {
 		return api.Internal(err)

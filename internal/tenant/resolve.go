@@ -26,15 +26,6 @@ type Request struct {
 	Now time.Time
 }
 
-// Identity is who a request acts as: exactly one tenant, and the key (if any)
-// with its scopes. Anonymous callers of a public route have no key.
-type Identity struct {
-	Tenant *Tenant
-	Key    *Key   // nil for anonymous access to a public route
-	KeyID  string // "" for anonymous access to a public route
-	Scopes ScopeSet
-}
-
 // resolveError carries the sentinel and a reason.
 type resolveError struct {
 	kind   error
@@ -57,37 +48,39 @@ func deny(kind error, reason string) error { return &resolveError{kind, reason} 
 // from an unknown one would tell any key holder which hosts belong to a
 // tenant. Hosts identify the tenant of anonymous requests to public routes
 // only.
-func (r *Registry) Resolve(req Request) (Identity, error) {
+//
+// The Caller returned has no RequestID: the HTTP layer sets it.
+func (r *Registry) Resolve(req Request) (Caller, error) {
 	if req.Authorization != "" {
 		scheme, key, ok := strings.Cut(req.Authorization, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" || strings.ContainsAny(key, " \t") {
-			return Identity{}, deny(ErrUnauthenticated, "Authorization must be \"Bearer <key>\"")
+			return Caller{}, deny(ErrUnauthenticated, "Authorization must be \"Bearer <key>\"")
 		}
 		t, k, ok := r.Authenticate(key)
 		if !ok {
-			return Identity{}, deny(ErrUnauthenticated, "invalid API key")
+			return Caller{}, deny(ErrUnauthenticated, "invalid API key")
 		}
 		now := req.Now
 		if now.IsZero() {
 			now = time.Now()
 		}
 		if k.Expired(now) {
-			return Identity{}, deny(ErrUnauthenticated, "the API key has expired; use the key that replaced it")
+			return Caller{}, deny(ErrUnauthenticated, "the API key has expired; use the key that replaced it")
 		}
 		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
-			return Identity{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of the API key")
+			return Caller{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of the API key")
 		}
 		scopes := ScopeSet(k.Scopes)
 		if !scopes.Has(req.Scope) {
-			return Identity{}, deny(ErrForbidden, "the API key lacks the scope \""+string(req.Scope)+"\"")
+			return Caller{}, deny(ErrForbidden, "the API key lacks the scope \""+string(req.Scope)+"\"")
 		}
-		return Identity{Tenant: t, Key: k, KeyID: k.ID, Scopes: scopes}, nil
+		return Caller{Tenant: t, Key: k}, nil
 	}
 	if t, ok := r.ByHost(req.Host); ok && t.IsPublic(req.Route) && req.Scope.Anonymous() {
 		if req.TenantHeader != "" && req.TenantHeader != t.ID.String() {
-			return Identity{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of this host")
+			return Caller{}, deny(ErrForbidden, "X-Tenant-ID does not match the tenant of this host")
 		}
-		return Identity{Tenant: t}, nil
+		return Caller{Tenant: t}, nil
 	}
-	return Identity{}, deny(ErrUnauthenticated, "missing API key: send Authorization: Bearer <key>")
+	return Caller{}, deny(ErrUnauthenticated, "missing API key: send Authorization: Bearer <key>")
 }

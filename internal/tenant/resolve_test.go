@@ -108,8 +108,8 @@ func TestResolve(t *testing.T) {
 			if got := id.Tenant.ID.String(); got != tt.tenant {
 				t.Errorf("tenant = %s, want %s", got, tt.tenant)
 			}
-			if id.KeyID != tt.keyID {
-				t.Errorf("key = %q, want %q", id.KeyID, tt.keyID)
+			if id.KeyID() != tt.keyID {
+				t.Errorf("key = %q, want %q", id.KeyID(), tt.keyID)
 			}
 		})
 	}
