@@ -88,7 +88,7 @@ func runInProcess(ctx context.Context, dir string, docs, jobDocs, stageDocs []ra
 	}
 	start := time.Now()
 	for _, d := range docs {
-		res, err := svc.Ingest(ctx, rag.Caller{Tenant: t}, d)
+		res, err := svc.Ingest(ctx, tenant.Caller{Tenant: t}, d)
 		if err != nil {
 			pprof.StopCPUProfile()
 			return out, fmt.Errorf("in-process ingest of %s: %w", d.ID, err)
@@ -102,7 +102,7 @@ func runInProcess(ctx context.Context, dir string, docs, jobDocs, stageDocs []ra
 
 	jobs := rag.NewJobs(svc, nil)
 	start = time.Now()
-	job, err := jobs.Start(rag.Caller{Tenant: t}, jobDocs)
+	job, err := jobs.Start(tenant.Caller{Tenant: t}, jobDocs)
 	if err != nil {
 		return out, err
 	}

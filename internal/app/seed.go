@@ -74,7 +74,7 @@ func (a *App) seedTenant(ctx context.Context, t *tenant.Tenant, source fs.FS, di
 		default:
 			in.Text = string(b)
 		}
-		if _, err := a.rag.Ingest(ctx, rag.Caller{Tenant: t}, in); err != nil {
+		if _, err := a.rag.Ingest(ctx, tenant.Caller{Tenant: t}, in); err != nil {
 			a.log.Warn("seed document not ingested", "tenant", t.ID.String(), "file", rel, "error", err)
 			failed++
 			return nil

@@ -275,7 +275,7 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink, idem *store.
 	creq := provider.ChatRequest{Messages: msgs, MaxTokens: maxOut, Buffered: req.Buffered}
 	var grounding *rag.Context
 	if cfg.RAG.Enabled && s.RAG != nil {
-		grounding, err = s.RAG.Context(ctx, rag.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}, req.Message, nil)
+		grounding, err = s.RAG.Context(ctx, tenant.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}, req.Message, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -37,11 +37,6 @@ func maxUploadBytes(r *http.Request) int64 {
 	return tenant.DefaultMaxUploadBytes
 }
 
-func (s *Server) ragCaller(r *http.Request) rag.Caller {
-	id := Caller(r)
-	return rag.Caller{Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r)}
-}
-
 func (s *Server) needRAG() error {
 	if s.opts.RAG == nil {
 		return api.Errorf(api.CodeUnavailable, "the knowledge base is not available on this server")
@@ -74,7 +69,7 @@ func (s *Server) documentsPost(w http.ResponseWriter, r *http.Request) error {
 		if err := decodeBytes(body, &in); err != nil {
 			return err
 		}
-		res, err := s.opts.RAG.Ingest(r.Context(), s.ragCaller(r), in)
+		res, err := s.opts.RAG.Ingest(r.Context(), Caller(r), in)
 		if err != nil {
 			return err
 		}
@@ -119,7 +114,7 @@ func (s *Server) documentsBatch(w http.ResponseWriter, r *http.Request) error {
 	if len(docs) == 0 {
 		return api.Errorf(api.CodeInvalidRequest, "the batch holds no document")
 	}
-	c := s.ragCaller(r)
+	c := Caller(r)
 	if len(docs) > syncBatch {
 		job, err := s.opts.Jobs.Start(c, docs)
 		if err != nil {
@@ -192,7 +187,7 @@ func (s *Server) documentsUpload(w http.ResponseWriter, r *http.Request, boundar
 	if common.ID != "" && len(files) > 1 {
 		return api.Errorf(api.CodeInvalidRequest, "id applies to a single file; %d were sent", len(files))
 	}
-	c := s.ragCaller(r)
+	c := Caller(r)
 	results := make([]rag.IngestResult, 0, len(files))
 	for i, f := range files {
 		if common.ID != "" {
@@ -327,7 +322,7 @@ func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &q); err != nil {
 		return err
 	}
-	res, err := s.opts.RAG.Retrieve(r.Context(), s.ragCaller(r), q)
+	res, err := s.opts.RAG.Retrieve(r.Context(), Caller(r), q)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !body.Stream {
-		res, err := s.opts.Search.Search(r.Context(), s.ragCaller(r), body, nil)
+		res, err := s.opts.Search.Search(r.Context(), Caller(r), body, nil)
 		if err != nil {
 			return err
 		}
@@ -33,7 +33,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	defer release()
 	sink := &searchSink{sseSink{w: w, rc: http.NewResponseController(w), heartbeat: s.opts.Heartbeat}}
 	defer sink.stopHeartbeat()
-	res, err := s.opts.Search.Search(r.Context(), s.ragCaller(r), body, sink)
+	res, err := s.opts.Search.Search(r.Context(), Caller(r), body, sink)
 	if !sink.started {
 		return err // nothing was sent: the error gets its status
 	}

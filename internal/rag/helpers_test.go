@@ -104,7 +104,7 @@ func docInput(i int) rag.DocumentInput {
 // finds reports whether a BM25 query for word(i) retrieves document i.
 func finds(t testing.TB, s *rag.Service, tn *tenant.Tenant, i int) (bool, int64) {
 	t.Helper()
-	res, err := s.Retrieve(t.Context(), rag.Caller{Tenant: tn}, rag.Query{Text: word(i), Mode: rag.ModeBM25})
+	res, err := s.Retrieve(t.Context(), tenant.Caller{Tenant: tn}, rag.Query{Text: word(i), Mode: rag.ModeBM25})
 	if err != nil {
 		t.Fatalf("Retrieve: %v", err)
 	}
@@ -119,7 +119,7 @@ func finds(t testing.TB, s *rag.Service, tn *tenant.Tenant, i int) (bool, int64)
 
 func ingest(t testing.TB, s *rag.Service, tn *tenant.Tenant, in rag.DocumentInput) rag.IngestResult {
 	t.Helper()
-	res, err := s.Ingest(t.Context(), rag.Caller{Tenant: tn}, in)
+	res, err := s.Ingest(t.Context(), tenant.Caller{Tenant: tn}, in)
 	if err != nil {
 		t.Fatalf("Ingest(%s): %v", in.ID, err)
 	}

@@ -47,7 +47,7 @@ type IngestResult struct {
 
 // Ingest adds or replaces one document. The same ID with the same content
 // is a no-op; new content replaces the old chunks atomically.
-func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (IngestResult, error) {
+func (s *Service) Ingest(ctx context.Context, c tenant.Caller, in DocumentInput) (IngestResult, error) {
 	format, src, err := validateInput(&in)
 	if err != nil {
 		return IngestResult{}, err
@@ -111,7 +111,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 	}
 	rec := store.DocumentRecord{
 		ID: in.ID, Title: title, URL: in.URL, Format: format, Metadata: in.Metadata, Hash: hash,
-		EmbeddingModel: model, Bytes: int64(len(src)), Chunks: len(stored), UploadedBy: keyID(c.Key),
+		EmbeddingModel: model, Bytes: int64(len(src)), Chunks: len(stored), UploadedBy: c.KeyID(),
 	}
 	// The index entries are prepared now, outside the lock; the embedder
 	// sees the same text as BM25.
@@ -122,7 +122,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, in DocumentInput) (Inges
 	}
 	for lo := 0; lo < len(texts); lo += embedBatch {
 		hi := min(lo+embedBatch, len(texts))
-		res, err := s.gw.Embed(ctx, c.call(), provider.EmbedRequest{Input: texts[lo:hi]})
+		res, err := s.gw.Embed(ctx, embedding(c), provider.EmbedRequest{Input: texts[lo:hi]})
 		if err != nil {
 			return IngestResult{}, err
 		}

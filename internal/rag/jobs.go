@@ -87,7 +87,7 @@ func NewJobs(svc *Service, log *slog.Logger) *Jobs {
 // Start ingests docs in the background and returns the job at once, or a
 // rate_limited error when the tenant already runs as many jobs as
 // limits.knowledge.maxJobs allows, or unavailable once Shutdown has begun.
-func (j *Jobs) Start(c Caller, docs []DocumentInput) (Job, error) {
+func (j *Jobs) Start(c tenant.Caller, docs []DocumentInput) (Job, error) {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	job := &Job{ID: "job_" + hex.EncodeToString(b), Status: JobRunning, Total: len(docs), Created: time.Now().UTC(), Results: []IngestResult{}, tenant: c.Tenant.ID}
@@ -118,7 +118,7 @@ func (j *Jobs) Start(c Caller, docs []DocumentInput) (Job, error) {
 // run ingests a job's documents until they are all done or the jobs are
 // stopped: then no document is started, those under way finish (unless
 // the shutdown's deadline aborts them), and the job records what it did.
-func (j *Jobs) run(c Caller, job *Job, docs []DocumentInput) {
+func (j *Jobs) run(c tenant.Caller, job *Job, docs []DocumentInput) {
 	// Documents are prepared (extracted, chunked, embedded) by two workers
 	// a core, so that the cores stay busy while a group of writes holds the
 	// tenant's lock; the writes share transactions.

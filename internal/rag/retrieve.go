@@ -73,7 +73,7 @@ type Result struct {
 // of the best chunks of the expanded BM25 run (Rocchio) before the vector
 // search, and the two lists are fused by reciprocal rank. Vector mode is
 // the embedding alone.
-func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, error) {
+func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Result, error) {
 	cfg := c.Tenant.Config
 	if err := ValidateQuery(cfg, &q); err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (s *Service) Retrieve(ctx context.Context, c Caller, q Query) (*Result, err
 	}
 	if q.Mode != ModeBM25 && k.ix.Len() > 0 {
 		t0 := time.Now()
-		res, err := s.gw.Embed(ctx, c.call(), provider.EmbedRequest{Input: []string{q.Text}})
+		res, err := s.gw.Embed(ctx, embedding(c), provider.EmbedRequest{Input: []string{q.Text}})
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +215,7 @@ func asFused(hits []index.Hit, list int) []index.Fused {
 }
 
 // reranker returns the tenant's reranker, or nil.
-func (s *Service) reranker(c Caller) Reranker {
+func (s *Service) reranker(c tenant.Caller) Reranker {
 	rr := c.Tenant.Config.RAG.Reranker
 	if rr == nil || s.Rerankers == nil {
 		return nil
@@ -265,7 +265,7 @@ type Context struct {
 }
 
 // Context retrieves passages for a question and frames them for a model.
-func (s *Service) Context(ctx context.Context, c Caller, question string, filters index.Filter) (*Context, error) {
+func (s *Service) Context(ctx context.Context, c tenant.Caller, question string, filters index.Filter) (*Context, error) {
 	res, err := s.Retrieve(ctx, c, Query{Text: question, Filters: filters})
 	if err != nil {
 		return nil, err
@@ -276,7 +276,7 @@ func (s *Service) Context(ctx context.Context, c Caller, question string, filter
 // Frame numbers the chunks of a retrieval result from 1, keeps those that
 // fit the tenant's context budget (in rank order, stopping at the first
 // that does not), and renders the prompt that frames them as data.
-func (s *Service) Frame(c Caller, question string, res *Result) (*Context, error) {
+func (s *Service) Frame(c tenant.Caller, question string, res *Result) (*Context, error) {
 	cfg := c.Tenant.Config
 	budget := cfg.RAG.MaxContextTokens
 	out := &Context{}

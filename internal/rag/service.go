@@ -266,14 +266,8 @@ func (s *Service) Load(ctx context.Context, tenants []*tenant.Tenant) error {
 	return nil
 }
 
-// Caller says who asks, for budgets, usage and audit.
-type Caller struct {
-	Tenant    *tenant.Tenant
-	Key       *tenant.Key
-	RequestID string
-}
-
-func (c Caller) call() gateway.Call {
+// embedding is the gateway call that embeds text for c.
+func embedding(c tenant.Caller) gateway.Call {
 	return gateway.Call{Tenant: c.Tenant, Key: c.Key, Route: gateway.RouteEmbedding, RequestID: c.RequestID}
 }
 
@@ -288,13 +282,6 @@ func (s *Service) Version(ctx context.Context, t tenant.ID) (int64, error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.version, nil
-}
-
-func keyID(k *tenant.Key) string {
-	if k == nil {
-		return ""
-	}
-	return k.ID
 }
 
 // countTokens is the tokenizer used for context budgets.

@@ -9,12 +9,12 @@ import (
 	"strconv"
 
 	"github.com/crispy-enigma/crispy/api"
-	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // cacheOn reports whether the caller's tenant caches search answers.
-func (s *Service) cacheOn(c rag.Caller) bool {
+func (s *Service) cacheOn(c tenant.Caller) bool {
 	return s.cache != nil && c.Tenant.Config.Cache.Enabled
 }
 
@@ -34,7 +34,7 @@ func cacheKey(version int64, query string, req Request) string {
 
 // lookup returns the cached result under key, if any. A store failure is
 // logged and counts as a miss: the search runs instead.
-func (s *Service) lookup(ctx context.Context, c rag.Caller, key string) (api.SearchResult, bool) {
+func (s *Service) lookup(ctx context.Context, c tenant.Caller, key string) (api.SearchResult, bool) {
 	var hit api.SearchResult
 	b, err := s.cache.Get(ctx, c.Tenant.ID, key)
 	if err != nil {
@@ -51,7 +51,7 @@ func (s *Service) lookup(ctx context.Context, c rag.Caller, key string) (api.Sea
 }
 
 // store caches a result, without its timings and trace.
-func (s *Service) store(ctx context.Context, c rag.Caller, key string, res *api.SearchResult) {
+func (s *Service) store(ctx context.Context, c tenant.Caller, key string, res *api.SearchResult) {
 	v := *res
 	v.Timings, v.TraceID, v.Cached = nil, "", false
 	b, err := json.Marshal(v)

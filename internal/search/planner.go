@@ -11,6 +11,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/rag"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // plannerPrompt asks a language model for the intent and rewrite of a query.
@@ -29,7 +30,7 @@ const maxPlannerTokens = 200
 // (any model but the builtin ones, which cannot rewrite or suggest): then
 // the rewrite and the follow-ups ask it, and fall back to the rules if it
 // fails.
-func (s *Service) usesModel(c rag.Caller, model string) bool {
+func (s *Service) usesModel(c tenant.Caller, model string) bool {
 	cfg := c.Tenant.Config
 	if model == "" {
 		model = gateway.PrimaryModel(cfg, gateway.RouteSearch)
@@ -42,7 +43,7 @@ func (s *Service) usesModel(c rag.Caller, model string) bool {
 // plan decides the intent and rewrite: by the rules, or by the search
 // route's model when it is a language model (the rules decide when it
 // fails or answers out of form). It returns the chit-chat reply, if any.
-func (s *Service) plan(ctx context.Context, c rag.Caller, query, model string) (Plan, string) {
+func (s *Service) plan(ctx context.Context, c tenant.Caller, query, model string) (Plan, string) {
 	rules, reply := Rules(query)
 	if !s.usesModel(c, model) {
 		return rules, reply
@@ -58,7 +59,7 @@ func (s *Service) plan(ctx context.Context, c rag.Caller, query, model string) (
 	return p, reply
 }
 
-func (s *Service) modelPlan(ctx context.Context, c rag.Caller, query, model string) (Plan, error) {
+func (s *Service) modelPlan(ctx context.Context, c tenant.Caller, query, model string) (Plan, error) {
 	text, err := s.complete(ctx, c, model, []provider.Message{
 		{Role: provider.RoleSystem, Content: plannerPrompt},
 		{Role: provider.RoleUser, Content: query},
@@ -89,7 +90,7 @@ func (s *Service) modelPlan(ctx context.Context, c rag.Caller, query, model stri
 
 // modelFollowUps asks the search route's model for follow-up questions
 // about the framed passages.
-func (s *Service) modelFollowUps(ctx context.Context, c rag.Caller, model, query string, frame *rag.Context) ([]string, error) {
+func (s *Service) modelFollowUps(ctx context.Context, c tenant.Caller, model, query string, frame *rag.Context) ([]string, error) {
 	if len(frame.Passages) == 0 {
 		return nil, nil
 	}
@@ -123,7 +124,7 @@ func (s *Service) modelFollowUps(ctx context.Context, c rag.Caller, model, query
 }
 
 // complete makes one buffered call on the search route and returns its text.
-func (s *Service) complete(ctx context.Context, c rag.Caller, model string, msgs []provider.Message) (string, error) {
+func (s *Service) complete(ctx context.Context, c tenant.Caller, model string, msgs []provider.Message) (string, error) {
 	call := gateway.Call{Tenant: c.Tenant, Key: c.Key, Route: gateway.RouteSearch, Model: model, RequestID: c.RequestID}
 	st, err := s.gw.Chat(ctx, call, provider.ChatRequest{Messages: msgs, MaxTokens: maxPlannerTokens, Buffered: true})
 	if err != nil {

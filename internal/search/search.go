@@ -24,6 +24,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/rag"
 	"github.com/crispy-enigma/crispy/internal/rag/index"
 	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // Request is the body of POST /search.
@@ -68,7 +69,7 @@ func New(kb *rag.Service, gw *gateway.Gateway, cache store.KV, log *slog.Logger,
 // run is one search in progress.
 type run struct {
 	s       *Service
-	c       rag.Caller
+	c       tenant.Caller
 	req     Request
 	sink    Sink
 	query   string // normalised
@@ -80,7 +81,7 @@ type run struct {
 // Search answers req for the caller's tenant. With a sink, the answer is
 // streamed to it and the result returned at the end carries the whole
 // answer (which is authoritative: see docs/search.md).
-func (s *Service) Search(ctx context.Context, c rag.Caller, req Request, sink Sink) (*api.SearchResult, error) {
+func (s *Service) Search(ctx context.Context, c tenant.Caller, req Request, sink Sink) (*api.SearchResult, error) {
 	r := &run{s: s, c: c, req: req, sink: sink, t0: s.now()}
 	r.res.Timings = map[string]float64{}
 	if err := r.validate(); err != nil {

@@ -67,7 +67,7 @@ func ingestTool(d Deps) *tools.Tool {
 				return nil, err
 			}
 			out := IngestResult{Results: make([]rag.IngestResult, 0, len(in.Documents))}
-			caller := rag.Caller{Tenant: c.Tenant, Key: c.Key, RequestID: c.RequestID}
+			caller := tenant.Caller{Tenant: c.Tenant, Key: c.Key, RequestID: c.RequestID}
 			for _, doc := range in.Documents[:min(len(in.Documents), maxIngestDocs)] {
 				res, err := d.RAG.Ingest(ctx, caller, doc)
 				if err != nil {
