@@ -36,7 +36,7 @@ func (s *Server) audioSpeech(w http.ResponseWriter, r *http.Request) error {
 	case req.StreamFormat != "" && req.StreamFormat != "audio":
 		return pathErr("/stream_format", "stream_format %q is not supported: the audio itself is sent as it is produced (\"audio\")", req.StreamFormat)
 	}
-	caller := s.ttsCaller(r)
+	caller := Caller(r)
 	info, err := s.opts.TTS.Voices(r.Context(), caller) // tts_not_enabled for a tenant without speech
 	if err != nil {
 		return err

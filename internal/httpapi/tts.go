@@ -16,11 +16,6 @@ func (s *Server) needTTS() error {
 	return nil
 }
 
-func (s *Server) ttsCaller(r *http.Request) tts.Caller {
-	id := Caller(r)
-	return tts.Caller{Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r)}
-}
-
 // ttsSpeak answers POST /tts: the audio of the text, streamed as it is
 // produced with "stream": true; whole, with its length, otherwise; or, for
 // a text longer than the tenant's tts.asyncChars sent without stream, 202
@@ -33,7 +28,7 @@ func (s *Server) ttsSpeak(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
-	plan, err := s.opts.TTS.Prepare(r.Context(), s.ttsCaller(r), in)
+	plan, err := s.opts.TTS.Prepare(r.Context(), Caller(r), in)
 	if err != nil {
 		return err
 	}
@@ -123,7 +118,7 @@ func (s *Server) ttsVoices(w http.ResponseWriter, r *http.Request) error {
 	if err := s.needTTS(); err != nil {
 		return err
 	}
-	out, err := s.opts.TTS.Voices(r.Context(), s.ttsCaller(r))
+	out, err := s.opts.TTS.Voices(r.Context(), Caller(r))
 	if err != nil {
 		return err
 	}
@@ -136,7 +131,7 @@ func (s *Server) ttsJob(w http.ResponseWriter, r *http.Request) error {
 	if err := s.needTTS(); err != nil {
 		return err
 	}
-	job, audio, err := s.opts.TTS.Job(s.ttsCaller(r), r.PathValue("id"))
+	job, audio, err := s.opts.TTS.Job(Caller(r), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

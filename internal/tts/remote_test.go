@@ -34,12 +34,12 @@ func openAIFake(t *testing.T, h http.HandlerFunc) tts.SpeakerFunc {
 }
 
 // serviceFor is a Service whose every tenant speaks with s.
-func serviceFor(t *testing.T, s tts.Synthesizer) (*tts.Service, tts.Caller) {
+func serviceFor(t *testing.T, s tts.Synthesizer) (*tts.Service, tenant.Caller) {
 	t.Helper()
 	acme, _, _ := tenants(t, tenant.TTS{Adapter: "openai"}, tenant.Budget{})
 	svc := tts.New(tts.Options{Synthesizer: func(*tenant.Tenant) tts.Synthesizer { return s }})
 	t.Cleanup(svc.Close)
-	return svc, tts.Caller{Tenant: acme, RequestID: "req-7"}
+	return svc, tenant.Caller{Tenant: acme, RequestID: "req-7"}
 }
 
 func TestOpenAIAdapter(t *testing.T) {

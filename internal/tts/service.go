@@ -111,22 +111,8 @@ func (s *Service) Close() {
 // Active returns the number of syntheses running now.
 func (s *Service) Active() int { return int(s.active.Load()) }
 
-// Caller says who asks for speech.
-type Caller struct {
-	Tenant    *tenant.Tenant
-	Key       *tenant.Key // nil for anonymous callers of a public route
-	RequestID string
-}
-
-func (c Caller) keyID() string {
-	if c.Key == nil {
-		return ""
-	}
-	return c.Key.ID
-}
-
 // Voices returns what the caller's tenant can speak with.
-func (s *Service) Voices(ctx context.Context, c Caller) (api.TTSVoices, error) {
+func (s *Service) Voices(ctx context.Context, c tenant.Caller) (api.TTSVoices, error) {
 	synth := s.opts.Synthesizer(c.Tenant)
 	vs, err := synth.Voices(ctx)
 	if err != nil {
@@ -148,7 +134,7 @@ func (s *Service) Voices(ctx context.Context, c Caller) (api.TTSVoices, error) {
 
 // Plan is a checked request, ready to be spoken.
 type Plan struct {
-	caller Caller
+	caller tenant.Caller
 	synth  Synthesizer
 	info   Info
 	req    Request
@@ -183,7 +169,7 @@ func (p *Plan) Chars() int { return p.chars }
 // Prepare checks in against the tenant's adapter and limits: text to speech
 // enabled, the text within maxChars, a voice and a format the adapter has,
 // a speed in range. Nothing is held or spoken yet.
-func (s *Service) Prepare(ctx context.Context, c Caller, in api.TTSRequest) (*Plan, error) {
+func (s *Service) Prepare(ctx context.Context, c tenant.Caller, in api.TTSRequest) (*Plan, error) {
 	synth := s.opts.Synthesizer(c.Tenant)
 	voices, err := synth.Voices(ctx) // Disabled answers tts_not_enabled here
 	if err != nil {
@@ -295,7 +281,7 @@ func (s *Service) Start(p *Plan) (api.TTSJob, error) {
 }
 
 // Job returns a job of the caller's tenant and, once it is done, its audio.
-func (s *Service) Job(c Caller, id string) (api.TTSJob, []byte, error) {
+func (s *Service) Job(c tenant.Caller, id string) (api.TTSJob, []byte, error) {
 	if _, err := s.opts.Synthesizer(c.Tenant).Voices(context.Background()); err != nil {
 		return api.TTSJob{}, nil, err // tts_not_enabled
 	}
@@ -347,7 +333,7 @@ func (s *Service) run(ctx context.Context, p *Plan, res *gateway.Reservation, w 
 	}
 	if s.opts.Ledger != nil {
 		s.opts.Ledger.Record(store.UsageRecord{
-			Time: start, Tenant: p.caller.Tenant.ID, RequestID: p.caller.RequestID, KeyID: p.caller.keyID(), Route: Route,
+			Time: start, Tenant: p.caller.Tenant.ID, RequestID: p.caller.RequestID, KeyID: p.caller.KeyID(), Route: Route,
 			Provider: p.info.Provider, Model: p.info.Model + ":" + p.req.Voice, Attempts: 1, Status: status, ErrorKind: kind,
 			Latency: elapsed, TTFT: ttfb, TTSChars: chars,
 		})

@@ -137,8 +137,8 @@ func newHarness(t *testing.T, cfg tenant.TTS, budget tenant.Budget, opts tts.Opt
 	return h
 }
 
-func (h *harness) caller(tn *tenant.Tenant) tts.Caller {
-	return tts.Caller{Tenant: tn, Key: &tn.Config.Keys[0], RequestID: "req-1"}
+func (h *harness) caller(tn *tenant.Tenant) tenant.Caller {
+	return tenant.Caller{Tenant: tn, Key: &tn.Config.Keys[0], RequestID: "req-1"}
 }
 
 func code(err error) api.ErrorCode {
@@ -271,7 +271,7 @@ func TestLedgerRecords(t *testing.T) {
 }
 
 // waitJob polls a job until it is no longer running.
-func waitJob(t *testing.T, svc *tts.Service, c tts.Caller, id string) (api.TTSJob, []byte) {
+func waitJob(t *testing.T, svc *tts.Service, c tenant.Caller, id string) (api.TTSJob, []byte) {
 	t.Helper()
 	for range 1000 {
 		st, audio, err := svc.Job(c, id)
@@ -354,7 +354,7 @@ func TestEspeakThroughService(t *testing.T) {
 	_, initech, _ := tenants(t, tenant.TTS{}, tenant.Budget{})
 	svc := tts.New(tts.Options{Synthesizer: func(*tenant.Tenant) tts.Synthesizer { return e }})
 	defer svc.Close()
-	c := tts.Caller{Tenant: initech}
+	c := tenant.Caller{Tenant: initech}
 	p, err := svc.Prepare(t.Context(), c, api.TTSRequest{Text: sentence})
 	if err != nil {
 		t.Fatal(err)
