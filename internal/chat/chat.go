@@ -365,10 +365,7 @@ func (s *Service) answer(ctx context.Context, req Request, call gateway.Call, cr
 	if s.Tools == nil {
 		return s.gw.Chat(ctx, call, creq)
 	}
-	c := tools.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}
-	if req.Key != nil {
-		c.Scopes = tenant.ScopeSet(req.Key.Scopes)
-	}
+	c := tenant.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}
 	turn, err := s.Tools.Turn(ctx, c, creq, req.Tenant.Config.Tools.MaxRounds, func(ctx context.Context, r provider.ChatRequest) (*gateway.Stream, error) {
 		return s.gw.Chat(ctx, call, r)
 	})

@@ -131,7 +131,7 @@ func (s *Server) completion(r *http.Request, call gateway.Call, req *openai.Chat
 		return s.opts.Gateway.Chat(r.Context(), call, preq)
 	}
 	call.Cache = false // tool results may change from one call to the next
-	turn, err := s.opts.Tools.Turn(r.Context(), toolCaller(r), preq, call.Tenant.Config.Tools.MaxRounds, func(ctx context.Context, p provider.ChatRequest) (*gateway.Stream, error) {
+	turn, err := s.opts.Tools.Turn(r.Context(), Caller(r), preq, call.Tenant.Config.Tools.MaxRounds, func(ctx context.Context, p provider.ChatRequest) (*gateway.Stream, error) {
 		return s.opts.Gateway.Chat(ctx, call, p)
 	})
 	if err != nil {

@@ -26,12 +26,6 @@ func (s *Server) needTools() error {
 	return nil
 }
 
-// toolCaller is the caller of a tool: the request's identity.
-func toolCaller(r *http.Request) tools.Caller {
-	id := Caller(r)
-	return tools.Caller{Tenant: id.Tenant, Key: id.Key, Scopes: id.Scopes(), RequestID: RequestID(r)}
-}
-
 // toolsList answers GET /tools: the tools the caller may invoke, with their
 // schemas, and the same in OpenAI's function-calling format.
 func (s *Server) toolsList(w http.ResponseWriter, r *http.Request) error {
@@ -42,7 +36,7 @@ func (s *Server) toolsList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := api.ToolList{Tools: []api.Tool{}, OpenAI: []api.OpenAIFunction{}}
-	for _, t := range s.opts.Tools.Permitted(toolCaller(r)) {
+	for _, t := range s.opts.Tools.Permitted(Caller(r)) {
 		scopes := make([]string, len(t.Scopes))
 		for i, sc := range t.Scopes {
 			scopes[i] = string(sc)
@@ -67,7 +61,7 @@ func (s *Server) toolInvoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := r.PathValue("name")
 	start := time.Now()
-	out, err := s.opts.Tools.Invoke(r.Context(), toolCaller(r), name, body.Args, false)
+	out, err := s.opts.Tools.Invoke(r.Context(), Caller(r), name, body.Args, false)
 	if err != nil {
 		e := api.AsError(err)
 		if ps, ok := e.Details["errors"].([]tools.Problem); ok && len(ps) > 0 {

@@ -64,7 +64,7 @@ func TestToolTimeoutOverHTTP(t *testing.T) {
 		Result:  json.RawMessage(`{"type":"object"}`),
 		Scopes:  []tenant.Scope{tenant.ScopeTools},
 		Timeout: 20 * time.Millisecond,
-		Run: func(ctx context.Context, _ tools.Caller, _ json.RawMessage) (any, error) {
+		Run: func(ctx context.Context, _ tenant.Caller, _ json.RawMessage) (any, error) {
 			ran <- struct{}{}
 			<-ctx.Done()
 			return nil, ctx.Err()

@@ -33,23 +33,6 @@ const (
 // no tool has is cut there, so that a model cannot fill the log.
 const maxAuditName = 64
 
-// Caller is who invokes a tool: the tenant, its key and the key's scopes,
-// and the request on whose behalf. A model's tool call runs as the caller
-// of the request that called the model, never with more.
-type Caller struct {
-	Tenant    *tenant.Tenant
-	Key       *tenant.Key // nil for anonymous callers
-	Scopes    tenant.ScopeSet
-	RequestID string
-}
-
-func (c Caller) keyID() string {
-	if c.Key == nil {
-		return ""
-	}
-	return c.Key.ID
-}
-
 // Options are the dependencies of a Dispatcher. Registry and Audit are
 // required.
 type Options struct {
@@ -110,10 +93,10 @@ func (d *Dispatcher) enabled(t *tenant.Tenant, name string) (*Tool, bool) {
 }
 
 // missing returns the scopes of tool that c lacks.
-func missing(tool *Tool, c Caller) []string {
+func missing(tool *Tool, c tenant.Caller) []string {
 	var out []string
 	for _, s := range tool.Scopes {
-		if c.Key == nil || !c.Scopes.Has(s) {
+		if c.Key == nil || !c.Scopes().Has(s) {
 			out = append(out, string(s))
 		}
 	}
@@ -122,7 +105,7 @@ func missing(tool *Tool, c Caller) []string {
 
 // Permitted returns the tools c may invoke: enabled for its tenant, with
 // every scope they require held by its key; sorted by name.
-func (d *Dispatcher) Permitted(c Caller) []*Tool {
+func (d *Dispatcher) Permitted(c tenant.Caller) []*Tool {
 	var out []*Tool
 	for _, name := range d.reg.names {
 		if tool, ok := d.enabled(c.Tenant, name); ok && len(missing(tool, c)) == 0 {
@@ -147,12 +130,12 @@ func (d *Dispatcher) Permitted(c Caller) []*Tool {
 // first. A result that fails the tool's result schema is an internal error.
 // Whatever happens, one audit record is written, synchronously, before
 // Invoke returns; fromModel says a model asked for the call.
-func (d *Dispatcher) Invoke(ctx context.Context, c Caller, name string, args []byte, fromModel bool) (json.RawMessage, error) {
+func (d *Dispatcher) Invoke(ctx context.Context, c tenant.Caller, name string, args []byte, fromModel bool) (json.RawMessage, error) {
 	start := d.now()
 	args = orEmptyObject(args)
 	out, outcome, err := d.invoke(ctx, c, name, args)
 	rec := store.AuditRecord{
-		Time: start.UTC(), Tenant: c.Tenant.ID, RequestID: c.RequestID, KeyID: c.keyID(), Tool: auditName(name),
+		Time: start.UTC(), Tenant: c.Tenant.ID, RequestID: c.RequestID, KeyID: c.KeyID(), Tool: auditName(name),
 		ArgsSHA256: ArgsHash(args), Outcome: outcome, Latency: max(0, d.now().Sub(start)), FromModel: fromModel,
 	}
 	if err != nil {
@@ -181,7 +164,7 @@ func (d *Dispatcher) record(ctx context.Context, rec store.AuditRecord) error {
 	return nil
 }
 
-func (d *Dispatcher) invoke(ctx context.Context, c Caller, name string, args []byte) (json.RawMessage, string, error) {
+func (d *Dispatcher) invoke(ctx context.Context, c tenant.Caller, name string, args []byte) (json.RawMessage, string, error) {
 	tool, ok := d.enabled(c.Tenant, name)
 	if !ok {
 		return nil, OutcomeDenied, api.Errorf(api.CodeNotFound, "tool %q does not exist", auditName(name))

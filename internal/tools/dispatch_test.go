@@ -36,8 +36,8 @@ func newTenant(id string, enabled ...string) *tenant.Tenant {
 	return &tenant.Tenant{ID: tenant.MustID(id), Config: &cfg}
 }
 
-func callerOf(t *tenant.Tenant, scopes ...tenant.Scope) tools.Caller {
-	return tools.Caller{Tenant: t, Key: &tenant.Key{ID: "key", Scopes: scopes}, Scopes: scopes, RequestID: "req-1"}
+func callerOf(t *tenant.Tenant, scopes ...tenant.Scope) tenant.Caller {
+	return tenant.Caller{Tenant: t, Key: &tenant.Key{ID: "key", Scopes: scopes}, RequestID: "req-1"}
 }
 
 // counted wraps the builtin tools so that every run is counted (and
@@ -50,7 +50,7 @@ func counted(t *testing.T) (*tools.Registry, map[string]int, *sync.Mutex) {
 	for _, tool := range ts {
 		run := tool.Run
 		name := tool.Name
-		tool.Run = func(ctx context.Context, c tools.Caller, args json.RawMessage) (any, error) {
+		tool.Run = func(ctx context.Context, c tenant.Caller, args json.RawMessage) (any, error) {
 			mu.Lock()
 			runs[name]++
 			mu.Unlock()
@@ -184,21 +184,21 @@ func TestPermitted(t *testing.T) {
 	d := tools.New(tools.Options{Registry: reg, Audit: openAudit(t)})
 	acme := newTenant("acme", allFive...)
 	for _, tt := range []struct {
-		c    tools.Caller
+		c    tenant.Caller
 		want []string
 	}{
 		{callerOf(acme, tenant.Scopes...), []string{"classify_intent", "extract_entities", "ingest_docs", "summarize", "tag_chunk"}},
 		{callerOf(acme, tenant.ScopeTools), []string{"classify_intent", "extract_entities", "summarize", "tag_chunk"}},
 		{callerOf(acme, tenant.ScopeChat), nil},
 		{callerOf(newTenant("globex", "summarize"), tenant.Scopes...), []string{"summarize"}},
-		{tools.Caller{Tenant: acme, Scopes: tenant.Scopes}, nil}, // anonymous: no key, no tools
+		{tenant.Caller{Tenant: acme}, nil}, // anonymous: no key, no tools
 	} {
 		var got []string
 		for _, tool := range d.Permitted(tt.c) {
 			got = append(got, tool.Name)
 		}
 		if !slices.Equal(got, tt.want) {
-			t.Errorf("Permitted(%s %v) = %v, want %v", tt.c.Tenant.ID, tt.c.Scopes, got, tt.want)
+			t.Errorf("Permitted(%s %v) = %v, want %v", tt.c.Tenant.ID, tt.c.Scopes(), got, tt.want)
 		}
 		if mt := d.ModelTools(tt.c); len(mt) != len(tt.want) {
 			t.Errorf("ModelTools = %d tools, want %d", len(mt), len(tt.want))
@@ -264,7 +264,7 @@ func testTool(name string, timeout time.Duration, run func(ctx context.Context) 
 		Result:  json.RawMessage(`{"type":"object","required":["ok"],"properties":{"ok":{"const":true}}}`),
 		Scopes:  []tenant.Scope{tenant.ScopeTools},
 		Timeout: timeout,
-		Run: func(ctx context.Context, _ tools.Caller, _ json.RawMessage) (any, error) {
+		Run: func(ctx context.Context, _ tenant.Caller, _ json.RawMessage) (any, error) {
 			return run(ctx)
 		},
 	}

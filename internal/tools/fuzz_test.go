@@ -117,7 +117,7 @@ func FuzzInvokeArgs(f *testing.F) {
 		Args:   json.RawMessage(probeSchema),
 		Result: json.RawMessage(`{"type":"object"}`),
 		Scopes: []tenant.Scope{tenant.ScopeTools},
-		Run: func(context.Context, tools.Caller, json.RawMessage) (any, error) {
+		Run: func(context.Context, tenant.Caller, json.RawMessage) (any, error) {
 			ran.Add(1)
 			return map[string]any{}, nil
 		},

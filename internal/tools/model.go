@@ -10,6 +10,7 @@ import (
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // Limits of a model turn with tools.
@@ -21,7 +22,7 @@ const (
 
 // ModelTools returns the tools c may invoke in the shape a model is given
 // them: name, description and the JSON Schema of the arguments.
-func (d *Dispatcher) ModelTools(c Caller) []provider.Tool {
+func (d *Dispatcher) ModelTools(c tenant.Caller) []provider.Tool {
 	var out []provider.Tool
 	for _, t := range d.Permitted(c) {
 		out = append(out, provider.Tool{Name: t.Name, Description: t.Description, Parameters: t.Args})
@@ -48,7 +49,7 @@ type ChatFunc func(ctx context.Context, req provider.ChatRequest) (*gateway.Stre
 type Turn struct {
 	d         *Dispatcher
 	ctx       context.Context
-	c         Caller
+	c         tenant.Caller
 	chat      ChatFunc
 	req       provider.ChatRequest
 	maxRounds int
@@ -65,7 +66,7 @@ type Turn struct {
 // Turn starts a turn: the first model call, with the tools c may invoke,
 // for at most maxRounds rounds (the tenant's tools.maxRounds). An error is
 // the first call's, before any output.
-func (d *Dispatcher) Turn(ctx context.Context, c Caller, req provider.ChatRequest, maxRounds int, chat ChatFunc) (*Turn, error) {
+func (d *Dispatcher) Turn(ctx context.Context, c tenant.Caller, req provider.ChatRequest, maxRounds int, chat ChatFunc) (*Turn, error) {
 	req.Tools = d.ModelTools(c)
 	req.Messages = append([]provider.Message(nil), req.Messages...)
 	t := &Turn{d: d, ctx: ctx, c: c, chat: chat, req: req, maxRounds: maxRounds}
@@ -161,9 +162,9 @@ func errorContent(e *api.Error) []byte {
 }
 
 // refuse audits a call that is not run.
-func (d *Dispatcher) refuse(ctx context.Context, c Caller, call provider.ToolCall, outcome string) {
+func (d *Dispatcher) refuse(ctx context.Context, c tenant.Caller, call provider.ToolCall, outcome string) {
 	rec := store.AuditRecord{
-		Time: d.now().UTC(), Tenant: c.Tenant.ID, RequestID: c.RequestID, KeyID: c.keyID(), Tool: auditName(call.Name),
+		Time: d.now().UTC(), Tenant: c.Tenant.ID, RequestID: c.RequestID, KeyID: c.KeyID(), Tool: auditName(call.Name),
 		ArgsSHA256: ArgsHash(orEmptyObject([]byte(call.Arguments))), Outcome: outcome, FromModel: true,
 	}
 	_ = d.record(ctx, rec)

@@ -48,8 +48,10 @@ type Tool struct {
 	// Timeout bounds one run; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Run does the work. It gets arguments that have passed Args and
-	// returns a value that must pass Result once encoded.
-	Run func(ctx context.Context, c Caller, args json.RawMessage) (any, error)
+	// returns a value that must pass Result once encoded. It runs as the
+	// caller who invokes it: for a model's tool call, the caller of the
+	// request that called the model, never with more.
+	Run func(ctx context.Context, c tenant.Caller, args json.RawMessage) (any, error)
 
 	args, result *jsonschema.Schema
 }

@@ -38,9 +38,9 @@ func dispatcher(t *testing.T) (*tools.Dispatcher, *sqlite.DB) {
 	return tools.New(tools.Options{Registry: builtin.Registry(builtin.Deps{}), Audit: db.Audit()}), db
 }
 
-func caller() tools.Caller {
+func caller() tenant.Caller {
 	scopes := tenant.ScopeSet{tenant.ScopeTools}
-	return tools.Caller{Tenant: acme(), Key: &tenant.Key{ID: "k", Scopes: scopes}, Scopes: scopes, RequestID: "req"}
+	return tenant.Caller{Tenant: acme(), Key: &tenant.Key{ID: "k", Scopes: scopes}, RequestID: "req"}
 }
 
 var prefixes = map[string]string{

@@ -56,7 +56,7 @@ func ingestTool(d Deps) *tools.Tool {
 		Scopes:  []tenant.Scope{tenant.ScopeTools, tenant.ScopeToolsWrite, tenant.ScopeDocumentsWrite},
 		Writes:  true,
 		Timeout: 2 * time.Minute,
-		Run: func(ctx context.Context, c tools.Caller, args json.RawMessage) (any, error) {
+		Run: func(ctx context.Context, c tenant.Caller, args json.RawMessage) (any, error) {
 			if d.RAG == nil {
 				return nil, api.Errorf(api.CodeUnavailable, "the knowledge base is not available on this server")
 			}

@@ -70,7 +70,7 @@ func intentTool(d Deps) *tools.Tool {
 		Args:        json.RawMessage(intentArgs),
 		Result:      json.RawMessage(intentResult),
 		Scopes:      []tenant.Scope{tenant.ScopeTools},
-		Run: func(ctx context.Context, c tools.Caller, args json.RawMessage) (any, error) {
+		Run: func(ctx context.Context, c tenant.Caller, args json.RawMessage) (any, error) {
 			var in struct {
 				Text string `json:"text"`
 			}

@@ -52,7 +52,7 @@ func summarizeTool(d Deps) *tools.Tool {
 		Args:        json.RawMessage(summarizeArgs),
 		Result:      json.RawMessage(summarizeResult),
 		Scopes:      []tenant.Scope{tenant.ScopeTools},
-		Run: func(ctx context.Context, c tools.Caller, args json.RawMessage) (any, error) {
+		Run: func(ctx context.Context, c tenant.Caller, args json.RawMessage) (any, error) {
 			var in summarizeIn
 			if err := tools.Decode(args, &in); err != nil {
 				return nil, err

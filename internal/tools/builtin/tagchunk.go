@@ -92,7 +92,7 @@ func tagChunkTool() *tools.Tool {
 		Args:        json.RawMessage(tagChunkArgs),
 		Result:      json.RawMessage(tagChunkResult),
 		Scopes:      []tenant.Scope{tenant.ScopeTools},
-		Run: func(ctx context.Context, c tools.Caller, args json.RawMessage) (any, error) {
+		Run: func(ctx context.Context, c tenant.Caller, args json.RawMessage) (any, error) {
 			var in struct {
 				rag.DocumentInput
 				MaxTags int `json:"maxTags"`
