@@ -281,7 +281,7 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink, idem *store.
 		}
 		creq.Passages, creq.SourcesPrompt = grounding.Passages, grounding.Prompt
 	}
-	call := gateway.Call{Tenant: req.Tenant, Key: req.Key, Route: gateway.RouteChat, Model: req.Model, RequestID: req.RequestID, OnStart: sink.Started}
+	call := gateway.Call{Caller: tenant.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}, Route: gateway.RouteChat, Model: req.Model, OnStart: sink.Started}
 	st, err := s.answer(ctx, req, call, creq)
 	if err != nil {
 		return nil, err

@@ -79,11 +79,11 @@ func (g *Gateway) Budgets() *Budgets { return g.opts.Budgets }
 
 // Call says who makes a model call and for what.
 type Call struct {
-	Tenant    *tenant.Tenant
-	Key       *tenant.Key // nil for anonymous callers of a public route
-	Route     string      // RouteChat, RouteCompletions, RouteEmbedding, ...
-	Model     string      // the model the caller named, "" for the route's
-	RequestID string
+	// Caller is who makes the call: its tenant routes and pays for it, its
+	// key's budget too, and its request ID goes with it to the provider.
+	tenant.Caller
+	Route string // RouteChat, RouteCompletions, RouteEmbedding, ...
+	Model string // the model the caller named, "" for the route's
 	// OnStart, when set, is called once the call has passed routing and
 	// budget checks, just before the first provider attempt: an error
 	// returned before it is the caller's (a 4xx), one after it is the
@@ -94,13 +94,6 @@ type Call struct {
 	// the tenant enables its cache: for stateless calls only, never for a
 	// turn of a session.
 	Cache bool
-}
-
-func (c Call) keyID() string {
-	if c.Key == nil {
-		return ""
-	}
-	return c.Key.ID
 }
 
 // Chat starts a chat call. It returns once a model has produced its first
@@ -443,7 +436,7 @@ func (g *Gateway) newRecord(call Call, start time.Time) *store.UsageRecord {
 		Time:      start,
 		Tenant:    call.Tenant.ID,
 		RequestID: call.RequestID,
-		KeyID:     call.keyID(),
+		KeyID:     call.KeyID(),
 		Route:     call.Route,
 	}
 }

@@ -149,7 +149,7 @@ func collect(t *testing.T, st *Stream) (string, error) {
 }
 
 func (h *harness) chat(model string) (*Stream, error) {
-	return h.gw.Chat(context.Background(), Call{Tenant: h.t, Route: RouteChat, Model: model, RequestID: "r1"},
+	return h.gw.Chat(context.Background(), Call{Caller: tenant.Caller{Tenant: h.t, RequestID: "r1"}, Route: RouteChat, Model: model},
 		provider.ChatRequest{Messages: []provider.Message{{Role: "user", Content: "hello there"}}})
 }
 
@@ -384,7 +384,7 @@ func TestCancelStopsUpstream(t *testing.T) {
 	a := &fake{name: "a", steps: []step{{words: []string{"first"}}}}
 	h := newHarness(t, twoProviders, a, &fake{name: "b", steps: []step{{words: []string{"b"}}}})
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := h.gw.Chat(ctx, Call{Tenant: h.t, Route: RouteChat}, provider.ChatRequest{Messages: []provider.Message{{Role: "user", Content: "q"}}})
+	st, err := h.gw.Chat(ctx, Call{Caller: tenant.Caller{Tenant: h.t}, Route: RouteChat}, provider.ChatRequest{Messages: []provider.Message{{Role: "user", Content: "q"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,8 +71,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer release()
 	}
-	id := Caller(r)
-	call := gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteCompletions, Model: req.Model, RequestID: RequestID(r), Cache: true}
+	call := gateway.Call{Caller: Caller(r), Route: gateway.RouteCompletions, Model: req.Model, Cache: true}
 	st, err := s.completion(r, call, &req, preq)
 	if err != nil {
 		return err
@@ -309,8 +308,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if req.Dimensions != nil {
 		preq.Dimensions = *req.Dimensions
 	}
-	id := Caller(r)
-	res, err := s.opts.Gateway.Embed(r.Context(), gateway.Call{Tenant: id.Tenant, Key: id.Key, Route: gateway.RouteEmbedding, Model: req.Model, RequestID: RequestID(r)}, preq)
+	res, err := s.opts.Gateway.Embed(r.Context(), gateway.Call{Caller: Caller(r), Route: gateway.RouteEmbedding, Model: req.Model}, preq)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func (s *Service) Ingest(ctx context.Context, c tenant.Caller, in DocumentInput)
 	}
 	for lo := 0; lo < len(texts); lo += embedBatch {
 		hi := min(lo+embedBatch, len(texts))
-		res, err := s.gw.Embed(ctx, embedding(c), provider.EmbedRequest{Input: texts[lo:hi]})
+		res, err := s.gw.Embed(ctx, gateway.Call{Caller: c, Route: gateway.RouteEmbedding}, provider.EmbedRequest{Input: texts[lo:hi]})
 		if err != nil {
 			return IngestResult{}, err
 		}

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/rag/index"
 	"github.com/crispy-enigma/crispy/internal/tenant"
@@ -99,7 +100,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	}
 	if q.Mode != ModeBM25 && k.ix.Len() > 0 {
 		t0 := time.Now()
-		res, err := s.gw.Embed(ctx, embedding(c), provider.EmbedRequest{Input: []string{q.Text}})
+		res, err := s.gw.Embed(ctx, gateway.Call{Caller: c, Route: gateway.RouteEmbedding}, provider.EmbedRequest{Input: []string{q.Text}})
 		if err != nil {
 			return nil, err
 		}

@@ -266,11 +266,6 @@ func (s *Service) Load(ctx context.Context, tenants []*tenant.Tenant) error {
 	return nil
 }
 
-// embedding is the gateway call that embeds text for c.
-func embedding(c tenant.Caller) gateway.Call {
-	return gateway.Call{Tenant: c.Tenant, Key: c.Key, Route: gateway.RouteEmbedding, RequestID: c.RequestID}
-}
-
 // Version returns the tenant's corpus version: it changes with every
 // ingest or delete that changes the knowledge base, so a cache keyed by it
 // never serves an answer from a corpus that has since changed.

@@ -125,7 +125,7 @@ func (s *Service) modelFollowUps(ctx context.Context, c tenant.Caller, model, qu
 
 // complete makes one buffered call on the search route and returns its text.
 func (s *Service) complete(ctx context.Context, c tenant.Caller, model string, msgs []provider.Message) (string, error) {
-	call := gateway.Call{Tenant: c.Tenant, Key: c.Key, Route: gateway.RouteSearch, Model: model, RequestID: c.RequestID}
+	call := gateway.Call{Caller: c, Route: gateway.RouteSearch, Model: model}
 	st, err := s.gw.Chat(ctx, call, provider.ChatRequest{Messages: msgs, MaxTokens: maxPlannerTokens, Buffered: true})
 	if err != nil {
 		return "", err

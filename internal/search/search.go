@@ -262,7 +262,7 @@ func (r *run) answer(ctx context.Context, frame *rag.Context, retrieval, thresho
 		Buffered: r.sink == nil,
 	}
 	var startErr error
-	call := gateway.Call{Tenant: r.c.Tenant, Key: r.c.Key, Route: gateway.RouteSearch, Model: r.req.Model, RequestID: r.c.RequestID,
+	call := gateway.Call{Caller: r.c, Route: gateway.RouteSearch, Model: r.req.Model,
 		OnStart: func() { startErr = r.sources() }}
 	st, err := s.gw.Chat(ctx, call, creq)
 	if err != nil {

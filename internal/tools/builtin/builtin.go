@@ -65,7 +65,7 @@ func usesModel(d Deps, cfg *tenant.Config) bool {
 // ask calls the tenant's tools model with a system prompt and the text, as
 // the caller, and returns the whole answer.
 func ask(ctx context.Context, d Deps, c tenant.Caller, system, text string) (string, error) {
-	call := gateway.Call{Tenant: c.Tenant, Key: c.Key, Route: gateway.RouteTools, RequestID: c.RequestID}
+	call := gateway.Call{Caller: c, Route: gateway.RouteTools}
 	req := provider.ChatRequest{Buffered: true, Messages: []provider.Message{
 		{Role: provider.RoleSystem, Content: system},
 		{Role: provider.RoleUser, Content: text},
