@@ -92,8 +92,7 @@ func New(gw *gateway.Gateway, sessions store.Sessions, log *slog.Logger) *Servic
 // Caller is who acts on a session: a key of the tenant, or an anonymous
 // caller of a public chat host with the session token it holds, if any.
 type Caller struct {
-	Tenant *tenant.Tenant
-	Key    *tenant.Key // nil for an anonymous caller
+	tenant.Caller
 	// SessionToken is the token an anonymous caller presents; keys need
 	// none.
 	SessionToken string
@@ -101,9 +100,8 @@ type Caller struct {
 
 // Request is one user turn.
 type Request struct {
-	Tenant    *tenant.Tenant
-	Key       *tenant.Key
-	RequestID string
+	// Caller is who sends the turn.
+	tenant.Caller
 	// SessionToken is the token of the session an anonymous caller
 	// continues (see Caller).
 	SessionToken string
@@ -225,7 +223,7 @@ func (s *Service) replay(ctx context.Context, req Request, ikey, hash string) (*
 }
 
 func (r Request) caller() Caller {
-	return Caller{Tenant: r.Tenant, Key: r.Key, SessionToken: r.SessionToken}
+	return Caller{Caller: r.Caller, SessionToken: r.SessionToken}
 }
 
 // send runs a turn; idem, when not nil, is stored with it, with the
@@ -275,13 +273,13 @@ func (s *Service) send(ctx context.Context, req Request, sink Sink, idem *store.
 	creq := provider.ChatRequest{Messages: msgs, MaxTokens: maxOut, Buffered: req.Buffered}
 	var grounding *rag.Context
 	if cfg.RAG.Enabled && s.RAG != nil {
-		grounding, err = s.RAG.Context(ctx, tenant.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}, req.Message, nil)
+		grounding, err = s.RAG.Context(ctx, req.Caller, req.Message, nil)
 		if err != nil {
 			return nil, err
 		}
 		creq.Passages, creq.SourcesPrompt = grounding.Passages, grounding.Prompt
 	}
-	call := gateway.Call{Caller: tenant.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}, Route: gateway.RouteChat, Model: req.Model, OnStart: sink.Started}
+	call := gateway.Call{Caller: req.Caller, Route: gateway.RouteChat, Model: req.Model, OnStart: sink.Started}
 	st, err := s.answer(ctx, req, call, creq)
 	if err != nil {
 		return nil, err
@@ -365,8 +363,7 @@ func (s *Service) answer(ctx context.Context, req Request, call gateway.Call, cr
 	if s.Tools == nil {
 		return s.gw.Chat(ctx, call, creq)
 	}
-	c := tenant.Caller{Tenant: req.Tenant, Key: req.Key, RequestID: req.RequestID}
-	turn, err := s.Tools.Turn(ctx, c, creq, req.Tenant.Config.Tools.MaxRounds, func(ctx context.Context, r provider.ChatRequest) (*gateway.Stream, error) {
+	turn, err := s.Tools.Turn(ctx, req.Caller, creq, req.Tenant.Config.Tools.MaxRounds, func(ctx context.Context, r provider.ChatRequest) (*gateway.Stream, error) {
 		return s.gw.Chat(ctx, call, r)
 	})
 	if err != nil {
@@ -479,7 +476,7 @@ func (c Caller) may(sessionOwner string, manage bool) bool {
 		case sessionOwner == "" || sessionOwner == owner(c):
 			return true
 		case manage:
-			return tenant.ScopeSet(c.Key.Scopes).Has(tenant.ScopeAdmin)
+			return c.Scopes().Has(tenant.ScopeAdmin)
 		}
 		return false
 	}

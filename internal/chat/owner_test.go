@@ -15,7 +15,7 @@ func TestCallerMay(t *testing.T) {
 	bob := &tenant.Key{ID: "bob", Scopes: []tenant.Scope{tenant.ScopeChat}}
 	boss := &tenant.Key{ID: "boss", Scopes: []tenant.Scope{tenant.ScopeChat, tenant.ScopeAdmin}}
 	const token, other = "st_secret", "st_other"
-	aliceOwns := owner(Caller{Key: alice})
+	aliceOwns := owner(Caller{Caller: tenant.Caller{Key: alice}})
 	tokenOwns := owner(Caller{SessionToken: token})
 	tests := []struct {
 		name         string
@@ -23,16 +23,16 @@ func TestCallerMay(t *testing.T) {
 		owner        string
 		turn, manage bool
 	}{
-		{"the creating key", Caller{Key: alice}, aliceOwns, true, true},
-		{"another key", Caller{Key: bob}, aliceOwns, false, false},
-		{"an admin key", Caller{Key: boss}, aliceOwns, false, true},
+		{"the creating key", Caller{Caller: tenant.Caller{Key: alice}}, aliceOwns, true, true},
+		{"another key", Caller{Caller: tenant.Caller{Key: bob}}, aliceOwns, false, false},
+		{"an admin key", Caller{Caller: tenant.Caller{Key: boss}}, aliceOwns, false, true},
 		{"anonymous with a token, on a key's session", Caller{SessionToken: token}, aliceOwns, false, false},
 		{"the token holder", Caller{SessionToken: token}, tokenOwns, true, true},
 		{"anonymous with another token", Caller{SessionToken: other}, tokenOwns, false, false},
 		{"anonymous without a token", Caller{}, tokenOwns, false, false},
-		{"a key with the token", Caller{Key: bob, SessionToken: token}, tokenOwns, false, false},
-		{"an admin key on an anonymous session", Caller{Key: boss}, tokenOwns, false, true},
-		{"a key on a session without owner", Caller{Key: bob}, "", true, true},
+		{"a key with the token", Caller{Caller: tenant.Caller{Key: bob}, SessionToken: token}, tokenOwns, false, false},
+		{"an admin key on an anonymous session", Caller{Caller: tenant.Caller{Key: boss}}, tokenOwns, false, true},
+		{"a key on a session without owner", Caller{Caller: tenant.Caller{Key: bob}}, "", true, true},
 		{"anonymous on a session without owner", Caller{SessionToken: token}, "", false, false},
 		{"anonymous without a token on a session without owner", Caller{}, "", false, false},
 	}

@@ -30,9 +30,8 @@ func (s *Server) chatSend(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	id := Caller(r)
 	req := chat.Request{
-		Tenant: id.Tenant, Key: id.Key, RequestID: RequestID(r),
+		Caller:    Caller(r),
 		SessionID: body.SessionID, Message: body.Message, Model: body.Model, System: body.System,
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		SessionToken:   sessionToken(r),
@@ -138,8 +137,7 @@ func brokenTurn(err error, res *chat.Result) *api.Error {
 
 // chatCaller is who a chat request acts as.
 func chatCaller(r *http.Request) chat.Caller {
-	id := Caller(r)
-	return chat.Caller{Tenant: id.Tenant, Key: id.Key, SessionToken: sessionToken(r)}
+	return chat.Caller{Caller: Caller(r), SessionToken: sessionToken(r)}
 }
 
 // sessionToken is the session token an anonymous caller sends; a caller
