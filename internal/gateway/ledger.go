@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,7 +16,11 @@ import (
 // ledgerBatch records wait. The hot path wakes no goroutine: a call's
 // record costs an append, not a hand-off to the writer. A full list
 // (ledgerBuffer records) makes Record wait (back-pressure) rather than drop
-// usage.
+// usage. A write that fails because the store cannot be reached
+// (store.ErrUnavailable) keeps its records, up to half the buffer, for the
+// next write; other failures are logged and the records dropped. A write
+// cut off while it commits may have committed: its retry may then store
+// those records twice.
 const (
 	ledgerBuffer = 8192
 	ledgerBatch  = 512
@@ -102,6 +108,20 @@ func (l *Ledger) Close() {
 	<-l.done
 }
 
+// requeue puts rs back before the pending records, to be written next
+// time, unless the ledger is closing or the records kept would fill more
+// than half its buffer (then Record would wait on an outage): it reports
+// whether it kept them.
+func (l *Ledger) requeue(rs []store.UsageRecord) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || len(l.pending)+len(rs) > ledgerBuffer/2 {
+		return false
+	}
+	l.pending = append(slices.Clone(rs), l.pending...)
+	return true
+}
+
 func (l *Ledger) run() {
 	defer close(l.done)
 	tick := time.NewTicker(ledgerFlush)
@@ -119,10 +139,18 @@ func (l *Ledger) run() {
 		for len(batch) > 0 {
 			n := min(len(batch), ledgerBatch)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := l.store.AppendUsage(ctx, batch[:n]); err != nil {
+			err := l.store.AppendUsage(ctx, batch[:n])
+			cancel()
+			if err != nil && errors.Is(err, store.ErrUnavailable) && l.requeue(batch) {
+				// The store is away: keep what is left for the next
+				// write instead of dropping it.
+				l.log.Warn("usage ledger write failed; records kept to retry", "records", len(batch), "error", err)
+				clear(batch)
+				return
+			}
+			if err != nil {
 				l.log.Error("usage ledger write failed", "records", n, "error", err)
 			}
-			cancel()
 			clear(batch[:n])
 			batch = batch[n:]
 		}

@@ -156,3 +156,44 @@ func (l *Ledger) queued() int {
 	defer l.mu.Unlock()
 	return len(l.pending)
 }
+
+// failingUsage fails its first appends with store.ErrUnavailable, as a
+// database that cannot be reached, then stores.
+type failingUsage struct {
+	usageSink
+	failures int
+}
+
+func (s *failingUsage) AppendUsage(ctx context.Context, rs []store.UsageRecord) error {
+	s.mu.Lock()
+	if s.failures > 0 {
+		s.failures--
+		s.mu.Unlock()
+		return fmt.Errorf("postgres: append usage: %w: connection refused", store.ErrUnavailable)
+	}
+	s.mu.Unlock()
+	return s.usageSink.AppendUsage(ctx, rs)
+}
+
+func TestLedgerKeepsRecordsWhileTheStoreIsAway(t *testing.T) {
+	sink := &failingUsage{failures: 2}
+	l := NewLedger(sink, nil)
+	defer l.Close()
+	for i := range 3 {
+		l.Record(store.UsageRecord{RequestID: fmt.Sprint(i)})
+	}
+	l.Flush() // fails: kept
+	l.Record(store.UsageRecord{RequestID: "3"})
+	l.Flush() // fails: kept
+	if n := sink.count(); n != 0 {
+		t.Fatalf("%d records stored while the store is away", n)
+	}
+	l.Flush()
+	var got []string
+	for _, r := range sink.got {
+		got = append(got, r.RequestID)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3]" {
+		t.Errorf("stored %v, want [0 1 2 3] once each, in order", got)
+	}
+}
