@@ -52,6 +52,13 @@ func (b *Budgets) keys(c gateway.Counter) (used, held string) {
 	return base + ":used", base + ":held"
 }
 
+// seededKey is the mark that c's tenant and period hold the ledger's
+// usage: set by the first seed, or by the first settlement, which the
+// ledger records too.
+func (b *Budgets) seededKey(c gateway.Counter) string {
+	return b.db.key(c.Tenant, "b:"+c.Period+":seeded")
+}
+
 // Hold implements gateway.BudgetStore.
 func (b *Budgets) Hold(ctx context.Context, id string, holds []gateway.Hold) (gateway.HoldResult, error) {
 	if len(holds) == 0 {
@@ -98,13 +105,13 @@ func (b *Budgets) Settle(ctx context.Context, id string, ss []gateway.Settlement
 	if len(ss) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, 2*len(ss))
+	keys := make([]string, 0, 3*len(ss))
 	args := make([]any, 0, 1+3*len(ss))
 	args = append(args, id)
 	now := time.Now()
 	for _, s := range ss {
 		used, held := b.keys(s.Counter)
-		keys = append(keys, used, held)
+		keys = append(keys, used, held, b.seededKey(s.Counter))
 		args = append(args, s.Held, s.Used, ms(counterTTL(s.Counter.Period, now)))
 		b.db.leases.remove(held, member(id, s.Held))
 	}
@@ -120,8 +127,11 @@ func (b *Budgets) Settle(ctx context.Context, id string, ss []gateway.Settlement
 // from the ledger when it starts, but the counters in Redis already hold
 // what the running replicas settled: usage is added only by the first
 // process to seed a tenant's period (a key set with SET NX, which expires
-// with the period's counters), so it is counted once. If Redis loses its
-// data, the next replica to start seeds again.
+// with the period's counters), so it is counted once. A settlement sets
+// the same key, so a replica that starts after usage was settled in a
+// period (a tenant with no usage when the others started, a new day) adds
+// nothing either. If Redis loses its data, the next replica to start seeds
+// again.
 func (b *Budgets) Seed(ctx context.Context, c gateway.Counter, n int64) error {
 	now := time.Now()
 	ttl := counterTTL(c.Period, now)
@@ -130,7 +140,7 @@ func (b *Budgets) Seed(ctx context.Context, c gateway.Counter, n int64) error {
 	defer b.mu.Unlock()
 	mine, asked := b.seeded[claim]
 	if !asked {
-		ok, err := b.db.rdb.SetNX(ctx, b.db.key(c.Tenant, "b:"+c.Period+":seeded"), "1", ttl).Result()
+		ok, err := b.db.rdb.SetNX(ctx, b.seededKey(c), "1", ttl).Result()
 		if err != nil {
 			b.db.fail(err)
 			return fmt.Errorf("redis: budget seed: %w", err)

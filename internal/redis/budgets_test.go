@@ -142,3 +142,25 @@ func TestBudgetsSeedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetsSeedAfterSettle: usage settled in a period that no replica
+// seeded (a tenant without usage when they started, or a new day) is also
+// in the ledger; a replica that starts later and seeds from the ledger
+// must not count it twice.
+func TestBudgetsSeedAfterSettle(t *testing.T) {
+	requireRedis(t)
+	prefix := testPrefix(t)
+	acme := &tenant.Tenant{ID: tenant.MustID("acme"), Config: &tenant.Config{}}
+	acme.Config.Limits.Budget.TokensPerDay = 1000
+	running := gateway.NewBudgetsWithStore(redis.NewBudgets(openAt(t, redisAddr(), prefix, redis.Options{})), nil)
+	r, err := running.Reserve(acme, nil, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Settle(40, 0) // the ledger now holds these 40 tokens too
+	later := gateway.NewBudgetsWithStore(redis.NewBudgets(openAt(t, redisAddr(), prefix, redis.Options{})), nil)
+	later.Seed("acme", "", time.Now(), gateway.Amount{Tokens: 40})
+	if tokens, _ := later.Used("acme", ""); tokens != 40 {
+		t.Fatalf("used %d tokens after a later replica seeded, want 40", tokens)
+	}
+}
