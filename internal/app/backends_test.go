@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,8 +44,11 @@ func randomName() string {
 func testRedis(t *testing.T) (string, string) {
 	t.Helper()
 	u := os.Getenv("CRISPY_TEST_REDIS")
-	if u == "" {
+	switch {
+	case u == "":
 		u = defaultTestRedis
+	case !strings.Contains(u, "://"):
+		u = "redis://" + u // host:port, as .ci/run sets it
 	}
 	o, err := goredis.ParseURL(u)
 	if err != nil {
