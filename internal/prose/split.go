@@ -158,7 +158,14 @@ func isHeadingLine(text string, ln line, more bool) bool {
 	if isMarkdownHeading(s) {
 		return true
 	}
-	return more && shortLine(s) && !IsListItem(s) && !isTableRow(s) && !endsClause(s) && !endsSentence(s)
+	return more && shortLine(s) && !IsListItem(s) && !isTableRow(s) && !endsClause(s) && (!endsSentence(s) || isQuestion(s))
+}
+
+// isQuestion reports whether s ends with a question mark, closing quotes
+// and brackets aside: a short question on a line of its own before more
+// text is a heading ("What is Crispy Enigma?"), never an answer.
+func isQuestion(s string) bool {
+	return strings.HasSuffix(strings.TrimRightFunc(s, isCloser), "?")
 }
 
 func shortLine(s string) bool {

@@ -191,3 +191,17 @@ func TestSentences(t *testing.T) {
 		}
 	}
 }
+
+// A short question on a line of its own before more text is a heading, so
+// that an answer never quotes the question it answers.
+func TestQuestionLineIsHeading(t *testing.T) {
+	text := "What is Crispy Enigma?\n\nCrispy Enigma is a tenant-first AI platform."
+	spans := Split(text)
+	if len(spans) != 2 || !spans[0].Heading || spans[1].Heading {
+		t.Fatalf("spans = %+v, want the question as a heading and the answer as prose", spans)
+	}
+	// A question inside a paragraph stays a sentence.
+	if spans := Split("Why does it matter? Because tenants share nothing."); len(spans) != 2 || spans[0].Heading {
+		t.Errorf("spans = %+v", spans)
+	}
+}
