@@ -116,3 +116,39 @@ func TestServeEmbeddedTenantsWithoutFolder(t *testing.T) {
 		}
 	}
 }
+
+// With rag.groundCompletions on, acme's OpenAI-compatible route answers
+// from its knowledge base and cites it; a tenant without it is not
+// grounded.
+func TestGroundedCompletions(t *testing.T) {
+	cfg := testConfig(t, copyTenants(t))
+	a, err := app.New(t.Context(), cfg, app.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serveApp(t, a)
+	ask := func(key, question string) string {
+		t.Helper()
+		res := do(t, t.Context(), "POST", s.url+"/v1/chat/completions", key,
+			`{"model":"builtin/extractive","messages":[{"role":"user","content":`+quote(question)+`}]}`)
+		var out struct {
+			Choices []struct {
+				Message struct{ Content string }
+			}
+		}
+		decodeBody(t, res, &out)
+		if res.StatusCode != 200 || len(out.Choices) != 1 {
+			t.Fatalf("%s: %d %+v", question, res.StatusCode, out)
+		}
+		return out.Choices[0].Message.Content
+	}
+	if got := ask("ck_dev_acme", "How much is refunded per hotel night?"); !strings.Contains(got, "180 euros per night") || !strings.Contains(got, "[1]") {
+		t.Errorf("acme answered %q, want the handbook's figure with its citation", got)
+	}
+	if got := ask("ck_dev_acme", "What is Crispy Enigma?"); !strings.Contains(got, "tenant-first") {
+		t.Errorf("acme answered %q", got)
+	}
+	if got := ask("ck_dev_globex", "How much is refunded per hotel night?"); strings.Contains(got, "180") || strings.Contains(got, "[1]") {
+		t.Errorf("globex, not grounded, answered %q", got)
+	}
+}

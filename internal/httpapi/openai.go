@@ -64,6 +64,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	preq.Buffered = !req.Stream
+	if err := s.ground(r, &preq); err != nil {
+		return err
+	}
 	if req.Stream {
 		release, err := s.acquireStream(w, r)
 		if err != nil {
@@ -107,6 +110,34 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) error {
 		Choices: []openai.Choice{{Index: 0, Message: msg, FinishReason: finishReason(st.FinishReason()), Logprobs: json.RawMessage("null")}},
 		Usage:   &openai.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total()},
 	})
+}
+
+// ground gives a completion request the knowledge-base passages of its
+// last user message, for tenants with rag.groundCompletions on: the model
+// gets them as numbered sources, as POST /chat does, and cites them as
+// [n]. A request with tools, or without a user message, is not grounded.
+func (s *Server) ground(r *http.Request, preq *provider.ChatRequest) error {
+	c := Caller(r)
+	cfg := c.Tenant.Config.RAG
+	if !cfg.Enabled || !cfg.GroundCompletions || s.opts.RAG == nil || len(preq.Tools) > 0 {
+		return nil
+	}
+	question := ""
+	for i := len(preq.Messages) - 1; i >= 0; i-- {
+		if preq.Messages[i].Role == "user" {
+			question = preq.Messages[i].Content
+			break
+		}
+	}
+	if strings.TrimSpace(question) == "" {
+		return nil
+	}
+	grounding, err := s.opts.RAG.Context(r.Context(), c, question, nil)
+	if err != nil {
+		return err
+	}
+	preq.Passages, preq.SourcesPrompt = grounding.Passages, grounding.Prompt
+	return nil
 }
 
 // completionStream is an answer as the completion routes read it:

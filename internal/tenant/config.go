@@ -177,6 +177,9 @@ type RAG struct {
 	MaxTopK          int       `json:"maxTopK,omitempty"`
 	Template         string    `json:"template,omitempty"`
 	MinConfidence    float64   `json:"minConfidence,omitempty"`
+	// GroundCompletions grounds POST /v1/chat/completions in the
+	// knowledge base as POST /chat is.
+	GroundCompletions bool `json:"groundCompletions,omitempty"`
 }
 
 // Reranker is an HTTP reranking service.
