@@ -22,6 +22,7 @@ import (
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/api/openai"
+	"github.com/crispy-enigma/crispy/internal/mockupstream"
 	"github.com/crispy-enigma/crispy/internal/store/postgres/pgtest"
 	"github.com/crispy-enigma/crispy/internal/tokens"
 )
@@ -44,11 +45,11 @@ func (r *replica) logs() string {
 
 // startReplica runs bin serve with args and waits until it logs that it
 // serves; the process is stopped when the test ends.
-func startReplica(t *testing.T, bin string, args ...string) *replica {
+func startReplica(t *testing.T, bin string, extraEnv []string, args ...string) *replica {
 	t.Helper()
 	r := &replica{exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
-	var env []string
+	env := extraEnv
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CRISPY_") {
 			env = append(env, kv)
@@ -178,6 +179,15 @@ func TestCluster(t *testing.T) {
 	writeTenant(t, dir, "acme", clusterTenant("acme", fmt.Sprintf(`{"rate": {"tenant": {"requests": 1, "per": "1h", "burst": %d}}}`, burst)))
 	writeTenant(t, dir, "globex", clusterTenant("globex", fmt.Sprintf(`{"budget": {"tokensPerDay": %d}}`, budget)))
 	writeTenant(t, dir, "initech", clusterTenant("initech", `{}`))
+	// hooli streams slowly from a mock upstream, with two streams at once.
+	_, mockURL := mockupstream.Start(t, mockupstream.Config{APIKey: "mock-secret", TokensPerSecond: 20, CompletionTokens: 400})
+	writeTenant(t, dir, "hooli", fmt.Sprintf(`{
+  "id": "hooli", "name": "Hooli",
+  "keys": [{"id": "dev", "hash": %q, "scopes": ["chat"], "dev": true}],
+  "providers": {"mock": {"type": "openai", "baseUrl": %q, "apiKeyEnv": "MOCK_KEY", "timeout": "60s"}},
+  "models": {"chat": {"model": "mock/gpt-test"}, "embedding": {"model": "builtin/hash-64"}},
+  "limits": {"rate": {"concurrentStreams": 2}},
+}`, devKeyHash("ck_dev_hooli"), mockURL))
 
 	bin := filepath.Join(t.TempDir(), "crispy")
 	build := exec.Command("go", "build", "-o", bin, "github.com/crispy-enigma/crispy/cmd/crispy")
@@ -189,10 +199,10 @@ func TestCluster(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range replicas {
 		wg.Go(func() {
-			replicas[i] = startReplica(t, bin,
+			replicas[i] = startReplica(t, bin, []string{"MOCK_KEY=mock-secret"},
 				"--addr", "127.0.0.1:0", "--metrics-addr", "off", "--env", "dev",
 				"--data", t.TempDir(), "--tenants", dir,
-				"--store", dsn, "--redis", redisURL, "--redis-prefix", prefix,
+				"--store", dsn, "--redis", redisURL, "--redis-prefix", prefix, "--redis-lease-ttl", "1500ms",
 				"--log-level", "info", "--shutdown-timeout", "5s")
 		})
 	}
@@ -407,5 +417,94 @@ func TestCluster(t *testing.T) {
 		if missing.Load() > 0 {
 			t.Errorf("%d acknowledged writes lost", missing.Load())
 		}
+	})
+
+	t.Run("SIGKILL mid-stream", func(t *testing.T) {
+		// Replica 2 is gone; replica 1 holds hooli's two stream slots.
+		src, other := replicas[1], replicas[0]
+		type stream struct {
+			res   *http.Response
+			first chan error
+			end   chan error
+		}
+		open := func(r *replica) (*stream, int) {
+			req, _ := http.NewRequestWithContext(ctx, "POST", r.url+"/chat", strings.NewReader(`{"message":"tell me a long story"}`))
+			req.Header.Set("Authorization", "Bearer ck_dev_hooli")
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 200 {
+				res.Body.Close()
+				return nil, res.StatusCode
+			}
+			st := &stream{res: res, first: make(chan error, 1), end: make(chan error, 1)}
+			go func() {
+				defer res.Body.Close()
+				sc := bufio.NewScanner(res.Body)
+				tokens := 0
+				for sc.Scan() {
+					line := sc.Text()
+					if line == "event: token" {
+						if tokens++; tokens == 1 {
+							st.first <- nil
+						}
+					}
+					if line == "event: done" || line == "event: error" {
+						st.end <- fmt.Errorf("the stream ended with %q, not cut", line)
+						return
+					}
+				}
+				if tokens == 0 {
+					st.first <- fmt.Errorf("no token before the end: %v", sc.Err())
+				}
+				st.end <- nil // cut
+			}()
+			return st, 200
+		}
+		var streams []*stream
+		for range 2 {
+			st, status := open(src)
+			if st == nil {
+				t.Fatalf("stream on replica 1 = %d", status)
+			}
+			if err := <-st.first; err != nil {
+				t.Fatal(err)
+			}
+			streams = append(streams, st)
+		}
+		// The tenant's two slots are held across replicas.
+		if st, status := open(other); st != nil || status != 429 {
+			t.Fatalf("a third stream on replica 0 = %d, want 429", status)
+		}
+		if err := src.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		for _, st := range streams {
+			select {
+			case err := <-st.end:
+				if err != nil {
+					t.Error(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a stream of the killed replica was not cut within 10 s")
+			}
+		}
+		// The survivor serves on; the dead replica's slots lapse.
+		if status, b, err := send(ctx, "POST", other.url+"/chat", "ck_dev_initech", `{"message":"still there?","stream":false}`); err != nil || status != 200 {
+			t.Errorf("a turn on replica 0 after the kill = %d %s %v", status, b, err)
+		}
+		var st *stream
+		eventually(t, 10*time.Second, "a stream slot freed", func() error {
+			var status int
+			if st, status = open(other); st == nil {
+				return fmt.Errorf("stream on replica 0 = %d", status)
+			}
+			return nil
+		})
+		st.res.Body.Close()
+		t.Logf("the killed replica's streams were cut; its slots were free %s after the kill (lease TTL 1.5 s)", time.Since(killed).Round(time.Millisecond))
 	})
 }

@@ -50,9 +50,10 @@ func (a *App) openShared(ctx context.Context) (shared, error) {
 		return s, fmt.Errorf("redis metric: %w", err)
 	}
 	db, err := redis.Open(ctx, a.cfg.Redis, redis.Options{
-		Prefix:  a.cfg.RedisPrefix,
-		Logger:  a.log,
-		OnError: func(error) { errs.Inc() },
+		Prefix:   a.cfg.RedisPrefix,
+		LeaseTTL: a.cfg.RedisLeaseTTL,
+		Logger:   a.log,
+		OnError:  func(error) { errs.Inc() },
 	})
 	if err != nil {
 		if a.health != nil {

@@ -95,6 +95,10 @@ type Serve struct {
 	// RedisPrefix starts every Redis key, so that several deployments (or
 	// tests) may share one Redis.
 	RedisPrefix string
+	// RedisLeaseTTL is how long an open-stream slot or budget reservation
+	// in Redis outlives its replica's last renewal: the most a replica
+	// killed with SIGKILL holds them.
+	RedisLeaseTTL time.Duration
 	// IndexMemory bounds, in MiB, the estimated memory of the knowledge
 	// base indexes this process holds: past it the least recently used
 	// tenants' indexes are dropped and loaded again on their next use
@@ -128,6 +132,7 @@ func Defaults() Serve {
 		MinBodyRate:       1024,
 		UpstreamTransport: UpstreamAuto,
 		RedisPrefix:       "crispy:",
+		RedisLeaseTTL:     30 * time.Second,
 	}
 }
 
@@ -151,6 +156,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Store, "store", c.Store, "PostgreSQL URL of the store replicas share (postgres://USER@HOST/DB); empty: SQLite in --data")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "Redis URL for rate limits, stream slots and budgets shared by replicas (redis://HOST:6379/0); empty: kept in this process")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of every Redis key, to share one Redis between deployments")
+	fs.DurationVar(&c.RedisLeaseTTL, "redis-lease-ttl", c.RedisLeaseTTL, "how long a dead replica's stream slots and budget reservations in Redis outlive it (renewed every third of it)")
 	fs.IntVar(&c.IndexMemory, "index-memory", c.IndexMemory, "MiB of knowledge-base indexes held in memory; past it the least recently used tenants' are dropped and reloaded on use (0: no bound)")
 	fs.StringVar(&c.UpstreamTransport, "upstream-transport", c.UpstreamTransport, "HTTP client of plain-http provider calls: auto (each provider's transport, h1 by default) or net/http (Go's standard transport for all)")
 }
@@ -265,6 +271,9 @@ func (c Serve) Validate() error {
 		}
 		if c.RedisPrefix == "" {
 			errs = append(errs, errors.New("--redis-prefix must not be empty"))
+		}
+		if c.RedisLeaseTTL < 300*time.Millisecond {
+			errs = append(errs, errors.New("--redis-lease-ttl must be at least 300ms"))
 		}
 	}
 	switch c.UpstreamTransport {
