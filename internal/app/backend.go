@@ -102,10 +102,13 @@ func openBackend(ctx context.Context, cfg config.Serve, log *slog.Logger) (backe
 // (migrations wait for other replicas that migrate at the same moment).
 const storeOpenTimeout = time.Minute
 
-// Health checks of a shared store: how often, and how long one may take.
+// Health checks of a shared store: how often, how long one may take, and
+// how many must fail in a row before the store counts as down (one ping
+// that waits too long for a busy pool must not refuse every request).
 const (
 	storeCheckInterval = time.Second
 	storeCheckTimeout  = time.Second
+	storeCheckFailures = 2
 )
 
 // storeHealth pings a shared store every interval in a goroutine it owns
@@ -118,10 +121,11 @@ type storeHealth struct {
 	interval time.Duration
 	timeout  time.Duration
 
-	err  atomic.Pointer[error] // nil while the store answers
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	err   atomic.Pointer[error] // nil while the store answers
+	fails int                   // failed checks in a row; run's own
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
 // newStoreHealth starts checking b.
@@ -160,7 +164,14 @@ func (h *storeHealth) check() {
 	err := h.b.Ping(ctx)
 	cancel()
 	was := h.Up()
+	if err != nil {
+		h.fails++
+	} else {
+		h.fails = 0
+	}
 	switch {
+	case err != nil && h.fails < storeCheckFailures:
+		// One failure may be a slow pool; the next check decides.
 	case err != nil && was == nil:
 		err = fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 		h.err.Store(&err)
