@@ -103,6 +103,7 @@ type DB struct {
 	schema string
 
 	closed    atomic.Bool
+	leases    staleLeases        // session leases this process failed to release
 	stopSweep context.CancelFunc // nil when the sweeper is disabled
 	sweepDone chan struct{}      // closed when the sweeper has returned
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,7 +61,13 @@ func (s *Sessions) LockSession(ctx context.Context, t tenant.ID, name string) (u
 	if err := s.db.ready(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: lock session: %w", err)
 	}
-	holder := newHolder()
+	key := t.String() + "\x00" + name
+	// A lease this process failed to release (the database was away) is
+	// still its own: take it back at once rather than wait for it to lapse.
+	holder, ok := s.db.leases.take(key)
+	if !ok {
+		holder = newHolder()
+	}
 	ttl := LeaseTTL.Milliseconds()
 	wait := leasePollMin
 	for {
@@ -70,6 +77,9 @@ func (s *Sessions) LockSession(ctx context.Context, t tenant.ID, name string) (u
 			break
 		}
 		if err != pgx.ErrNoRows {
+			// The take may have committed with its answer lost: the lease
+			// may be this holder's, so the next lock here takes it back.
+			s.db.leases.put(key, holder)
 			return nil, s.db.fail(ctx, "lock session", err)
 		}
 		// Another holder has it: wait and try again.
@@ -109,7 +119,9 @@ func (s *Sessions) LockSession(ctx context.Context, t tenant.ID, name string) (u
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, err := s.db.exec(rctx, leaseBatch(t, leaseRelease, name, holder)); err != nil {
-			// The lease lapses on its own within LeaseTTL.
+			// The lease lapses on its own within LeaseTTL; until then this
+			// process may take it back.
+			s.db.leases.put(key, holder)
 			s.db.logger.Warn("session lease not released", "tenant", t.String(), "error", err)
 		}
 	}, nil
@@ -127,4 +139,30 @@ func newHolder() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// staleLeases are the holders of leases this process could not release,
+// by tenant and name: the next LockSession of one here takes it back as
+// its own holder, once.
+type staleLeases struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (l *staleLeases) put(key, holder string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]string{}
+	}
+	l.m[key] = holder
+}
+
+// take removes and returns the holder of key, if any.
+func (l *staleLeases) take(key string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.m[key]
+	delete(l.m, key)
+	return h, ok
 }

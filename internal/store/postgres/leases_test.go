@@ -78,3 +78,31 @@ func TestLockSession(t *testing.T) {
 		t.Errorf("counter = %d, want 40", counter)
 	}
 }
+
+// TestLockSessionStale: a lease this process could not release (the
+// database was away) is taken back at once by its next lock here, while
+// another process still waits for it to lapse.
+func TestLockSessionStale(t *testing.T) {
+	ctx := t.Context()
+	a := postgres.OpenTest(t, postgres.Options{})
+	b := postgres.OpenTest(t, postgres.Options{Schema: a.Schema()})
+	// A turn of a held lease whose release failed: the row stays.
+	raw := postgres.Raw(t, a.Schema())
+	if _, err := raw.Exec(ctx, `INSERT INTO session_leases VALUES ('acme', 's1', 'h1', (extract(epoch from clock_timestamp()) * 1000)::bigint + 60000)`); err != nil {
+		t.Fatal(err)
+	}
+	postgres.MarkStale(a, acme, "s1", "h1")
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err := b.Sessions().LockSession(wctx, acme, "s1")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("another process took an unexpired lease: %v", err)
+	}
+	wctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	unlock, err := a.Sessions().LockSession(wctx, acme, "s1")
+	if err != nil {
+		t.Fatalf("this process could not take back its own lease: %v", err)
+	}
+	unlock()
+}
