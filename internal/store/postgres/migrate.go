@@ -1,19 +1,15 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"path"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -26,43 +22,10 @@ import (
 var migrationFiles embed.FS
 
 // migration is one versioned step of the schema.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = store.Migration
 
 // loadMigrations reads the migrations under dir in fsys, sorted by version.
-func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || path.Ext(name) != ".sql" {
-			continue
-		}
-		prefix, _, _ := strings.Cut(name, "_")
-		version, err := strconv.Atoi(prefix)
-		if err != nil || version <= 0 {
-			return nil, fmt.Errorf("migration %s: name does not start with a positive version number", name)
-		}
-		text, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: version, name: name, sql: string(text)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same version", ms[i-1].name, ms[i].name)
-		}
-	}
-	return ms, nil
-}
+var loadMigrations = store.LoadMigrations
 
 // lockKey returns the key of the advisory lock that serialises the
 // migrations of schema: openers of other schemas of the database do not
@@ -124,7 +87,7 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig, schema string, now func()
 	}
 	for _, m := range ms {
 		if err := applyMigration(ctx, conn, m, now); err != nil {
-			return fmt.Errorf("migrate: %s: %w", m.name, err)
+			return fmt.Errorf("migrate: %s: %w", m.Name, err)
 		}
 	}
 	return nil
@@ -213,16 +176,16 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, m migration, now func()
 	defer tx.Rollback(ctx) // a no-op once committed
 
 	var applied bool
-	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&applied)
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&applied)
 	if err != nil || applied {
 		return err
 	}
 	// No arguments: the simple protocol, which runs several statements.
-	if _, err := tx.Exec(ctx, m.sql); err != nil {
+	if _, err := tx.Exec(ctx, m.SQL); err != nil {
 		return err
 	}
 	const record = `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`
-	if _, err := tx.Exec(ctx, record, m.version, now().UnixMilli()); err != nil {
+	if _, err := tx.Exec(ctx, record, m.Version, now().UnixMilli()); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

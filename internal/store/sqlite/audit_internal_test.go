@@ -31,11 +31,11 @@ func TestAuditMigrationRenumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.version > 7 { // 0007 is the last schema with one global sequence
+		if m.Version > 7 { // 0007 is the last schema with one global sequence
 			break
 		}
 		if err := applyMigration(ctx, raw, m, time.Now); err != nil {
-			t.Fatalf("%s: %v", m.name, err)
+			t.Fatalf("%s: %v", m.Name, err)
 		}
 	}
 	// Global IDs 1 to 7: acme gets 1, 4, 5, 7; globex 2, 3, 6.

@@ -77,8 +77,8 @@ func TestLoadMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, m := range ms {
-			if m.version != i+1 {
-				t.Errorf("migration %s has version %d, want %d: versions must run 1, 2, 3...", m.name, m.version, i+1)
+			if m.Version != i+1 {
+				t.Errorf("migration %s has version %d, want %d: versions must run 1, 2, 3...", m.Name, m.Version, i+1)
 			}
 		}
 	})
@@ -96,7 +96,7 @@ func TestLoadMigrations(t *testing.T) {
 		}
 		var got []string
 		for _, m := range ms {
-			got = append(got, m.sql)
+			got = append(got, m.SQL)
 		}
 		if want := "one two ten"; strings.Join(got, " ") != want {
 			t.Errorf("order = %q, want %q", got, want)
