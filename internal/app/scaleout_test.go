@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/netproxy"
 	"github.com/crispy-enigma/crispy/internal/store/postgres/pgtest"
 )
 
@@ -113,7 +114,7 @@ func TestPostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startProxy(t, u)
+	proxy := netproxy.Start(t, u)
 	cfg := testConfig(t, scaleTenants(t, `{}`))
 	cfg.Store = withHost(t, dsn, proxy.Addr())
 	s := start(t, cfg)
@@ -213,7 +214,7 @@ func TestRedisOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startProxy(t, host)
+	proxy := netproxy.Start(t, host)
 	cfg := testConfig(t, scaleTenants(t, `{"rate": {"tenant": {"requests": 6000, "per": "1m", "burst": 100}}, "budget": {"tokensPerDay": 1000000}}`))
 	cfg.Redis, cfg.RedisPrefix = withHost(t, ru, proxy.Addr()), prefix
 	s := start(t, cfg)

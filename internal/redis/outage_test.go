@@ -9,15 +9,16 @@ import (
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/netproxy"
 	"github.com/crispy-enigma/crispy/internal/ratelimit"
 	"github.com/crispy-enigma/crispy/internal/redis"
 )
 
 // outage returns a DB that reaches Redis through a proxy the test can cut.
-func outage(t *testing.T) (*redis.DB, *proxy) {
+func outage(t *testing.T) (*redis.DB, *netproxy.Proxy) {
 	t.Helper()
 	requireRedis(t)
-	p := newProxy(t, redisAddr())
+	p := netproxy.Start(t, redisAddr())
 	return openAt(t, p.Addr(), testPrefix(t), redis.Options{LeaseTTL: 600 * time.Millisecond}), p
 }
 

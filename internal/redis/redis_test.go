@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,112 +85,6 @@ func openDB(t testing.TB, opts redis.Options) *redis.DB {
 	t.Helper()
 	requireRedis(t)
 	return openAt(t, redisAddr(), testPrefix(t), opts)
-}
-
-// proxy is a TCP proxy in front of Redis that a test can cut and restore,
-// to play an outage.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	hang  bool // accept connections but never answer
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func newProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.Cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		if p.hang {
-			p.conns[c] = struct{}{}
-			p.wg.Add(1)
-			p.mu.Unlock()
-			go func() {
-				defer p.wg.Done()
-				_, _ = io.Copy(io.Discard, c)
-			}()
-			continue
-		}
-		up, err := net.DialTimeout("tcp", p.target, time.Second)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-		p.wg.Add(2)
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			defer p.wg.Done()
-			_, _ = io.Copy(dst, src)
-			dst.Close()
-			src.Close()
-		}
-		go pipe(up, c)
-		go pipe(c, up)
-	}
-}
-
-// Cut closes every connection through the proxy and refuses new ones.
-func (p *proxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// Hang closes every connection through the proxy and accepts new ones
-// without ever answering, as a host that has gone away does.
-func (p *proxy) Hang() {
-	p.Cut()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut, p.hang = false, true
-}
-
-// Restore lets connections through again.
-func (p *proxy) Restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut, p.hang = false, false
-	for c := range p.conns { // hanging ones
-		c.Close()
-		delete(p.conns, c)
-	}
 }
 
 // eventually retries fn until it returns nil or d passes.
