@@ -53,7 +53,7 @@ func collect(t *testing.T, st provider.Stream) ([]provider.Delta, error) {
 	t.Helper()
 	defer st.Close()
 	var ds []provider.Delta
-	for range 10000 {
+	for range 30000 { // the longest answers of the tests are 20,000 tokens
 		d, err := st.Recv()
 		if err != nil {
 			return ds, err
