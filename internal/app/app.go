@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	a.gateway = gateway.New(gateway.Options{
 		Catalog: func() *gateway.Catalog { return a.current.Load().catalog },
 		Budgets: budgets,
-		Cache:   a.db.KV(),
+		Cache:   shared.cache,
 		Ledger:  a.ledger,
 		Metrics: gateway.NewMetrics(a.metrics.Registry),
 		Logger:  log,
@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		return nil, err
 	}
 	a.seedKnowledge(ctx, a.current.Load())
-	a.search = search.New(a.rag, a.gateway, a.db.KV(), log, a.metrics.Registry)
+	a.search = search.New(a.rag, a.gateway, shared.cache, log, a.metrics.Registry)
 	a.tools = tools.New(tools.Options{
 		Registry: toolsbuiltin.Registry(toolsbuiltin.Deps{RAG: a.rag, Gateway: a.gateway}),
 		Audit:    a.db.Audit(),

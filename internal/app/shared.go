@@ -16,9 +16,14 @@ import (
 
 // shared is what replicas must agree on from one request to the next:
 // rate limits, open-stream slots and budgets (in this process, or in Redis
-// with --redis), and the health of the store they share.
+// with --redis), the tenant cache (in the store, or in Redis), and the
+// health of the store they share.
 type shared struct {
 	limiter *ratelimit.Limiter
+	// cache holds the tenant cache: completions, embeddings and search
+	// answers, keyed by tenant (and corpus version, for answers grounded
+	// in a knowledge base).
+	cache   store.KV
 	streams ratelimit.StreamSlots
 	budgets *gateway.Budgets
 	// storageUp reports a shared store's last health check; nil on SQLite.
@@ -28,8 +33,9 @@ type shared struct {
 }
 
 // openShared starts checking a shared store's health and, with --redis,
-// connects to Redis for limits, stream slots and budgets; without it they
-// are kept in this process.
+// connects to Redis for limits, stream slots, budgets and the tenant cache;
+// without it the first three are kept in this process and the cache in the
+// store.
 func (a *App) openShared(ctx context.Context) (shared, error) {
 	var s shared
 	if a.cfg.Store != "" {
@@ -40,6 +46,7 @@ func (a *App) openShared(ctx context.Context) (shared, error) {
 		s.limiter = ratelimit.New(ratelimit.NewMemory())
 		s.streams = &ratelimit.Streams{}
 		s.budgets = gateway.NewBudgets(nil)
+		s.cache = a.db.KV()
 		return s, nil
 	}
 	errs := prometheus.NewCounter(prometheus.CounterOpts{
@@ -62,10 +69,11 @@ func (a *App) openShared(ctx context.Context) (shared, error) {
 		return s, fmt.Errorf("open redis %s: %w", config.Redact(a.cfg.Redis), err)
 	}
 	a.redis = db
-	a.log.Info("limits, stream slots and budgets in Redis", "redis", config.Redact(a.cfg.Redis), "prefix", a.cfg.RedisPrefix)
+	a.log.Info("limits, stream slots, budgets and the tenant cache in Redis", "redis", config.Redact(a.cfg.Redis), "prefix", a.cfg.RedisPrefix)
 	s.limiter = ratelimit.New(redis.NewLimits(db, redis.LimitsOptions{}))
 	s.streams = redis.NewStreams(db)
 	s.budgets = gateway.NewBudgetsWithStore(redis.NewBudgets(db), nil)
+	s.cache = redis.NewKV(db)
 	s.redisPing = db
 	return s, nil
 }
