@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/bench/internal/backends"
 	"github.com/crispy-enigma/crispy/internal/app"
 	"github.com/crispy-enigma/crispy/internal/config"
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
@@ -152,7 +153,7 @@ func startInProcess(b *testing.B) (string, string) {
 func startInProcessURL(b *testing.B, mockURL string) (string, keys) {
 	b.Helper()
 	dir := b.TempDir()
-	k, err := writeTenants(dir+"/tenants", mockURL)
+	k, err := writeTenants(dir+"/tenants", mockURL, backends.Flags{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -64,7 +65,7 @@ func runSessions(o options, think time.Duration, tenants string, k keys) (latenc
 		return r, err
 	}
 	r.load[0] = loadAvg()
-	c, err := startCrispy(o.bin, o.dataParent, tenants)
+	c, err := startCrispy(o.bin, o.dataParent, tenants, o.backends.Args())
 	if err != nil {
 		return r, err
 	}
@@ -163,7 +164,11 @@ func runSessions(o options, think time.Duration, tenants string, k keys) (latenc
 	if err := c.stop(); err != nil {
 		return r, err
 	}
-	r.ledgerTTFT, r.ledgerLatency, r.ledgerErr = readLedger(filepath.Join(c.data, "crispy.db"), fastTenant)
+	if o.backends.Store != "" {
+		r.ledgerErr = errors.New("the ledger is in PostgreSQL (-store)")
+	} else {
+		r.ledgerTTFT, r.ledgerLatency, r.ledgerErr = readLedger(filepath.Join(c.data, "crispy.db"), fastTenant)
+	}
 	if len(logs[0].texts) == o.turns {
 		r.modelAlone = timeModel(o.message, logs[0].texts, 20)
 	}

@@ -73,6 +73,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crispy-enigma/crispy/bench/internal/backends"
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
 )
 
@@ -96,6 +97,7 @@ type options struct {
 	dataParent  string
 	settle      time.Duration
 	keep        bool
+	backends    backends.Flags // --store, --redis and the tenants' extra limits
 }
 
 // mockConfig is the slow model's configuration.
@@ -120,6 +122,7 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 150*time.Second, "after the streams, how long to wait for the server's next garbage collection before the last reading (0: do not wait)")
 	flag.StringVar(&o.dataParent, "data", "", "folder in which each server's data folder is made (default: the temporary folder); on a tmpfs such as /dev/shm, commits cost no disk sync")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (tenants, databases)")
+	o.backends.Register(flag.CommandLine)
 	flag.Parse()
 	for f := range strings.SplitSeq(*think, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(f))
@@ -149,6 +152,9 @@ func (o options) validate() error {
 		return fmt.Errorf("-tps must be positive and -tokens at least 1")
 	case strings.TrimSpace(o.message) == "":
 		return fmt.Errorf("-message must not be empty")
+	}
+	if err := o.backends.Validate(); err != nil {
+		return err
 	}
 	if _, err := os.Stat(o.bin); err != nil {
 		return fmt.Errorf("-bin: %w", err)
@@ -186,7 +192,7 @@ func run(o options) error {
 	} else if !o.keep {
 		defer os.RemoveAll(o.dataParent)
 	}
-	k, err := writeTenants(tenants, hs.URL+"/v1")
+	k, err := writeTenants(tenants, hs.URL+"/v1", o.backends)
 	if err != nil {
 		return err
 	}

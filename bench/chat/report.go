@@ -26,7 +26,7 @@ type report struct {
 func (rep report) print(w io.Writer, machine string) {
 	o := rep.opts
 	fmt.Fprintf(w, "# POST /chat benchmark\n\n")
-	fmt.Fprintf(w, "- machine: %s\n- crispy: %s\n", machine, o.bin)
+	fmt.Fprintf(w, "- machine: %s\n- crispy: %s\n- backends: %s\n", machine, o.bin, o.backends.Describe())
 	for _, r := range rep.sessions {
 		fmt.Fprintf(w, "- sessions phase, %s: %d sessions at once x %d streamed turns (after %d warm-up turns per client); builtin/extractive, %d token events a turn\n",
 			r.loop(), r.sessions, r.turns, o.warmup, r.tokens)

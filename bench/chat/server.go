@@ -16,11 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crispy-enigma/crispy/bench/internal/backends"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // The benchmark's tenants: one answered by the builtin model, one by the
-// slow mock upstream. Neither has rate limits, stream caps or budgets.
+// slow mock upstream. Neither has rate limits, stream caps or budgets,
+// unless -limits adds them.
 const (
 	fastTenant = "bench-fast"
 	slowTenant = "bench-slow"
@@ -31,8 +33,9 @@ const (
 // keys are the API keys of the benchmark's tenants.
 type keys struct{ fast, slow string }
 
-// writeTenants writes the two tenants into dir and returns their keys.
-func writeTenants(dir, mockURL string) (keys, error) {
+// writeTenants writes the two tenants into dir, with extra's limits, and
+// returns their keys.
+func writeTenants(dir, mockURL string, extra backends.Flags) (keys, error) {
 	k := keys{fast: tenant.NewKey(), slow: tenant.NewKey()}
 	key := func(id, k string) []any {
 		return []any{map[string]any{"id": id, "hash": tenant.HashKey(k), "scopes": []string{"chat"}}}
@@ -53,6 +56,13 @@ func writeTenants(dir, mockURL string) (keys, error) {
 		},
 	}
 	for id, cfg := range cfgs {
+		limits, err := extra.MergeLimits(nil)
+		if err != nil {
+			return keys{}, err
+		}
+		if len(limits) > 0 {
+			cfg["limits"] = limits
+		}
 		b, err := json.MarshalIndent(cfg, "", "  ")
 		if err != nil {
 			return keys{}, err
@@ -80,9 +90,9 @@ type crispy struct {
 	stopErr  error
 }
 
-// startCrispy runs `crispy serve` on a fresh data folder under work and
-// waits until /readyz answers 200.
-func startCrispy(bin, work, tenants string) (*crispy, error) {
+// startCrispy runs `crispy serve` on a fresh data folder under work, with
+// the extra arguments args, and waits until /readyz answers 200.
+func startCrispy(bin, work, tenants string, args []string) (*crispy, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -95,7 +105,7 @@ func startCrispy(bin, work, tenants string) (*crispy, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", "error")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", "error"}, args...)...)
 	cmd.Env = append(os.Environ(), "MOCK_API_KEY="+mockKey)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {

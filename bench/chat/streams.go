@@ -63,7 +63,7 @@ func measure(c *crispy) (usage, error) {
 // the server while all of them are open, and lets them finish.
 func runStreams(o options, tenants string, k keys, mock *mockupstream.Server, hs *httptest.Server) (streamsResult, error) {
 	r := streamsResult{streams: o.streams, mock: o.mockConfig(), errors: map[string]int{}, load: [2]string{loadAvg(), "?"}}
-	c, err := startCrispy(o.bin, o.dataParent, tenants)
+	c, err := startCrispy(o.bin, o.dataParent, tenants, o.backends.Args())
 	if err != nil {
 		return r, err
 	}

@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/crispy-enigma/crispy/bench/internal/backends"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/provider/builtin"
@@ -48,7 +49,7 @@ type inProcess struct {
 // Ingest calls there.
 func runInProcess(ctx context.Context, dir string, docs, jobDocs, stageDocs []rag.DocumentInput, profile string) (inProcess, error) {
 	var out inProcess
-	cfgJSON, err := tenantConfig(tenant.NewKey(), false)
+	cfgJSON, err := tenantConfig(tenant.NewKey(), false, backends.Flags{})
 	if err != nil {
 		return out, err
 	}

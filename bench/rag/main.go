@@ -47,6 +47,10 @@
 // goal, so read it as a range), and the mean of each stage the server
 // timed. The clients run on the same machine and take CPU from the server.
 //
+// Backends. -store, -redis and -redis-prefix are given to the server
+// (PostgreSQL and Redis instead of SQLite and memory), and -limits is
+// merged into the tenant's "limits" (rate limits, for admission to run).
+//
 // Search. Mode search posts the same queries to POST /search with the
 // tenant's cache off, so every one runs (builtin rewrite, retrieval,
 // builtin extractive answer, follow-ups); its server time is the answer's
@@ -84,6 +88,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crispy-enigma/crispy/bench/internal/backends"
 	"github.com/crispy-enigma/crispy/internal/rag"
 )
 
@@ -115,6 +120,7 @@ type options struct {
 	keep           bool
 	seed           uint64
 	restartQueries int
+	backends       backends.Flags // --store, --redis and the tenant's extra limits
 }
 
 func parseFlags() (options, error) {
@@ -139,7 +145,11 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (data, tenants, and the tenant's API key in key) instead of removing it")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the generated corpus and queries")
 	flag.IntVar(&o.restartQueries, "restart-queries", 200, "hybrid queries after the restart")
+	o.backends.Register(flag.CommandLine)
 	flag.Parse()
+	if err := o.backends.Validate(); err != nil {
+		return o, err
+	}
 
 	if o.bin == "" {
 		return o, errors.New("-bin is required: go build -o /tmp/crispy ./cmd/crispy && go run ./bench/rag -bin /tmp/crispy")
@@ -228,7 +238,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 
 	tenants := filepath.Join(work, "tenants")
-	key, err := writeTenant(tenants)
+	key, err := writeTenant(tenants, o.backends)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +248,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 	}
 	r.dataDir = filepath.Join(work, "data")
-	srv, err := startCrispy(o.bin, r.dataDir, tenants, "warn")
+	srv, err := startCrispy(o.bin, r.dataDir, tenants, "warn", o.backends.Args())
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +289,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 		for _, mode := range o.modes {
 			if mode == modeSearchCached {
-				if err := srv.setCache(c, tenants, key, true); err != nil {
+				if err := srv.setCache(c, tenants, key, o.backends, true); err != nil {
 					return nil, err
 				}
 				logf("search: answering %d queries once to fill the cache", len(qs))
@@ -299,7 +309,7 @@ func run(ctx context.Context, o options) (*report, error) {
 				logf("retrieve %s at %d chunks, %d clients: p50 %.2f ms, p95 %.2f ms (server)", mode, have, clients, percentile(qr.server, 50), percentile(qr.server, 95))
 			}
 			if mode == modeSearchCached {
-				if err := srv.setCache(c, tenants, key, false); err != nil {
+				if err := srv.setCache(c, tenants, key, o.backends, false); err != nil {
 					return nil, err
 				}
 			}
@@ -320,7 +330,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	r.dbMiB = dirMiB(r.dataDir)
 
 	logf("restart: loading %d chunks", have)
-	srv, err = startCrispy(o.bin, r.dataDir, tenants, "info")
+	srv, err = startCrispy(o.bin, r.dataDir, tenants, "info", o.backends.Args())
 	if err != nil {
 		return nil, err
 	}

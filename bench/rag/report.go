@@ -43,8 +43,8 @@ type report struct {
 func (r *report) print(w io.Writer, o options) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "## crispy knowledge base benchmark\n\n")
-	fmt.Fprintf(w, "%s, %s/%s, %d CPUs; %s (%s); load average %s at the start, %s at the end; work folder %s.\n",
-		host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), o.bin, r.build, r.loadStart, r.loadAvg, r.workDir)
+	fmt.Fprintf(w, "%s, %s/%s, %d CPUs; %s (%s) on %s; load average %s at the start, %s at the end; work folder %s.\n",
+		host, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), o.bin, r.build, o.backends.Describe(), r.loadStart, r.loadAvg, r.workDir)
 	fmt.Fprintf(w, "Corpus: Markdown of %.0f bytes and %.2f chunks a document on average (256-token chunks, 32 of overlap), %d-word Zipf vocabulary (s = %.2f), seed %d.\n\n", r.bytesPerDoc, r.chunksPerDoc, r.vocab, o.zipf, o.seed)
 
 	fmt.Fprintf(w, "### Ingest (builtin/hash-384)\n\n")
@@ -127,7 +127,9 @@ func (r *report) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "| RSS after ingest and queries (peak VmHWM) | %.0f MiB (%.0f MiB) |\n", r.rssIngested, r.hwmIngested)
 		fmt.Fprintf(w, "| Go heap in use after ingest | %.0f MiB |\n", r.heapIngested)
 		fmt.Fprintf(w, "| **RSS per 100k chunks, after ingest** (RSS − empty) | **%.0f MiB** |\n", per(r.rssIngested-r.rssEmpty))
-		fmt.Fprintf(w, "| SQLite data folder | %.0f MiB |\n", r.dbMiB)
+		if o.backends.Store == "" {
+			fmt.Fprintf(w, "| SQLite data folder | %.0f MiB |\n", r.dbMiB)
+		}
 		fmt.Fprintf(w, "| restart: exec to /readyz 200 (loads the knowledge base) | **%.2f s** |\n", r.restartReady.Seconds())
 		if r.restartLoadMS >= 0 {
 			fmt.Fprintf(w, "| restart: knowledge base load, as the server logs it | %.2f s |\n", r.restartLoadMS/1000)

@@ -21,18 +21,25 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/bench/internal/backends"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // benchTenant is the benchmark's tenant: the knowledge base on, the builtin
 // embedder, the default chunk sizes (256 tokens, 32 of overlap), topK up
 // to 20, knowledge quotas far above what it ingests, and no rate limits,
-// budgets or cache.
+// budgets or cache (-limits may add limits).
 const benchTenant = "bench-rag"
 
 // tenantConfig returns the tenant's config with key's hash, its cache on or
-// off.
-func tenantConfig(key string, cache bool) ([]byte, error) {
+// off, and extra's limits merged into its own.
+func tenantConfig(key string, cache bool, extra backends.Flags) ([]byte, error) {
+	limits, err := extra.MergeLimits(map[string]any{"knowledge": map[string]any{
+		"maxDocuments": 10_000_000, "maxChunks": 10_000_000, "maxStoredBytes": 1 << 40, "maxJobs": 64,
+	}})
+	if err != nil {
+		return nil, err
+	}
 	return json.MarshalIndent(map[string]any{
 		"id": benchTenant, "name": "Knowledge base benchmark",
 		"keys": []any{map[string]any{
@@ -43,23 +50,21 @@ func tenantConfig(key string, cache bool) ([]byte, error) {
 			"chat":      map[string]any{"model": "builtin/extractive"},
 			"embedding": map[string]any{"model": "builtin/hash-384"},
 		},
-		"rag":   map[string]any{"enabled": true, "topK": 8, "maxTopK": 20},
-		"cache": map[string]any{"enabled": cache, "searchTtl": "24h"},
-		"limits": map[string]any{"knowledge": map[string]any{
-			"maxDocuments": 10_000_000, "maxChunks": 10_000_000, "maxStoredBytes": 1 << 40, "maxJobs": 64,
-		}},
+		"rag":    map[string]any{"enabled": true, "topK": 8, "maxTopK": 20},
+		"cache":  map[string]any{"enabled": cache, "searchTtl": "24h"},
+		"limits": limits,
 	}, "", "  ")
 }
 
 // writeTenant writes the tenant, its cache off, into a tenants folder dir
 // and returns its API key.
-func writeTenant(dir string) (string, error) {
+func writeTenant(dir string, extra backends.Flags) (string, error) {
 	key := tenant.NewKey()
-	return key, putTenant(dir, key, false)
+	return key, putTenant(dir, key, false, extra)
 }
 
-func putTenant(dir, key string, cache bool) error {
-	b, err := tenantConfig(key, cache)
+func putTenant(dir, key string, cache bool, extra backends.Flags) error {
+	b, err := tenantConfig(key, cache, extra)
 	if err != nil {
 		return err
 	}
@@ -72,7 +77,7 @@ func putTenant(dir, key string, cache bool) error {
 // setCache turns the tenant's cache on or off: it rewrites the tenant file
 // and has the server reload it (SIGHUP), waiting until the reload counter
 // of /metrics moves.
-func (c *crispy) setCache(cl *client, dir, key string, on bool) error {
+func (c *crispy) setCache(cl *client, dir, key string, extra backends.Flags, on bool) error {
 	count := func() float64 {
 		m, err := cl.scrape()
 		if err != nil {
@@ -84,7 +89,7 @@ func (c *crispy) setCache(cl *client, dir, key string, on bool) error {
 		return 0 // no reload yet
 	}
 	before := count()
-	if err := putTenant(dir, key, on); err != nil {
+	if err := putTenant(dir, key, on, extra); err != nil {
 		return err
 	}
 	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -110,10 +115,10 @@ type crispy struct {
 	err     error // the process's exit, once done is closed
 }
 
-// startCrispy runs `crispy serve` on the data folder data at logLevel and
-// waits until GET /readyz answers 200. The server loads every tenant's
+// startCrispy runs `crispy serve` on the data folder data at logLevel, with
+// the extra arguments args, and waits until GET /readyz answers 200. The server loads every tenant's
 // knowledge base before it listens, so ready includes that load.
-func startCrispy(bin, data, tenants, logLevel string) (*crispy, error) {
+func startCrispy(bin, data, tenants, logLevel string, args []string) (*crispy, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -122,7 +127,7 @@ func startCrispy(bin, data, tenants, logLevel string) (*crispy, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", logLevel)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--metrics-addr", metricsAddr, "--data", data, "--tenants", tenants, "--env", "dev", "--log-level", logLevel}, args...)...)
 	c := &crispy{cmd: cmd, base: "http://" + addr, metrics: "http://" + metricsAddr, log: &syncBuffer{}, done: make(chan struct{})}
 	// At level info the logs are only kept (for loadMS); above it, problems
 	// are shown as well.
