@@ -56,6 +56,10 @@ const (
 	// SweeperRole is the role of the sweep: it may see and delete the rows
 	// that expire (KV values and idempotency records) of every tenant.
 	SweeperRole = "crispy_sweeper"
+	// ConfigRole is the role of the config store (Configs): it may read
+	// and write the tenant config tables, and nothing else; AppRole has no
+	// privilege on them.
+	ConfigRole = "crispy_config"
 )
 
 // DefaultSchema is the schema that holds the tables when Options.Schema is

@@ -100,7 +100,7 @@ func checkUser(ctx context.Context, conn *pgx.Conn) error {
 	if err := conn.QueryRow(ctx, `SELECT session_user`).Scan(&user); err != nil {
 		return err
 	}
-	if user == AppRole || user == SweeperRole {
+	if user == AppRole || user == SweeperRole || user == ConfigRole {
 		return fmt.Errorf("the DSN's user is %s: connect as the user that owns the tables, which the store then runs as %s", user, AppRole)
 	}
 	var bypass bool
@@ -116,8 +116,8 @@ func checkUser(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// ensureRoles creates AppRole and SweeperRole when they are missing and
-// makes the user a member of both, so that it may SET ROLE to them. Roles
+// ensureRoles creates AppRole, SweeperRole and ConfigRole when they are
+// missing and makes the user a member of each, so that it may SET ROLE to them. Roles
 // belong to the cluster, not to a database, so openers of other databases
 // may create them at the same moment: a statement that loses that race is
 // tried again.
@@ -126,7 +126,7 @@ func ensureRoles(ctx context.Context, conn *pgx.Conn) error {
 DECLARE
 	r text;
 BEGIN
-	FOREACH r IN ARRAY ARRAY['` + AppRole + `', '` + SweeperRole + `']
+	FOREACH r IN ARRAY ARRAY['` + AppRole + `', '` + SweeperRole + `', '` + ConfigRole + `']
 	LOOP
 		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
 			EXECUTE format('CREATE ROLE %I NOLOGIN', r);

@@ -43,3 +43,9 @@ func TestAudit(t *testing.T) {
 		return postgres.OpenTest(t, postgres.Options{}).Audit()
 	})
 }
+
+func TestConfigs(t *testing.T) {
+	storetest.TestConfigs(t, func(t *testing.T) store.Configs {
+		return postgres.OpenTest(t, postgres.Options{}).Configs()
+	})
+}

@@ -67,12 +67,13 @@ func TestRowLevelSecurity(t *testing.T) {
 	fill(t, db)
 	raw := postgres.Raw(t, db.Schema())
 
-	// Every table of the schema but schema_migrations is a tenant table,
-	// with row-level security forced and a policy.
+	// Every table of the schema but schema_migrations and the operator's
+	// config tables is a tenant table, with row-level security forced and
+	// a policy.
 	rows, err := raw.Query(ctx, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner),
 	(SELECT count(*) FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.policyname = 'tenant_isolation')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname <> 'schema_migrations'
+WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname <> 'schema_migrations' AND c.relname NOT LIKE 'config\_%'
 ORDER BY c.relname`, db.Schema())
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,18 @@ ORDER BY c.relname`, db.Schema())
 
 	if _, err := raw.Exec(ctx, "SET ROLE "+postgres.AppRole); err != nil {
 		t.Fatal(err)
+	}
+	// The config tables are not the app's at all: not a row of them may
+	// be read or written as crispy_app, whatever the tenant.
+	for _, stmt := range []string{
+		`SELECT count(*) FROM config_versions`, `SELECT count(*) FROM config_active`, `SELECT epoch FROM config_epoch`,
+		`UPDATE config_epoch SET epoch = epoch + 1`,
+	} {
+		_, err := raw.Exec(ctx, stmt)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42501" {
+			t.Errorf("%s as %s = %v, want permission denied", stmt, postgres.AppRole, err)
+		}
 	}
 	count := func(table string) int {
 		t.Helper()

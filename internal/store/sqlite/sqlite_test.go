@@ -522,3 +522,9 @@ func TestAudit(t *testing.T) {
 		return openDB(t, dbPath(t), sqlite.Options{}).Audit()
 	})
 }
+
+func TestConfigs(t *testing.T) {
+	storetest.TestConfigs(t, func(t *testing.T) store.Configs {
+		return openDB(t, dbPath(t), sqlite.Options{}).Configs()
+	})
+}

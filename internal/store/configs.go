@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/crispy-enigma/crispy/internal/tenant"
+)
+
+// Limits on what a config version holds, the same for every backend.
+const (
+	// MaxConfigBytes bounds a config's content: the size of a tenant file.
+	MaxConfigBytes = tenant.MaxFileBytes
+	// MaxConfigNoteBytes bounds a version's author and message.
+	MaxConfigNoteBytes = 1000
+	// MaxConfigHistory is the largest page of ConfigHistory.
+	MaxConfigHistory = 1000
+)
+
+// ConfigVersion is one stored version of one tenant's config: the tenant
+// file as it was deployed, numbered per tenant (1, 2, 3, ... never reused)
+// and never changed once stored.
+type ConfigVersion struct {
+	Tenant  tenant.ID
+	Version int64
+	Hash    string // hex SHA-256 of Content
+	Content []byte
+	Author  string
+	Message string
+	Created time.Time
+}
+
+// ConfigPut is one tenant's config to deploy.
+type ConfigPut struct {
+	Tenant  tenant.ID
+	Content []byte
+}
+
+// Deploy is a change of the deployed configs, made in one transaction: the
+// servers that read the store see all of it or none of it.
+type Deploy struct {
+	Puts []ConfigPut
+	// Prune deactivates every active tenant not among Puts: a tenants
+	// folder deployed whole, in which a removed tenant is gone.
+	Prune bool
+	// Author and Message are recorded with each new version.
+	Author, Message string
+}
+
+// ConfigChange is what a Deploy or an Activate changed for one tenant: the
+// active version From (0: none, a new tenant) to To (0: deactivated).
+type ConfigChange struct {
+	Tenant   tenant.ID
+	From, To int64
+}
+
+// ActiveConfigs is the deployed state: the active version of every tenant,
+// sorted by tenant, read in one snapshot with the epoch it is at.
+type ActiveConfigs struct {
+	Epoch   int64
+	Configs []ConfigVersion
+}
+
+// Configs holds every tenant's config as numbered versions, one of them
+// active, and an epoch that each change moves forward, so that servers
+// sharing the store can tell cheaply that they must read it again. It is
+// the operator's store, not a tenant's: Active reads every tenant, and no
+// tenant request calls it.
+type Configs interface {
+	// Deploy stores each put whose content differs from its tenant's
+	// active version (by hash) as the tenant's next version and makes it
+	// active; a put equal to the active version changes nothing. With
+	// Prune, active tenants not among the puts are deactivated. It returns
+	// the changes in tenant order; none when nothing changed, and then the
+	// epoch does not move. A tenant may appear once among the puts.
+	Deploy(ctx context.Context, d Deploy) ([]ConfigChange, error)
+	// Activate makes version of tenant t active again (a rollback), or
+	// ErrNotFound when t has no such version.
+	Activate(ctx context.Context, t tenant.ID, version int64) (ConfigChange, error)
+	// ActiveConfigs returns the deployed state.
+	ActiveConfigs(ctx context.Context) (ActiveConfigs, error)
+	// ConfigEpoch returns the epoch alone: one small read, for polling.
+	// It is 0 before the first change.
+	ConfigEpoch(ctx context.Context) (int64, error)
+	// ConfigHistory returns up to limit (1 to MaxConfigHistory) versions
+	// of tenant t, newest first, and the version active now (0: none).
+	ConfigHistory(ctx context.Context, t tenant.ID, limit int) ([]ConfigVersion, int64, error)
+}
+
+// ConfigHash returns the hash a version records for content.
+func ConfigHash(content []byte) string {
+	sum := sha256.Sum256(content)
+	return hex.EncodeToString(sum[:])
+}
+
+// CheckDeploy validates d: every tenant set and named once, contents within
+// MaxConfigBytes, author and message UTF-8 within MaxConfigNoteBytes.
+// Backends call it first so that they reject the same inputs alike.
+func CheckDeploy(d Deploy) error {
+	seen := make(map[tenant.ID]bool, len(d.Puts))
+	for _, p := range d.Puts {
+		switch {
+		case p.Tenant.IsZero():
+			return fmt.Errorf("%w: tenant id is required", ErrInvalid)
+		case seen[p.Tenant]:
+			return fmt.Errorf("%w: tenant %s is deployed twice", ErrInvalid, p.Tenant)
+		case len(p.Content) == 0:
+			return fmt.Errorf("%w: the config of %s is empty", ErrInvalid, p.Tenant)
+		case len(p.Content) > MaxConfigBytes:
+			return fmt.Errorf("%w: the config of %s is larger than %d bytes", ErrInvalid, p.Tenant, MaxConfigBytes)
+		}
+		seen[p.Tenant] = true
+	}
+	for _, s := range []string{d.Author, d.Message} {
+		if len(s) > MaxConfigNoteBytes || !utf8.ValidString(s) || slices.Contains([]byte(s), 0) {
+			return fmt.Errorf("%w: author and message must be UTF-8 without NUL, at most %d bytes", ErrInvalid, MaxConfigNoteBytes)
+		}
+	}
+	return nil
+}
+
+// DeployPlan is what a Deploy must write, given the active versions: the
+// versions to store (and activate) and the tenants to deactivate.
+type DeployPlan struct {
+	New        []ConfigVersion // Version filled in, Created left for the backend
+	Deactivate []tenant.ID
+	Changes    []ConfigChange
+}
+
+// PlanDeploy computes a Deploy against the active state: active maps each
+// tenant with an active version to it (its Version and Hash), and last
+// maps each tenant that has versions to its highest version number. Both
+// backends run it inside their transaction, after locking the epoch.
+func PlanDeploy(d Deploy, active map[tenant.ID]ConfigVersion, last map[tenant.ID]int64) DeployPlan {
+	var p DeployPlan
+	put := make(map[tenant.ID]bool, len(d.Puts))
+	for _, c := range d.Puts {
+		put[c.Tenant] = true
+		hash := ConfigHash(c.Content)
+		cur, ok := active[c.Tenant]
+		if ok && cur.Hash == hash {
+			continue
+		}
+		v := ConfigVersion{
+			Tenant: c.Tenant, Version: last[c.Tenant] + 1, Hash: hash,
+			Content: slices.Clone(c.Content), Author: d.Author, Message: d.Message,
+		}
+		p.New = append(p.New, v)
+		p.Changes = append(p.Changes, ConfigChange{Tenant: c.Tenant, From: cur.Version, To: v.Version})
+	}
+	if d.Prune {
+		for id, cur := range active {
+			if !put[id] {
+				p.Deactivate = append(p.Deactivate, id)
+				p.Changes = append(p.Changes, ConfigChange{Tenant: id, From: cur.Version})
+			}
+		}
+	}
+	slices.SortFunc(p.New, func(a, b ConfigVersion) int { return compareID(a.Tenant, b.Tenant) })
+	slices.SortFunc(p.Deactivate, compareID)
+	slices.SortFunc(p.Changes, func(a, b ConfigChange) int { return compareID(a.Tenant, b.Tenant) })
+	return p
+}
+
+func compareID(a, b tenant.ID) int {
+	switch as, bs := a.String(), b.String(); {
+	case as < bs:
+		return -1
+	case as > bs:
+		return 1
+	}
+	return 0
+}
