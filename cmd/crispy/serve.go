@@ -40,6 +40,12 @@ log then live in PostgreSQL, rate limits, stream slots and budgets in Redis
 Every flag can also be set by an environment variable: CRISPY_ and the flag
 name in upper case, '-' as '_' (--log-level: CRISPY_LOG_LEVEL). Flags win.
 
+Tenant configs are served from the store, where each tenant's config is
+kept as numbered versions: the tenants folder is deployed there at start and
+on SIGHUP (--config-source folder), or an operator deploys to it
+(--config-source store). Every replica polls the store and serves a new
+deployment within a second, without a signal (see docs/tenants.md).
+
 Signals: SIGHUP reloads the tenant configs (an invalid config is rejected
 and the old one keeps serving); SIGINT and SIGTERM drain in-flight requests
 and stop.`,

@@ -72,6 +72,7 @@ type App struct {
 	metricsAddr atomic.Pointer[net.Addr] // bound address, once serving
 
 	reloadMu sync.Mutex // one reload at a time
+	configs  configState
 	// current is the tenant config in force, with everything built from
 	// it; a reload swaps in a new one whole.
 	current   atomic.Pointer[snapshot]
@@ -88,8 +89,9 @@ type snapshot struct {
 	registry *tenant.Registry
 	catalog  *gateway.Catalog
 	voices   map[string]tts.Synthesizer // by tenant ID
-	// source is the tenants folder the registry was read from (the
-	// embedded examples when there is none in dev), for seed documents.
+	// source is the tenants folder deployed last (the embedded examples
+	// when there is none in dev), for seed documents; nil when the configs
+	// come from the store alone.
 	source fs.FS
 }
 
@@ -127,18 +129,27 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	}()
 	bp := builtin.New()
 	a.builtin = gateway.Adapter{Chat: bp, Embed: bp}
-	reg, source, err := a.loadTenants()
-	if err != nil {
-		return nil, err
+	var err error
+	// The folder is validated before anything opens: a server never starts
+	// on a folder with a problem.
+	var folder *tenantFolder
+	if cfg.ConfigSource == config.ConfigFromFolder {
+		if folder, err = a.readFolder(); err != nil {
+			return nil, err
+		}
 	}
 	a.espeak, a.espeakErr = tts.NewEspeak(ctx, tts.EspeakOptions{})
-	a.reportEspeak(reg)
 
 	a.db, err = openBackend(ctx, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	a.swap(reg, source)
+	reg, err := a.startConfigs(ctx, folder)
+	if err != nil {
+		a.db.Close()
+		return nil, err
+	}
+	a.reportEspeak(reg)
 	shared, err := a.openShared(ctx)
 	if err != nil {
 		a.db.Close()
@@ -263,35 +274,42 @@ const (
 // embedded in the binary.
 const EmbeddedTenants = "embedded:tenants"
 
-// loadTenants reads and validates the tenants folder and indexes it. In dev,
-// when the folder does not exist, it serves the example tenants embedded in
-// the binary instead; in stage and prod a missing folder is an error. It
-// returns the folder read, for seed documents.
-func (a *App) loadTenants() (*tenant.Registry, fs.FS, error) {
+// tenantFolder is a tenants folder read and validated: its files, as
+// deployed to the store, and the folder itself, for seed documents.
+type tenantFolder struct {
+	name   string
+	files  []tenant.File
+	source fs.FS
+}
+
+// readFolder reads and validates the tenants folder. In dev, when the
+// folder does not exist, it reads the example tenants embedded in the
+// binary instead; in stage and prod a missing folder is an error.
+func (a *App) readFolder() (*tenantFolder, error) {
 	opts := tenant.Options{AllowDevKeys: a.cfg.Env == config.Dev}
 	dir := a.cfg.TenantsDir
-	var (
-		cfgs   []*tenant.Config
-		source fs.FS
-		err    error
-	)
+	f := &tenantFolder{name: dir}
 	if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) && a.cfg.Env == config.Dev {
 		a.log.Warn("no tenants folder: serving the example tenants embedded in the binary; run 'crispy init' for a copy to edit",
 			"tenants", dir, "examples", tenants.IDs)
-		cfgs, err = tenant.LoadFS(tenants.Examples, EmbeddedTenants, opts)
-		source = tenants.Examples
+		f.name, f.source = EmbeddedTenants, tenants.Examples
 	} else {
-		cfgs, err = tenant.Load(dir, opts)
-		source = os.DirFS(dir)
+		if st, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("read tenants folder: %w", err)
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("read tenants folder: %s is not a folder", dir)
+		}
+		f.source = os.DirFS(dir)
 	}
+	cfgs, files, err := tenant.LoadFiles(f.source, f.name, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	reg, err := tenant.NewRegistry(cfgs, opts)
-	if err != nil {
-		return nil, nil, err
+	if _, err := tenant.NewRegistry(cfgs, opts); err != nil {
+		return nil, err
 	}
-	return reg, source, nil
+	f.files = files
+	return f, nil
 }
 
 // swap puts a new registry in force, in one snapshot with the provider
@@ -354,24 +372,30 @@ func (a *App) MetricsAddr() net.Addr {
 // Registry returns the tenant registry in force.
 func (a *App) Registry() *tenant.Registry { return a.current.Load().registry }
 
-// Reload reads the tenants folder again. A valid config replaces the old one
-// atomically: requests in flight finish with the registry they started with,
-// later ones see the new one. An invalid config is rejected and logged, and
-// the old one keeps serving.
+// Reload puts the tenant configs in force again. With the folder as the
+// source it reads and validates the folder, deploys it to the store and
+// serves the store's active versions; with the store as the source it
+// reads the active versions. A valid config replaces the old one
+// atomically: requests in flight finish with the registry they started
+// with, later ones see the new one. An invalid config is rejected and
+// logged, and the old one keeps serving.
 func (a *App) Reload() error {
+	ctx, cancel := context.WithTimeout(context.Background(), configCallTimeout)
+	defer cancel()
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	reg, source, err := a.loadTenants()
-	if err != nil {
-		a.metrics.ConfigReloads.WithLabelValues("rejected").Inc()
-		a.log.Error("tenant config rejected; the previous config keeps serving", "error", err)
-		return err
+	if a.cfg.ConfigSource == config.ConfigFromFolder {
+		folder, err := a.readFolder()
+		if err == nil {
+			err = a.deployFolder(ctx, folder)
+		}
+		if err != nil {
+			a.metrics.ConfigReloads.WithLabelValues("rejected").Inc()
+			a.log.Error("tenant config rejected; the previous config keeps serving", "error", err)
+			return err
+		}
 	}
-	a.swap(reg, source)
-	a.metrics.ConfigReloads.WithLabelValues("ok").Inc()
-	a.log.Info("tenant config reloaded", "tenants", tenantIDs(reg))
-	a.seedKnowledge(context.Background(), a.current.Load())
-	return nil
+	return a.applyActive(ctx, true)
 }
 
 // Serve accepts connections on l until ctx is cancelled, then drains: it
@@ -418,6 +442,7 @@ func (a *App) serve(ctx context.Context, l net.Listener, started func(net.Addr))
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go a.sweepSessions(sweepCtx, SessionSweepInterval)
+	go a.watchConfigs(sweepCtx, ConfigPollInterval)
 
 	select {
 	case err := <-errc:

@@ -26,6 +26,7 @@ type backend interface {
 	Sessions() store.Sessions
 	Documents() store.Documents
 	Audit() store.Audit
+	Configs() store.Configs
 	Ping(ctx context.Context) error
 	Close() error
 	// Name names the backend in GET /health and the logs.
@@ -57,6 +58,7 @@ func (b sqliteBackend) Usage() store.Usage             { return b.db.Usage() }
 func (b sqliteBackend) Sessions() store.Sessions       { return b.db.Sessions() }
 func (b sqliteBackend) Documents() store.Documents     { return b.db.Documents() }
 func (b sqliteBackend) Audit() store.Audit             { return b.db.Audit() }
+func (b sqliteBackend) Configs() store.Configs         { return b.db.Configs() }
 func (b sqliteBackend) Ping(ctx context.Context) error { return b.db.Ping(ctx) }
 func (b sqliteBackend) Close() error                   { return b.db.Close() }
 func (b sqliteBackend) Name() string                   { return "sqlite" }
@@ -69,6 +71,7 @@ func (b postgresBackend) Usage() store.Usage             { return b.db.Usage() }
 func (b postgresBackend) Sessions() store.Sessions       { return b.db.Sessions() }
 func (b postgresBackend) Documents() store.Documents     { return b.db.Documents() }
 func (b postgresBackend) Audit() store.Audit             { return b.db.Audit() }
+func (b postgresBackend) Configs() store.Configs         { return b.db.Configs() }
 func (b postgresBackend) Ping(ctx context.Context) error { return b.db.Ping(ctx) }
 func (b postgresBackend) Close() error                   { return b.db.Close() }
 func (b postgresBackend) Name() string                   { return "postgres" }

@@ -407,10 +407,15 @@ func serveApp(t *testing.T, a *app.App) *started {
 	return s
 }
 
+// stop stops the server and closes the app; stopping it again does
+// nothing.
 func (s *started) stop(t *testing.T) {
 	t.Helper()
 	s.cancel()
-	<-s.done
+	if _, ok := <-s.done; !ok {
+		return // stopped before
+	}
+	close(s.done)
 	if err := s.app.Close(); err != nil {
 		t.Errorf("close: %v", err)
 	}

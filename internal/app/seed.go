@@ -27,6 +27,10 @@ func (a *App) seedKnowledge(ctx context.Context, s *snapshot) {
 			continue
 		}
 		id := t.ID.String()
+		if s.source == nil {
+			a.log.Info("seed documents not loaded: the configs come from the store, without a tenants folder", "tenant", id, "folder", dir)
+			continue
+		}
 		version, err := a.rag.Version(ctx, t.ID)
 		if err != nil {
 			a.log.Error("seed documents not loaded", "tenant", id, "error", err)

@@ -104,7 +104,19 @@ type Serve struct {
 	// tenants' indexes are dropped and loaded again on their next use
 	// (0: no bound).
 	IndexMemory int
+	// ConfigSource is where the tenant configs served come from:
+	// ConfigFromFolder (the tenants folder, deployed to the store at start
+	// and on SIGHUP, then served from it) or ConfigFromStore (the versions
+	// active in the store, deployed by an operator; the folder is not
+	// read).
+	ConfigSource string
 }
+
+// The values of --config-source.
+const (
+	ConfigFromFolder = "folder"
+	ConfigFromStore  = "store"
+)
 
 // The values of --upstream-transport.
 const (
@@ -120,6 +132,7 @@ func Defaults() Serve {
 		MetricsAddr:       "127.0.0.1:9090",
 		DataDir:           "./data",
 		TenantsDir:        "./tenants",
+		ConfigSource:      ConfigFromFolder,
 		Env:               Dev,
 		LogLevel:          "info",
 		ShutdownTimeout:   30 * time.Second,
@@ -158,6 +171,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of every Redis key, to share one Redis between deployments")
 	fs.DurationVar(&c.RedisLeaseTTL, "redis-lease-ttl", c.RedisLeaseTTL, "how long a dead replica's stream slots and budget reservations in Redis outlive it (renewed every third of it)")
 	fs.IntVar(&c.IndexMemory, "index-memory", c.IndexMemory, "MiB of knowledge-base indexes held in memory; past it the least recently used tenants' are dropped and reloaded on use (0: no bound)")
+	fs.StringVar(&c.ConfigSource, "config-source", c.ConfigSource, "where the tenant configs come from: folder (--tenants, deployed to the store at start and on SIGHUP) or store (the versions active in the store, as deployed by an operator)")
 	fs.StringVar(&c.UpstreamTransport, "upstream-transport", c.UpstreamTransport, "HTTP client of plain-http provider calls: auto (each provider's transport, h1 by default) or net/http (Go's standard transport for all)")
 }
 
@@ -253,6 +267,11 @@ func (c Serve) Validate() error {
 	}
 	if _, err := c.TrustedPrefixes(); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.ConfigSource {
+	case ConfigFromFolder, ConfigFromStore:
+	default:
+		errs = append(errs, fmt.Errorf("--config-source %q: want folder or store", c.ConfigSource))
 	}
 	if c.IndexMemory < 0 {
 		errs = append(errs, errors.New("--index-memory must not be negative"))

@@ -76,13 +76,27 @@ func Load(dir string, opts Options) ([]*Config, error) {
 // LoadFS is Load over the root of fsys, a tenants folder; name is how the
 // folder is called in problems ("name/<id>/tenant.jsonc").
 func LoadFS(fsys fs.FS, name string, opts Options) ([]*Config, error) {
+	cfgs, _, err := LoadFiles(fsys, name, opts)
+	return cfgs, err
+}
+
+// File is one tenant's config file as read: the tenant's ID (its folder),
+// how problems name the file, and its bytes.
+type File struct {
+	ID   string
+	Name string
+	Data []byte
+}
+
+// LoadFiles is LoadFS that also returns the files it validated, as read, in
+// the order of the configs: what a server deploys to its store.
+func LoadFiles(fsys fs.FS, name string, opts Options) ([]*Config, []File, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
-		return nil, fmt.Errorf("read tenants folder: %s: %w", name, err)
+		return nil, nil, fmt.Errorf("read tenants folder: %s: %w", name, err)
 	}
 	var (
-		cfgs  []*Config
-		files []string
+		files []File
 		probs Problems
 	)
 	for _, e := range entries {
@@ -98,30 +112,68 @@ func LoadFS(fsys fs.FS, name string, opts Options) ([]*Config, error) {
 			probs = append(probs, Problem{file, "/", err.Error()})
 			continue
 		}
-		cfg, ps := Parse(file, data, opts)
-		probs = append(probs, ps...)
-		if cfg == nil {
-			continue
-		}
-		if cfg.ID != e.Name() {
-			probs = append(probs, Problem{file, "/id", fmt.Sprintf("id %q must equal the folder name %q", cfg.ID, e.Name())})
-		}
+		files = append(files, File{ID: e.Name(), Name: file, Data: data})
+	}
+	if len(files) == 0 && len(probs) == 0 {
+		return nil, nil, fmt.Errorf("no tenants in %s: expected folders with a %s", name, FileName)
+	}
+	cfgs, ps := parseFiles(files, opts, func(f File, cfg *Config) Problems {
 		if seed := cfg.RAG.Seed; seed != "" {
-			if st, err := fs.Stat(fsys, path.Join(e.Name(), seed)); err != nil || !st.IsDir() {
-				probs = append(probs, Problem{file, "/rag/seed", fmt.Sprintf("%s is not a folder", filepath.Join(name, e.Name(), seed))})
+			if st, err := fs.Stat(fsys, path.Join(f.ID, seed)); err != nil || !st.IsDir() {
+				return Problems{{f.Name, "/rag/seed", fmt.Sprintf("%s is not a folder", filepath.Join(name, f.ID, seed))}}
 			}
 		}
-		cfgs = append(cfgs, cfg)
-		files = append(files, file)
+		return nil
+	})
+	probs = append(probs, ps...)
+	if len(probs) > 0 {
+		return nil, nil, probs
 	}
-	if len(cfgs) == 0 && len(probs) == 0 {
-		return nil, fmt.Errorf("no tenants in %s: expected folders with a %s", name, FileName)
-	}
-	probs = append(probs, checkSet(cfgs, files)...)
+	return cfgs, files, nil
+}
+
+// ParseFiles validates a set of tenant files, as LoadFS does a folder's:
+// each file on its own (its ID must match the config's), then the set as a
+// whole (unique hosts and keys across tenants). It returns the configs in
+// the order of files, or a Problems error listing everything wrong. A
+// server reading its configs from a store calls it with the active
+// versions.
+func ParseFiles(files []File, opts Options) ([]*Config, error) {
+	cfgs, probs := parseFiles(files, opts, nil)
 	if len(probs) > 0 {
 		return nil, probs
 	}
 	return cfgs, nil
+}
+
+// parseFiles returns a config for each file (nil for one that fails the
+// schema) and every problem found: each file's, with those of more, if
+// not nil, then the set's.
+func parseFiles(files []File, opts Options, more func(File, *Config) Problems) ([]*Config, Problems) {
+	var (
+		cfgs  = make([]*Config, len(files))
+		valid []*Config
+		names []string
+		probs Problems
+	)
+	for i, f := range files {
+		cfg, ps := Parse(f.Name, f.Data, opts)
+		probs = append(probs, ps...)
+		if cfg == nil {
+			continue
+		}
+		if cfg.ID != f.ID {
+			probs = append(probs, Problem{f.Name, "/id", fmt.Sprintf("id %q must equal the folder name %q", cfg.ID, f.ID)})
+		}
+		if more != nil {
+			probs = append(probs, more(f, cfg)...)
+		}
+		cfgs[i] = cfg
+		valid = append(valid, cfg)
+		names = append(names, f.Name)
+	}
+	probs = append(probs, checkSet(valid, names)...)
+	return cfgs, probs
 }
 
 func readFile(fsys fs.FS, name string) ([]byte, error) {
