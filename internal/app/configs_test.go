@@ -168,7 +168,7 @@ func TestConfigAcrossReplicas(t *testing.T) {
 		}
 	}
 	// A rollback to version 1 through the store reaches every replica.
-	if _, err := db.Configs().Activate(t.Context(), tenant.MustID("acme"), 1); err != nil {
+	if _, err := db.Configs().Activate(t.Context(), tenant.MustID("acme"), 1, "ops", "rollback"); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []*started{a, b, c} {

@@ -80,8 +80,9 @@ type Configs interface {
 	// epoch does not move. A tenant may appear once among the puts.
 	Deploy(ctx context.Context, d Deploy) ([]ConfigChange, error)
 	// Activate makes version of tenant t active again (a rollback), or
-	// ErrNotFound when t has no such version.
-	Activate(ctx context.Context, t tenant.ID, version int64) (ConfigChange, error)
+	// ErrNotFound when t has no such version. Author and message are
+	// recorded with the event, as Deploy's are.
+	Activate(ctx context.Context, t tenant.ID, version int64, author, message string) (ConfigChange, error)
 	// ActiveConfigs returns the deployed state.
 	ActiveConfigs(ctx context.Context) (ActiveConfigs, error)
 	// ConfigEpoch returns the epoch alone: one small read, for polling.
@@ -90,6 +91,43 @@ type Configs interface {
 	// ConfigHistory returns up to limit (1 to MaxConfigHistory) versions
 	// of tenant t, newest first, and the version active now (0: none).
 	ConfigHistory(ctx context.Context, t tenant.ID, limit int) ([]ConfigVersion, int64, error)
+	// ConfigEvents returns up to limit (1 to MaxConfigHistory) of the
+	// changes made to tenant t's active version, newest first: the audit
+	// trail of deployments, rollbacks and deactivations, written in the
+	// transaction of each change.
+	ConfigEvents(ctx context.Context, t tenant.ID, limit int) ([]ConfigEvent, error)
+}
+
+// The actions a ConfigEvent records.
+const (
+	ActionDeploy     = "deploy"     // a new version made active
+	ActionActivate   = "activate"   // an existing version made active again
+	ActionDeactivate = "deactivate" // the tenant removed from the deployment
+)
+
+// ConfigEvent is one change of a tenant's active version.
+type ConfigEvent struct {
+	Tenant   tenant.ID
+	Action   string
+	From, To int64 // active version before and after (0: none)
+	Author   string
+	Message  string
+	Time     time.Time
+}
+
+// Event returns the event that records c, made by author with message.
+func (c ConfigChange) Event(action, author, message string) ConfigEvent {
+	return ConfigEvent{Tenant: c.Tenant, Action: action, From: c.From, To: c.To, Author: author, Message: message}
+}
+
+// CheckNote validates the author and message of a change.
+func CheckNote(author, message string) error {
+	for _, s := range []string{author, message} {
+		if len(s) > MaxConfigNoteBytes || !utf8.ValidString(s) || slices.Contains([]byte(s), 0) {
+			return fmt.Errorf("%w: author and message must be UTF-8 without NUL, at most %d bytes", ErrInvalid, MaxConfigNoteBytes)
+		}
+	}
+	return nil
 }
 
 // ConfigHash returns the hash a version records for content.
@@ -116,12 +154,7 @@ func CheckDeploy(d Deploy) error {
 		}
 		seen[p.Tenant] = true
 	}
-	for _, s := range []string{d.Author, d.Message} {
-		if len(s) > MaxConfigNoteBytes || !utf8.ValidString(s) || slices.Contains([]byte(s), 0) {
-			return fmt.Errorf("%w: author and message must be UTF-8 without NUL, at most %d bytes", ErrInvalid, MaxConfigNoteBytes)
-		}
-	}
-	return nil
+	return CheckNote(d.Author, d.Message)
 }
 
 // DeployPlan is what a Deploy must write, given the active versions: the
@@ -130,6 +163,7 @@ type DeployPlan struct {
 	New        []ConfigVersion // Version filled in, Created left for the backend
 	Deactivate []tenant.ID
 	Changes    []ConfigChange
+	Events     []ConfigEvent // one per change, Time left for the backend
 }
 
 // PlanDeploy computes a Deploy against the active state: active maps each
@@ -164,6 +198,13 @@ func PlanDeploy(d Deploy, active map[tenant.ID]ConfigVersion, last map[tenant.ID
 	slices.SortFunc(p.New, func(a, b ConfigVersion) int { return compareID(a.Tenant, b.Tenant) })
 	slices.SortFunc(p.Deactivate, compareID)
 	slices.SortFunc(p.Changes, func(a, b ConfigChange) int { return compareID(a.Tenant, b.Tenant) })
+	for _, c := range p.Changes {
+		action := ActionDeploy
+		if c.To == 0 {
+			action = ActionDeactivate
+		}
+		p.Events = append(p.Events, c.Event(action, d.Author, d.Message))
+	}
 	return p
 }
 

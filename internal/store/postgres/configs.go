@@ -29,6 +29,10 @@ ON CONFLICT (tenant) DO UPDATE SET version = excluded.version, updated_at = excl
 	cfgExists   = `SELECT EXISTS (SELECT 1 FROM config_versions WHERE tenant = $1 AND version = $2)`
 	cfgHistory  = `SELECT version, hash, content, author, message, created_at FROM config_versions
 WHERE tenant = $1 ORDER BY version DESC LIMIT $2`
+	cfgEvent = `INSERT INTO config_events (tenant, action, from_version, to_version, author, message, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	cfgEvents = `SELECT action, from_version, to_version, author, message, created_at FROM config_events
+WHERE tenant = $1 ORDER BY id DESC LIMIT $2`
 )
 
 // Configs is the store.Configs kept in the database, shared by every
@@ -99,6 +103,9 @@ func (c *Configs) Deploy(ctx context.Context, d store.Deploy) ([]store.ConfigCha
 		for _, id := range plan.Deactivate {
 			b.Queue(cfgSetActive, id.String(), nil, now)
 		}
+		for _, e := range plan.Events {
+			b.Queue(cfgEvent, e.Tenant.String(), e.Action, e.From, e.To, e.Author, e.Message, now)
+		}
 		b.Queue(cfgBumpEpoch)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
@@ -113,10 +120,13 @@ func (c *Configs) Deploy(ctx context.Context, d store.Deploy) ([]store.ConfigCha
 }
 
 // Activate implements store.Configs.
-func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64) (store.ConfigChange, error) {
+func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64, author, message string) (store.ConfigChange, error) {
 	change := store.ConfigChange{Tenant: t, To: version}
 	if t.IsZero() || version < 1 {
 		return change, fmt.Errorf("postgres: activate: %w: a tenant and a version of 1 or more are required", store.ErrInvalid)
+	}
+	if err := store.CheckNote(author, message); err != nil {
+		return change, fmt.Errorf("postgres: activate: %w", err)
 	}
 	if err := c.db.ready(ctx); err != nil {
 		return change, fmt.Errorf("postgres: activate: %w", err)
@@ -143,8 +153,10 @@ func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64) (sto
 		if change.From == version {
 			return nil
 		}
+		now := c.db.now().UnixMilli()
 		b := &pgx.Batch{}
-		b.Queue(cfgSetActive, t.String(), version, c.db.now().UnixMilli())
+		b.Queue(cfgSetActive, t.String(), version, now)
+		b.Queue(cfgEvent, t.String(), store.ActionActivate, change.From, change.To, author, message, now)
 		b.Queue(cfgBumpEpoch)
 		return tx.SendBatch(ctx, b).Close()
 	})
@@ -155,6 +167,38 @@ func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64) (sto
 		return change, c.db.fail(ctx, "activate", err)
 	}
 	return change, nil
+}
+
+// ConfigEvents implements store.Configs.
+func (c *Configs) ConfigEvents(ctx context.Context, t tenant.ID, limit int) ([]store.ConfigEvent, error) {
+	if t.IsZero() || limit < 1 || limit > store.MaxConfigHistory {
+		return nil, fmt.Errorf("postgres: config events: %w: a tenant and a limit of 1 to %d are required", store.ErrInvalid, store.MaxConfigHistory)
+	}
+	if err := c.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: config events: %w", err)
+	}
+	var out []store.ConfigEvent
+	err := c.tx(ctx, readOnly, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, cfgEvents, t.String(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e := store.ConfigEvent{Tenant: t}
+			var created int64
+			if err := rows.Scan(&e.Action, &e.From, &e.To, &e.Author, &e.Message, &created); err != nil {
+				return err
+			}
+			e.Time = time.UnixMilli(created)
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, c.db.fail(ctx, "config events", err)
+	}
+	return out, nil
 }
 
 // ActiveConfigs implements store.Configs.

@@ -105,7 +105,7 @@ ORDER BY c.relname`, db.Schema())
 	// The config tables are not the app's at all: not a row of them may
 	// be read or written as crispy_app, whatever the tenant.
 	for _, stmt := range []string{
-		`SELECT count(*) FROM config_versions`, `SELECT count(*) FROM config_active`, `SELECT epoch FROM config_epoch`,
+		`SELECT count(*) FROM config_versions`, `SELECT count(*) FROM config_active`, `SELECT count(*) FROM config_events`, `SELECT epoch FROM config_epoch`,
 		`UPDATE config_epoch SET epoch = epoch + 1`,
 	} {
 		_, err := raw.Exec(ctx, stmt)

@@ -27,6 +27,10 @@ ON CONFLICT (tenant) DO UPDATE SET version = excluded.version, updated_at = excl
 	cfgExists   = `SELECT 1 FROM config_versions WHERE tenant = ? AND version = ?`
 	cfgHistory  = `SELECT version, hash, content, author, message, created_at FROM config_versions
 WHERE tenant = ? ORDER BY version DESC LIMIT ?`
+	cfgEvent = `INSERT INTO config_events (tenant, action, from_version, to_version, author, message, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)`
+	cfgEvents = `SELECT action, from_version, to_version, author, message, created_at FROM config_events
+WHERE tenant = ? ORDER BY id DESC LIMIT ?`
 )
 
 // Configs is the store.Configs kept in a DB. Changes run in a transaction
@@ -92,6 +96,11 @@ func (c *Configs) deploy(ctx context.Context, d store.Deploy) ([]store.ConfigCha
 			return nil, err
 		}
 	}
+	for _, e := range plan.Events {
+		if _, err := tx.ExecContext(ctx, cfgEvent, e.Tenant.String(), e.Action, e.From, e.To, e.Author, e.Message, now); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, cfgBumpEpoch); err != nil {
 		return nil, err
 	}
@@ -99,14 +108,17 @@ func (c *Configs) deploy(ctx context.Context, d store.Deploy) ([]store.ConfigCha
 }
 
 // Activate implements store.Configs.
-func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64) (store.ConfigChange, error) {
+func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64, author, message string) (store.ConfigChange, error) {
 	if t.IsZero() || version < 1 {
 		return store.ConfigChange{}, fmt.Errorf("sqlite: activate: %w: a tenant and a version of 1 or more are required", store.ErrInvalid)
+	}
+	if err := store.CheckNote(author, message); err != nil {
+		return store.ConfigChange{}, fmt.Errorf("sqlite: activate: %w", err)
 	}
 	if err := c.db.ready(ctx); err != nil {
 		return store.ConfigChange{}, fmt.Errorf("sqlite: activate: %w", err)
 	}
-	change, err := c.activate(ctx, t, version)
+	change, err := c.activate(ctx, t, version, author, message)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.ConfigChange{}, fmt.Errorf("sqlite: activate: %s has no version %d: %w", t, version, err)
@@ -116,7 +128,7 @@ func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64) (sto
 	return change, nil
 }
 
-func (c *Configs) activate(ctx context.Context, t tenant.ID, version int64) (store.ConfigChange, error) {
+func (c *Configs) activate(ctx context.Context, t tenant.ID, version int64, author, message string) (store.ConfigChange, error) {
 	change := store.ConfigChange{Tenant: t, To: version}
 	tx, err := c.db.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -137,13 +149,46 @@ func (c *Configs) activate(ctx context.Context, t tenant.ID, version int64) (sto
 	if change.From == version {
 		return change, nil
 	}
-	if _, err := tx.ExecContext(ctx, cfgSetActive, t.String(), version, c.db.now().UnixMilli()); err != nil {
+	now := c.db.now().UnixMilli()
+	if _, err := tx.ExecContext(ctx, cfgSetActive, t.String(), version, now); err != nil {
+		return change, err
+	}
+	if _, err := tx.ExecContext(ctx, cfgEvent, t.String(), store.ActionActivate, change.From, change.To, author, message, now); err != nil {
 		return change, err
 	}
 	if _, err := tx.ExecContext(ctx, cfgBumpEpoch); err != nil {
 		return change, err
 	}
 	return change, tx.Commit()
+}
+
+// ConfigEvents implements store.Configs.
+func (c *Configs) ConfigEvents(ctx context.Context, t tenant.ID, limit int) ([]store.ConfigEvent, error) {
+	if t.IsZero() || limit < 1 || limit > store.MaxConfigHistory {
+		return nil, fmt.Errorf("sqlite: config events: %w: a tenant and a limit of 1 to %d are required", store.ErrInvalid, store.MaxConfigHistory)
+	}
+	if err := c.db.ready(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: config events: %w", err)
+	}
+	rows, err := c.db.reader.QueryContext(ctx, cfgEvents, t.String(), limit)
+	if err != nil {
+		return nil, c.db.fail(ctx, "config events", err)
+	}
+	defer rows.Close()
+	var out []store.ConfigEvent
+	for rows.Next() {
+		e := store.ConfigEvent{Tenant: t}
+		var created int64
+		if err := rows.Scan(&e.Action, &e.From, &e.To, &e.Author, &e.Message, &created); err != nil {
+			return nil, c.db.fail(ctx, "config events", err)
+		}
+		e.Time = time.UnixMilli(created)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, c.db.fail(ctx, "config events", err)
+	}
+	return out, nil
 }
 
 // ActiveConfigs implements store.Configs.

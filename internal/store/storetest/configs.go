@@ -106,7 +106,7 @@ func testConfigDeploy(t *testing.T, c store.Configs) {
 	}
 
 	// Rollback: version 1 active again; its content comes back.
-	change, err := c.Activate(ctx, acme, 1)
+	change, err := c.Activate(ctx, acme, 1, "ops", "rollback")
 	if err != nil || change != (store.ConfigChange{Tenant: acme, From: 2, To: 1}) {
 		t.Fatalf("Activate(acme, 1) = %+v, %v", change, err)
 	}
@@ -114,7 +114,7 @@ func testConfigDeploy(t *testing.T, c store.Configs) {
 		t.Errorf("after the rollback: epoch %d, %s", a.Epoch, activeSummary(a))
 	}
 	// Activating the active version changes nothing.
-	if change, err := c.Activate(ctx, acme, 1); err != nil || change.From != 1 || change.To != 1 {
+	if change, err := c.Activate(ctx, acme, 1, "ops", "rollback"); err != nil || change.From != 1 || change.To != 1 {
 		t.Errorf("Activate(acme, 1) again = %+v, %v", change, err)
 	}
 	if a := mustActive(t, c); a.Epoch != 3 {
@@ -129,7 +129,7 @@ func testConfigDeploy(t *testing.T, c store.Configs) {
 		id      tenant.ID
 		version int64
 	}{{acme, 9}, {tenant.MustID("initech"), 1}} {
-		if _, err := c.Activate(ctx, tt.id, tt.version); !errors.Is(err, store.ErrNotFound) {
+		if _, err := c.Activate(ctx, tt.id, tt.version, "", ""); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Activate(%s, %d) = %v, want ErrNotFound", tt.id, tt.version, err)
 		}
 	}
@@ -148,6 +148,27 @@ func testConfigDeploy(t *testing.T, c store.Configs) {
 	}
 	if hist, active, err := c.ConfigHistory(ctx, tenant.MustID("initech"), 10); err != nil || len(hist) != 0 || active != 0 {
 		t.Errorf("history of a tenant never deployed = %+v, %d, %v", hist, active, err)
+	}
+
+	// The events: every change of the active version, newest first; the
+	// no-op deploy and activate recorded nothing.
+	events, err := c.ConfigEvents(ctx, acme, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		got = append(got, fmt.Sprintf("%s %d>%d %s %s", e.Action, e.From, e.To, e.Author, e.Message))
+		if e.Tenant != acme || e.Time.IsZero() {
+			t.Errorf("event %+v", e)
+		}
+	}
+	wantEvents := []string{"deploy 1>3  ", "activate 2>1 ops rollback", "deploy 1>2  second", "deploy 0>1 ops first"}
+	if !slices.Equal(got, wantEvents) {
+		t.Errorf("events = %q, want %q", got, wantEvents)
+	}
+	if events, _ := c.ConfigEvents(ctx, acme, 1); len(events) != 1 {
+		t.Errorf("ConfigEvents limit 1 = %d events", len(events))
 	}
 }
 
@@ -179,11 +200,14 @@ func testConfigPrune(t *testing.T, c store.Configs) {
 		t.Errorf("globex deployed again = %+v", changes)
 	}
 	// A rollback can bring back a deactivated tenant too.
-	if change, err := c.Activate(ctx, initech, 1); err != nil || change != (store.ConfigChange{Tenant: initech, From: 0, To: 1}) {
+	if change, err := c.Activate(ctx, initech, 1, "", ""); err != nil || change != (store.ConfigChange{Tenant: initech, From: 0, To: 1}) {
 		t.Errorf("Activate(initech, 1) = %+v, %v", change, err)
 	}
 	if a := mustActive(t, c); activeSummary(a) != "acme:1:a1 globex:2:g1 initech:1:i1" {
 		t.Errorf("at the end: %s", activeSummary(a))
+	}
+	if events, err := c.ConfigEvents(ctx, globex, 10); err != nil || len(events) != 3 || events[1].Action != store.ActionDeactivate || events[1].From != 1 || events[1].To != 0 {
+		t.Errorf("globex's events = %+v, %v; want deploy, deactivate, deploy", events, err)
 	}
 	// Pruning with nothing to deploy deactivates everything.
 	mustDeploy(t, c, store.Deploy{Prune: true})
@@ -210,8 +234,14 @@ func testConfigInvalid(t *testing.T, c store.Configs) {
 			t.Errorf("%s: Deploy = %v, want ErrInvalid", tt.name, err)
 		}
 	}
-	if _, err := c.Activate(ctx, acme, 0); !errors.Is(err, store.ErrInvalid) {
+	if _, err := c.Activate(ctx, acme, 0, "", ""); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("Activate(acme, 0) = %v, want ErrInvalid", err)
+	}
+	if _, err := c.Activate(ctx, acme, 1, "\xff", ""); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Activate with an author not UTF-8 = %v, want ErrInvalid", err)
+	}
+	if _, err := c.ConfigEvents(ctx, acme, 0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ConfigEvents limit 0 = %v, want ErrInvalid", err)
 	}
 	for _, limit := range []int{0, store.MaxConfigHistory + 1} {
 		if _, _, err := c.ConfigHistory(ctx, acme, limit); !errors.Is(err, store.ErrInvalid) {

@@ -36,7 +36,22 @@ CREATE TABLE config_epoch (
 );
 INSERT INTO config_epoch (id, epoch) VALUES (1, 0);
 
-GRANT SELECT, INSERT ON config_versions TO crispy_config;
+-- Every change of a tenant's active version, written in its transaction:
+-- the audit trail of deployments, rollbacks and deactivations.
+CREATE TABLE config_events (
+	id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	tenant       text COLLATE "C" NOT NULL,
+	action       text   NOT NULL,
+	from_version bigint NOT NULL,
+	to_version   bigint NOT NULL,
+	author       text   NOT NULL,
+	message      text   NOT NULL,
+	created_at   bigint NOT NULL
+);
+CREATE INDEX config_events_tenant ON config_events (tenant, id);
+
+GRANT SELECT, INSERT ON config_versions, config_events TO crispy_config;
+GRANT USAGE ON SEQUENCE config_events_id_seq TO crispy_config;
 GRANT SELECT, INSERT, UPDATE ON config_active TO crispy_config;
 GRANT SELECT, UPDATE ON config_epoch TO crispy_config;
 DO $$

@@ -26,3 +26,17 @@ CREATE TABLE config_epoch (
 	epoch INTEGER NOT NULL
 ) STRICT;
 INSERT INTO config_epoch (id, epoch) VALUES (1, 0);
+
+-- Every change of a tenant's active version, written in its transaction:
+-- the audit trail of deployments, rollbacks and deactivations.
+CREATE TABLE config_events (
+	id           INTEGER PRIMARY KEY,
+	tenant       TEXT    NOT NULL,
+	action       TEXT    NOT NULL,
+	from_version INTEGER NOT NULL,
+	to_version   INTEGER NOT NULL,
+	author       TEXT    NOT NULL,
+	message      TEXT    NOT NULL,
+	created_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX config_events_tenant ON config_events (tenant, id);
