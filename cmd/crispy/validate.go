@@ -37,7 +37,7 @@ is 0 when all tenants are valid and 1 otherwise.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			cfgs, err := tenant.Load(dir, tenant.Options{AllowDevKeys: environment == config.Dev})
+			cfgs, err := tenant.Load(dir, tenant.Options{AllowDevKeys: environment == config.Dev, Env: string(environment)})
 			var ps tenant.Problems
 			if errors.As(err, &ps) {
 				for _, p := range ps {

@@ -286,7 +286,7 @@ type tenantFolder struct {
 // folder does not exist, it reads the example tenants embedded in the
 // binary instead; in stage and prod a missing folder is an error.
 func (a *App) readFolder() (*tenantFolder, error) {
-	opts := tenant.Options{AllowDevKeys: a.cfg.Env == config.Dev}
+	opts := tenant.Options{AllowDevKeys: a.cfg.Env == config.Dev, Env: string(a.cfg.Env)}
 	dir := a.cfg.TenantsDir
 	f := &tenantFolder{name: dir}
 	if _, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) && a.cfg.Env == config.Dev {

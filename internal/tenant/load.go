@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tailscale/hujson"
 
@@ -57,6 +58,43 @@ func (ps Problems) Error() string {
 type Options struct {
 	// AllowDevKeys permits keys marked "dev": true. Only --env dev sets it.
 	AllowDevKeys bool
+	// Env, when set, is the environment whose differences apply: a
+	// folder's tenant.<Env>.jsonc beside a tenant.jsonc is a JSON merge
+	// patch (RFC 7386) over it (see EnvFileName).
+	Env string
+}
+
+// EnvFileName returns the name of a tenant's patch for environment env:
+// "tenant.<env>.jsonc".
+func EnvFileName(env string) string { return "tenant." + env + ".jsonc" }
+
+// ApplyEnvPatch merges patch, a JSONC object, into base, a JSONC tenant
+// file, as an RFC 7386 JSON merge patch: members of the patch replace the
+// base's, objects merge recursively, a null removes a member, arrays are
+// replaced whole. The result is indented JSON (the base's comments do not
+// survive a merge).
+func ApplyEnvPatch(base, patch []byte) ([]byte, error) {
+	b, err := hujson.Standardize(slices.Clone(base))
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSONC: %s", strings.TrimPrefix(err.Error(), "hujson: "))
+	}
+	p, err := hujson.Standardize(slices.Clone(patch))
+	if err != nil {
+		return nil, fmt.Errorf("patch: invalid JSONC: %s", strings.TrimPrefix(err.Error(), "hujson: "))
+	}
+	if t := bytes.TrimSpace(p); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("patch: must be a JSON object")
+	}
+	merged, err := jsonpatch.MergePatch(b, p)
+	if err != nil {
+		return nil, fmt.Errorf("patch: %w", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, merged, "", "  "); err != nil {
+		return nil, fmt.Errorf("patch: %w", err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }
 
 // Load reads every <dir>/<id>/tenant.jsonc, validates each file against the
@@ -111,6 +149,23 @@ func LoadFiles(fsys fs.FS, name string, opts Options) ([]*Config, []File, error)
 		if err != nil {
 			probs = append(probs, Problem{file, "/", err.Error()})
 			continue
+		}
+		if opts.Env != "" {
+			patch, err := readFile(fsys, path.Join(e.Name(), EnvFileName(opts.Env)))
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+			case err != nil:
+				probs = append(probs, Problem{filepath.Join(name, e.Name(), EnvFileName(opts.Env)), "/", err.Error()})
+				continue
+			default:
+				merged, err := ApplyEnvPatch(data, patch)
+				if err != nil {
+					probs = append(probs, Problem{filepath.Join(name, e.Name(), EnvFileName(opts.Env)), "/", err.Error()})
+					continue
+				}
+				file += "+" + EnvFileName(opts.Env)
+				data = merged
+			}
 		}
 		files = append(files, File{ID: e.Name(), Name: file, Data: data})
 	}
