@@ -13,10 +13,13 @@ import (
 //
 // A chunk's score is the sum over the distinct terms t of the query of
 //
-//	idf(t) · tf·(k1+1) / (tf + k1·(1 − b + b·len/avglen))
+//	qtf(t) · idf(t) · tf·(k1+1) / (tf + k1·(1 − b + b·len/avglen))
 //	idf(t) = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
 //
-// where tf is t's count in the chunk, len the chunk's term count, and N,
+// where qtf is how many times the query says t (Robertson's query-term
+// weight with k3 → ∞, as Lucene and Anserini score a query: a term said
+// twice is two clauses), tf is t's count in the chunk, len the chunk's term
+// count, and N,
 // avglen and df are taken over all live chunks of the Index, whatever f
 // keeps (a filter narrows the results; it does not change the scores).
 func (ix *Index) BM25(query string, k int, f Filter) []Hit {
@@ -31,9 +34,14 @@ type QueryTerm struct {
 }
 
 // QueryTerms returns the distinct index terms of query, in first-seen
-// order, each of weight 1: the query BM25 runs.
+// order, each weighted by how many times the query says it (its query term
+// frequency): the query BM25 runs. "Cats chase the cat" is cat 2, chase 1.
 func (ix *Index) QueryTerms(query string) []QueryTerm {
-	terms := dedup(ix.an.Terms(query))
+	return merge(termsOf(ix.an.Terms(query)))
+}
+
+// termsOf returns terms as a query of weight 1 each, repeats included.
+func termsOf(terms []string) []QueryTerm {
 	out := make([]QueryTerm, len(terms))
 	for i, t := range terms {
 		out[i] = QueryTerm{Term: t, Weight: 1}
@@ -42,9 +50,11 @@ func (ix *Index) QueryTerms(query string) []QueryTerm {
 }
 
 // BM25Terms is BM25 with a weighted query: a chunk's score is the sum over
-// the terms of Weight · the term's BM25 weight in the chunk (terms whose
-// Weight is not positive are ignored, and a term given twice counts once,
-// with its first weight). With every weight 1 it is BM25 of those terms.
+// the distinct terms of their Weight · the term's BM25 weight in the chunk.
+// Terms whose Weight is not positive and finite are ignored, and a term
+// given several times weighs the sum of its weights, as a Lucene query of
+// one clause per term would score it. With every weight 1 it is BM25 of
+// those terms, repeats included.
 func (ix *Index) BM25Terms(q []QueryTerm, k int, f Filter) []Hit {
 	if k < 1 {
 		return nil
@@ -121,48 +131,41 @@ func (ix *Index) BM25Terms(q []QueryTerm, k int, f Filter) []Hit {
 	return top.hits(ix.docIDs)
 }
 
-// usable returns the terms of q with a positive, finite weight, each at
-// its first occurrence.
+// usable returns the distinct terms of q with a positive, finite weight,
+// in first-seen order, each weighing the sum of its weights.
 func usable(q []QueryTerm) []QueryTerm {
 	out := make([]QueryTerm, 0, len(q))
-	var seen map[string]bool // for long queries; short ones scan out
-	if len(q) > 32 {
-		seen = make(map[string]bool, len(q))
-	}
 	for _, t := range q {
 		if !(t.Weight > 0) || math.IsInf(t.Weight, 0) {
 			continue
 		}
-		if seen != nil {
-			if seen[t.Term] {
-				continue
-			}
-			seen[t.Term] = true
-		} else if slices.ContainsFunc(out, func(u QueryTerm) bool { return u.Term == t.Term }) {
-			continue
-		}
 		out = append(out, t)
 	}
-	return out
+	return merge(out)
 }
 
-// dedup returns terms without repeats, in first-seen order.
-func dedup(terms []string) []string {
-	out := terms[:0]
-	if len(terms) > 32 {
-		seen := make(map[string]bool, len(terms))
-		for _, t := range terms {
-			if !seen[t] {
-				seen[t] = true
-				out = append(out, t)
+// merge returns q with each term once, in first-seen order, weighing the
+// sum of its weights. It reuses q's array.
+func merge(q []QueryTerm) []QueryTerm {
+	out := q[:0]
+	if len(q) > 32 { // long queries: a map; short ones scan out
+		at := make(map[string]int, len(q))
+		for _, t := range q {
+			if i, ok := at[t.Term]; ok {
+				out[i].Weight += t.Weight
+				continue
 			}
+			at[t.Term] = len(out)
+			out = append(out, t)
 		}
 		return out
 	}
-	for i, t := range terms {
-		if !slices.Contains(terms[:i], t) {
-			out = append(out, t)
+	for _, t := range q {
+		if i := slices.IndexFunc(out, func(u QueryTerm) bool { return u.Term == t.Term }); i >= 0 {
+			out[i].Weight += t.Weight
+			continue
 		}
+		out = append(out, t)
 	}
 	return out
 }

@@ -55,8 +55,8 @@ func TestBM25HandComputed(t *testing.T) {
 			{ChunkID: "c2", DocID: "d1", Score: 0.774788072496567 + 0.519323893794139, Rank: 2},
 		}},
 		{"cheese", []index.Hit{{ChunkID: "c3", DocID: "d2", Score: 1.160802464728592, Rank: 1}}},
-		// Repeated query terms count once.
-		{"cheese cheeses CHEESE", []index.Hit{{ChunkID: "c3", DocID: "d2", Score: 1.160802464728592, Rank: 1}}},
+		// A query term weighs how many times the query says it.
+		{"cheese cheeses CHEESE", []index.Hit{{ChunkID: "c3", DocID: "d2", Score: 3 * 1.160802464728592, Rank: 1}}},
 		{"the of", nil},
 		{"elephant", nil},
 		{"", nil},

@@ -1,7 +1,11 @@
 // Package index is one tenant's in-memory retrieval index over knowledge-base
 // chunks: BM25 over analysed text, exact cosine search over L2-normalised
 // vectors, metadata filters, pseudo-relevance feedback for both, and
-// reciprocal rank fusion of result lists.
+// (weighted) reciprocal rank fusion of result lists.
+//
+// A query is a bag of words: QueryTerms weighs each distinct term by how
+// many times the query says it, as Robertson's BM25 (with k3 → ∞), Lucene
+// and Anserini do, and RM3's P(w|Q) counts the same way.
 //
 // The server keeps one Index per tenant, so a query can only ever see its
 // own tenant's chunks; there is no tenant field anywhere in this package. An
@@ -34,8 +38,8 @@
 // which BM25Terms runs as a weighted query; Rocchio moves a query vector
 // toward the centroid of their vectors. Both use textbook settings (10
 // feedback chunks, 10 expansion terms, λ = 0.5; β = 0.75). On the Cranfield
-// collection (bench/eval) RM3 lifts BM25's nDCG@10 from 0.368 to 0.406, and
-// Rocchio from the BM25 chunks lifts hybrid search from 0.360 to 0.401.
+// collection (bench/eval) RM3 lifts BM25's nDCG@10 from 0.369 to 0.397 (see
+// docs/rag.md for every mode).
 //
 // # Concurrency
 //

@@ -43,13 +43,16 @@ type Expansion struct {
 //	P(w|R) ∝ Σ_d score(d) · tf(w, d) / |d|       the relevance model, RM1
 //	q'(w)  = λ · P(w|Q) + (1 − λ) · P(w|R)        RM3
 //
-// where P(w|Q) is 1/|Q| for each distinct term of the query, d ranges over
+// where P(w|Q) is qtf(w)/|Q|, the query's maximum-likelihood model (qtf
+// counts how many times the query says w, |Q| is its number of terms,
+// repeats included, as Anserini builds it), d ranges over
 // the feedback chunks with their scores normalised to sum to 1, tf and |d|
 // count index terms, and P(w|R) is cut to its Terms best terms (single
 // ASCII characters and pure numbers are left out) and normalised again.
 // The weights returned are q'(w) · |Q|/λ: the ranking is RM3's, and each
-// of the query's own terms weighs 1 plus its share of the relevance model,
-// so that scores stay on the scale of plain BM25. The result is sorted by
+// of the query's own terms weighs its qtf (its weight in QueryTerms) plus
+// its share of the relevance model, so that scores stay on the scale of
+// plain BM25. The result is sorted by
 // weight, then term; feed it to BM25Terms. With no usable feedback (no
 // chunk, or no positive score) or λ = 1 it is QueryTerms(query).
 func (ix *Index) Expand(query string, fb []Feedback, e Expansion) []QueryTerm {
@@ -110,10 +113,12 @@ func (ix *Index) Expand(query string, fb []Feedback, e Expansion) []QueryTerm {
 	// RM3 scaled by |Q|/λ, which does not change the ranking but keeps
 	// scores on the scale of BM25's: the query's own terms weigh at least 1.
 	out := make(map[string]float64, len(q)+len(model))
+	var qlen float64 // |Q|
 	for _, t := range q {
-		out[t.Term] += 1
+		out[t.Term] += t.Weight
+		qlen += t.Weight
 	}
-	scale := (1 - lambda) / lambda * float64(len(q)) / sum
+	scale := (1 - lambda) / lambda * qlen / sum
 	for _, t := range model {
 		out[t.Term] += scale * t.Weight
 	}

@@ -10,8 +10,9 @@ import (
 )
 
 func TestQueryTerms(t *testing.T) {
+	// Each distinct term once, weighing how many times the query says it.
 	got := index.New().QueryTerms("Which cats chase the cat? CHASING cats!")
-	want := []index.QueryTerm{{Term: "cat", Weight: 1}, {Term: "chase", Weight: 1}}
+	want := []index.QueryTerm{{Term: "cat", Weight: 3}, {Term: "chase", Weight: 2}}
 	if !slices.Equal(got, want) {
 		t.Errorf("QueryTerms = %v, want %v", got, want)
 	}
@@ -42,16 +43,20 @@ func TestBM25Terms(t *testing.T) {
 			{ChunkID: "c1", DocID: "d1", Score: 0.25*catC1 + chaseC1, Rank: 1},
 			{ChunkID: "c2", DocID: "d1", Score: 0.25*catC2 + chaseC2, Rank: 2},
 		}},
-		{"a repeated term counts once, at its first weight", []index.QueryTerm{{"cat", 2}, {"cat", 5}}, []index.Hit{
+		{"a repeated term weighs the sum of its weights", []index.QueryTerm{{"cat", 2}, {"cat", 5}}, []index.Hit{
+			{ChunkID: "c2", DocID: "d1", Score: 7 * catC2, Rank: 1},
+			{ChunkID: "c1", DocID: "d1", Score: 7 * catC1, Rank: 2},
+		}},
+		{"a repeat with an unusable weight adds nothing", []index.QueryTerm{{"cat", 2}, {"cat", -5}, {"cat", math.NaN()}}, []index.Hit{
 			{ChunkID: "c2", DocID: "d1", Score: 2 * catC2, Rank: 1},
 			{ChunkID: "c1", DocID: "d1", Score: 2 * catC1, Rank: 2},
 		}},
 		{"weights that are not positive and finite are ignored",
 			[]index.QueryTerm{{"cat", 0}, {"chase", -1}, {"mice", math.NaN()}, {"dog", math.Inf(1)}, {"chees", 1}},
 			[]index.Hit{{ChunkID: "c3", DocID: "d2", Score: 1.160802464728592, Rank: 1}}},
-		{"a long query counts a repeated term once too", append(unknownTerms(40), index.QueryTerm{"cat", 2}, index.QueryTerm{"cat", 5}), []index.Hit{
-			{ChunkID: "c2", DocID: "d1", Score: 2 * catC2, Rank: 1},
-			{ChunkID: "c1", DocID: "d1", Score: 2 * catC1, Rank: 2},
+		{"a long query sums a repeated term's weights too", append(unknownTerms(40), index.QueryTerm{"cat", 2}, index.QueryTerm{"cat", 5}), []index.Hit{
+			{ChunkID: "c2", DocID: "d1", Score: 7 * catC2, Rank: 1},
+			{ChunkID: "c1", DocID: "d1", Score: 7 * catC1, Rank: 2},
 		}},
 		{"unknown terms", []index.QueryTerm{{"zebra", 1}}, nil},
 		{"no terms", nil, nil},
@@ -125,6 +130,46 @@ func TestExpand(t *testing.T) {
 	assertTerms(t, ix.Expand("cats and mice", fb, index.Expansion{}), []index.QueryTerm{
 		{"cat", 1 + 2.0/3}, {"mice", 1 + 0.5}, {"chase", 2.0 / 3}, {"dog", 2.0 / 12},
 	})
+	// P(w|Q) counts repeats: "cats" said twice is P(cat|Q) = 2/3 and
+	// P(mice|Q) = 1/3, |Q| = 3, so the query's own terms weigh 2 and 1 and
+	// the model (1 − λ)/λ · 3 = 3 times.
+	assertTerms(t, ix.Expand("cats, mice and cats", fb, index.Expansion{}), []index.QueryTerm{
+		{"cat", 2 + 1}, {"mice", 1 + 0.75}, {"chase", 1}, {"dog", 0.25},
+	})
+}
+
+// A query term said twice weighs twice a term said once, in BM25 and in
+// the RM3 query built from it (Robertson's query term frequency; Lucene and
+// Anserini score a query the same way).
+func TestQueryTermFrequency(t *testing.T) {
+	ix := index.New()
+	// cat and dog have the same idf, and x and y the same length.
+	mustReplace(t, ix, "d", []index.Entry{
+		{ChunkID: "x", Text: "Cats sleep all day."},
+		{ChunkID: "y", Text: "Dogs sleep all day."},
+		{ChunkID: "z", Text: "Birds sing."},
+	})
+	once := ix.BM25("dog", 10, nil)
+	twice := ix.BM25("cat dog cat", 10, nil)
+	if len(once) != 1 || len(twice) != 2 {
+		t.Fatalf("BM25 = %v and %v, want 1 and 2 hits", once, twice)
+	}
+	if twice[0].ChunkID != "x" || twice[1].ChunkID != "y" {
+		t.Errorf("cat dog cat = %v, want x (cat, said twice) before y (dog, said once)", twice)
+	}
+	if math.Abs(twice[0].Score-2*once[0].Score) > 1e-12 || math.Abs(twice[1].Score-once[0].Score) > 1e-12 {
+		t.Errorf("scores %v and %v, want twice and once the score of a dog alone %v", twice[0].Score, twice[1].Score, once[0].Score)
+	}
+	// The relevance model is the same for both queries, so that only
+	// P(w|Q) tells them apart.
+	fb := []index.Feedback{{Text: "Cats and dogs sleep.", Score: 1}}
+	weights := map[string]float64{}
+	for _, qt := range ix.Expand("cat dog cat", fb, index.Expansion{}) {
+		weights[qt.Term] = qt.Weight
+	}
+	if !(weights["cat"] > weights["dog"]) {
+		t.Errorf("expanded weights cat %v, dog %v: cat, said twice, should weigh more", weights["cat"], weights["dog"])
+	}
 }
 
 // Feedback finds a chunk that shares no word with the query but shares
