@@ -1,6 +1,7 @@
 package rag
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -72,8 +73,9 @@ type Result struct {
 // expanded by pseudo-relevance feedback (RM3) from its first run's best
 // chunks. In hybrid mode the query's embedding is moved toward the vectors
 // of the best chunks of the expanded BM25 run (Rocchio) before the vector
-// search, and the two lists are fused by reciprocal rank. Vector mode is
-// the embedding alone.
+// search, and the two lists are fused by weighted reciprocal rank, the
+// vector list weighing what the embedding model is worth (VectorWeight).
+// Vector mode is the embedding alone.
 func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Result, error) {
 	cfg := c.Tenant.Config
 	if err := ValidateQuery(cfg, &q); err != nil {
@@ -88,6 +90,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	lap := func(stage string, t0 time.Time) { timings[stage] = float64(time.Since(t0).Microseconds()) / 1000 }
 
 	var bm25, vec []index.Hit
+	vecWeight := 1.0 // of the vector list in hybrid fusion, BM25's being 1
 	if q.Mode != ModeVector {
 		t0 := time.Now()
 		bm25 = k.ix.BM25(q.Text, candidates, q.Filters)
@@ -105,6 +108,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 			return nil, err
 		}
 		lap("embed", t0)
+		vecWeight = VectorWeight(cmp.Or(res.Model, gateway.PrimaryModel(cfg, gateway.RouteEmbedding)))
 		t0 = time.Now()
 		qv := res.Vectors[0]
 		if len(bm25) > 0 { // hybrid: feedback from the best BM25 chunks
@@ -122,7 +126,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	case ModeVector:
 		fused = asFused(vec, 1)
 	default:
-		fused = index.RRF(candidates, index.DefaultRRFConstant, bm25, vec)
+		fused = index.WeightedRRF(candidates, index.DefaultRRFConstant, []float64{1, vecWeight}, bm25, vec)
 	}
 	lap("fuse", t0)
 

@@ -2,6 +2,7 @@ package index
 
 import (
 	"cmp"
+	"math"
 	"slices"
 )
 
@@ -26,6 +27,16 @@ type Fused struct {
 // list repeats counts at its first position. Ties are broken by ChunkID
 // ascending. It returns nil when k < 1.
 func RRF(k int, constant float64, lists ...[]Hit) []Fused {
+	return WeightedRRF(k, constant, nil, lists...)
+}
+
+// WeightedRRF is RRF in which list i's votes are multiplied by weights[i]:
+// a chunk's score is the sum, over the lists that have it, of
+// weights[i]/(constant + rank). A missing weight (weights shorter than
+// lists, or nil) is 1, so that equal weights are RRF; a list whose weight
+// is not positive and finite still reports its ranks but adds nothing to
+// the scores.
+func WeightedRRF(k int, constant float64, weights []float64, lists ...[]Hit) []Fused {
 	if k < 1 {
 		return nil
 	}
@@ -56,9 +67,9 @@ func RRF(k int, constant float64, lists ...[]Hit) []Fused {
 	for i := range out {
 		// Sum in list order, so that equal rank patterns give equal scores.
 		var s float64
-		for _, r := range out[i].Ranks {
+		for li, r := range out[i].Ranks {
 			if r > 0 {
-				s += 1 / (constant + float64(r))
+				s += weight(weights, li) / (constant + float64(r))
 			}
 		}
 		out[i].Score = s
@@ -74,4 +85,17 @@ func RRF(k int, constant float64, lists ...[]Hit) []Fused {
 		out[i].Rank = i + 1
 	}
 	return slices.Clip(out)
+}
+
+// weight returns weights[i], 1 when there is none, and 0 when it is not
+// positive and finite.
+func weight(weights []float64, i int) float64 {
+	if i >= len(weights) {
+		return 1
+	}
+	w := weights[i]
+	if !(w > 0) || math.IsInf(w, 0) {
+		return 0
+	}
+	return w
 }
