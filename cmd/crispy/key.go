@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/config"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -21,7 +23,11 @@ func newKey(e *env) *cobra.Command {
 		Long: `Add, revoke and rotate the API keys of a tenant in DIR/TENANT/tenant.jsonc
 (DIR: --tenants, CRISPY_TENANTS or ./tenants). The file is edited in place:
 its comments and layout stay. A new key is printed once, on standard output,
-and only its hash is stored. A running server picks the change up on SIGHUP.`,
+and only its hash is stored. A running server picks the change up on SIGHUP.
+
+With --env ENV the keys of the tenant deployed on that environment are
+managed instead: its active config is fetched, edited the same way and
+deployed as a new version (the servers serve it within a second).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -35,6 +41,47 @@ type keyFile struct {
 	mode fs.FileMode
 	data []byte
 	cfg  *tenant.Config
+	// remote is the environment whose deployed config is edited; nil for
+	// the local file.
+	remote *remote
+	id     string
+	ctx    context.Context
+}
+
+// openKeys opens the tenant's keys: the local file, or with envName the
+// config deployed on that environment.
+func openKeys(ctx context.Context, e *env, dir, id, envName, envPath string) (*keyFile, error) {
+	if envName == "" {
+		return openKeyFile(dir, id)
+	}
+	if _, err := tenant.ParseID(id); err != nil {
+		return nil, &exitError{2, err}
+	}
+	r, err := dialEnvironment(e, envPath, envName)
+	if err != nil {
+		return nil, err
+	}
+	t, err := deployed(ctx, r, id)
+	switch {
+	case err != nil:
+		return nil, &exitError{1, fmt.Errorf("%s: %w", r.env.URL, err)}
+	case t == nil:
+		return nil, &exitError{1, fmt.Errorf("%s is not deployed on %s: deploy it first with 'crispy deploy %s --env %s'", id, envName, id, envName)}
+	}
+	name := fmt.Sprintf("%s:%s@v%d", envName, id, t.Version)
+	cfg, ps := tenant.Parse(name, []byte(t.Content), tenant.Options{AllowDevKeys: true})
+	if len(ps) > 0 {
+		return nil, &exitError{1, fmt.Errorf("the deployed config of %s is invalid here:\n%s", id, ps)}
+	}
+	return &keyFile{path: name, data: []byte(t.Content), cfg: cfg, remote: r, id: id, ctx: ctx}, nil
+}
+
+// where says where a change went, for the commands' messages.
+func (f *keyFile) where() string {
+	if f.remote != nil {
+		return "the config deployed on " + f.remote.name + " (now in force)"
+	}
+	return f.path + "; reload a running server with SIGHUP"
 }
 
 // openKeyFile reads and checks DIR/id/tenant.jsonc.
@@ -63,10 +110,21 @@ func openKeyFile(dir, id string) (*keyFile, error) {
 	return &keyFile{path: path, mode: st.Mode().Perm(), data: data, cfg: cfg}, nil
 }
 
-// save validates the edited file and replaces the old one atomically.
-func (f *keyFile) save(data []byte) error {
+// save validates the edited file and replaces the old one atomically, or
+// deploys it to the environment and waits until it is served.
+func (f *keyFile) save(data []byte, message string) error {
 	if _, ps := tenant.Parse(f.path, data, tenant.Options{AllowDevKeys: true}); len(ps) > 0 {
 		return &exitError{1, fmt.Errorf("the edited file would be invalid; nothing written:\n%s", ps)}
+	}
+	if f.remote != nil {
+		res, err := f.remote.api.Deploy(f.ctx, f.id, api.OperatorDeployRequest{Content: string(data), Message: message})
+		if err != nil {
+			return &exitError{1, errors.New(apiProblems(err))}
+		}
+		if err := waitServed(f.ctx, f.remote, f.id, res.To, 10*time.Second); err != nil {
+			return &exitError{1, err}
+		}
+		return nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), ".tenant-*.jsonc")
 	if err != nil {
@@ -133,6 +191,7 @@ func tenantsFlag(cmd *cobra.Command, dir *string) {
 func newKeyNew(e *env) *cobra.Command {
 	var (
 		dir, id, description string
+		envName, envPath     string
 		scopes               = []string{string(tenant.ScopeChat), string(tenant.ScopeSearch), string(tenant.ScopeDocumentsRead)}
 		expires              time.Duration
 	)
@@ -146,7 +205,7 @@ func newKeyNew(e *env) *cobra.Command {
 			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
 				return &exitError{2, err}
 			}
-			f, err := openKeyFile(dir, args[0])
+			f, err := openKeys(cmd.Context(), e, dir, args[0], envName, envPath)
 			if err != nil {
 				return err
 			}
@@ -164,15 +223,16 @@ func newKeyNew(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := f.save(data); err != nil {
+			if err := f.save(data, "key new "+k.ID); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "added key %q to %s; reload a running server with SIGHUP\nAPI key (shown once, store it now):\n", k.ID, f.path)
+			fmt.Fprintf(e.stderr, "added key %q to %s\nAPI key (shown once, store it now):\n", k.ID, f.where())
 			fmt.Fprintln(e.stdout, secret)
 			return nil
 		},
 	}
 	tenantsFlag(cmd, &dir)
+	environmentFlags(cmd, &envName, &envPath, false)
 	cmd.Flags().StringVar(&id, "id", "", "ID of the new key, shown in logs and audit records (default: k and today's date)")
 	cmd.Flags().StringSliceVar(&scopes, "scopes", scopes, "scopes of the new key, comma-separated")
 	cmd.Flags().StringVar(&description, "description", "", "what the key is for")
@@ -181,7 +241,7 @@ func newKeyNew(e *env) *cobra.Command {
 }
 
 func newKeyRevoke(e *env) *cobra.Command {
-	var dir string
+	var dir, envName, envPath string
 	cmd := &cobra.Command{
 		Use:   "revoke TENANT KEYID",
 		Short: "Remove an API key from a tenant",
@@ -194,7 +254,7 @@ first, or use 'crispy key rotate' to replace a key with an overlap.`,
 			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
 				return &exitError{2, err}
 			}
-			f, err := openKeyFile(dir, args[0])
+			f, err := openKeys(cmd.Context(), e, dir, args[0], envName, envPath)
 			if err != nil {
 				return err
 			}
@@ -202,21 +262,23 @@ first, or use 'crispy key rotate' to replace a key with an overlap.`,
 			if err != nil {
 				return &exitError{1, err}
 			}
-			if err := f.save(data); err != nil {
+			if err := f.save(data, "key revoke "+args[1]); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "revoked key %q of %s; reload a running server with SIGHUP\n", args[1], f.path)
+			fmt.Fprintf(e.stderr, "revoked key %q of %s\n", args[1], f.where())
 			return nil
 		},
 	}
 	tenantsFlag(cmd, &dir)
+	environmentFlags(cmd, &envName, &envPath, false)
 	return cmd
 }
 
 func newKeyRotate(e *env) *cobra.Command {
 	var (
-		dir, id string
-		overlap = 24 * time.Hour
+		dir, id          string
+		envName, envPath string
+		overlap          = 24 * time.Hour
 	)
 	cmd := &cobra.Command{
 		Use:   "rotate TENANT KEYID",
@@ -236,7 +298,7 @@ dev key.`,
 			if overlap < 0 {
 				return &exitError{2, fmt.Errorf("--overlap %s is negative", overlap)}
 			}
-			f, err := openKeyFile(dir, args[0])
+			f, err := openKeys(cmd.Context(), e, dir, args[0], envName, envPath)
 			if err != nil {
 				return err
 			}
@@ -266,16 +328,17 @@ dev key.`,
 			if data, err = tenant.SetKeyExpires(data, old.ID, ends); err != nil {
 				return &exitError{1, err}
 			}
-			if err := f.save(data); err != nil {
+			if err := f.save(data, "key rotate "+old.ID+" to "+k.ID); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "added key %q to %s; key %q expires at %s; reload a running server with SIGHUP\nAPI key (shown once, store it now):\n",
-				k.ID, f.path, old.ID, ends.Format(time.RFC3339))
+			fmt.Fprintf(e.stderr, "added key %q to %s; key %q expires at %s\nAPI key (shown once, store it now):\n",
+				k.ID, f.where(), old.ID, ends.Format(time.RFC3339))
 			fmt.Fprintln(e.stdout, secret)
 			return nil
 		},
 	}
 	tenantsFlag(cmd, &dir)
+	environmentFlags(cmd, &envName, &envPath, false)
 	cmd.Flags().StringVar(&id, "id", "", "ID of the new key (default: k and today's date)")
 	cmd.Flags().DurationVar(&overlap, "overlap", overlap, "how long the old key keeps working")
 	return cmd

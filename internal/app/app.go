@@ -73,6 +73,8 @@ type App struct {
 
 	reloadMu sync.Mutex // one reload at a time
 	configs  configState
+	// operator serves the operator API; nil when it is off.
+	operator *operatorAPI
 	// current is the tenant config in force, with everything built from
 	// it; a reload swaps in a new one whole.
 	current   atomic.Pointer[snapshot]
@@ -138,6 +140,16 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 			return nil, err
 		}
 	}
+	var operator *operatorAPI
+	if cfg.OperatorKeys != "" {
+		keys, err := readOperatorKeys(cfg.OperatorKeys)
+		if err != nil {
+			return nil, err
+		}
+		operator = &operatorAPI{a: a}
+		operator.keys.Store(&keys)
+	}
+	a.operator = operator
 	a.espeak, a.espeakErr = tts.NewEspeak(ctx, tts.EspeakOptions{})
 
 	a.db, err = openBackend(ctx, cfg, log)
@@ -236,6 +248,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Version:        version.Get().Version,
 		Logger:         log,
 		Metrics:        a.metrics,
+		Operator:       a.operatorBackend(),
 		Tracer:         a.tracing.Tracer("crispy"),
 		Propagator:     a.tracing.Propagator,
 	})
@@ -260,6 +273,15 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		}
 	}
 	return a, nil
+}
+
+// operatorBackend returns the operator API's backend, or nil (an
+// interface holding no value) when it is off.
+func (a *App) operatorBackend() httpapi.Operator {
+	if a.operator == nil {
+		return nil
+	}
+	return a.operator
 }
 
 // The operator listener's limits: its requests are small GETs from
@@ -384,6 +406,13 @@ func (a *App) Reload() error {
 	defer cancel()
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	if a.operator != nil {
+		if keys, err := readOperatorKeys(a.cfg.OperatorKeys); err != nil {
+			a.log.Error("operator keys rejected; the previous ones stay", "error", err)
+		} else {
+			a.operator.keys.Store(&keys)
+		}
+	}
 	if a.cfg.ConfigSource == config.ConfigFromFolder {
 		folder, err := a.readFolder()
 		if err == nil {

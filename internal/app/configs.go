@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,8 @@ type configState struct {
 	folder fs.FS
 	// versions is the active version of each tenant served.
 	versions *prometheus.GaugeVec
+	// served is the same, for the operator API.
+	served atomic.Pointer[map[string]int64]
 }
 
 // startConfigs deploys the folder, if the configs come from it, and reads
@@ -137,9 +140,12 @@ func (a *App) applyActive(ctx context.Context, force bool) error {
 	a.swap(reg, a.configs.folder)
 	a.configs.epoch = active.Epoch
 	a.configs.versions.Reset()
+	served := make(map[string]int64, len(active.Configs))
 	for _, v := range active.Configs {
 		a.configs.versions.WithLabelValues(v.Tenant.String()).Set(float64(v.Version))
+		served[v.Tenant.String()] = v.Version
 	}
+	a.configs.served.Store(&served)
 	if !first {
 		a.metrics.ConfigReloads.WithLabelValues("ok").Inc()
 		a.log.Info("tenant config reloaded", "epoch", active.Epoch, "tenants", tenantIDs(reg))

@@ -110,6 +110,9 @@ type Serve struct {
 	// active in the store, deployed by an operator; the folder is not
 	// read).
 	ConfigSource string
+	// OperatorKeys is the file of operator credentials (their hashes) that
+	// the operator API accepts; empty: the operator API is off.
+	OperatorKeys string
 }
 
 // The values of --config-source.
@@ -172,6 +175,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RedisLeaseTTL, "redis-lease-ttl", c.RedisLeaseTTL, "how long a dead replica's stream slots and budget reservations in Redis outlive it (renewed every third of it)")
 	fs.IntVar(&c.IndexMemory, "index-memory", c.IndexMemory, "MiB of knowledge-base indexes held in memory; past it the least recently used tenants' are dropped and reloaded on use (0: no bound)")
 	fs.StringVar(&c.ConfigSource, "config-source", c.ConfigSource, "where the tenant configs come from: folder (--tenants, deployed to the store at start and on SIGHUP) or store (the versions active in the store, as deployed by an operator)")
+	fs.StringVar(&c.OperatorKeys, "operator-keys", c.OperatorKeys, "JSONC file of operator credentials' hashes ({\"keys\": [{\"id\", \"hash\"}]}) for the operator API under /operator/v1; empty: the operator API is off")
 	fs.StringVar(&c.UpstreamTransport, "upstream-transport", c.UpstreamTransport, "HTTP client of plain-http provider calls: auto (each provider's transport, h1 by default) or net/http (Go's standard transport for all)")
 }
 

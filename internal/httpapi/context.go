@@ -17,6 +17,7 @@ type meta struct {
 	route     *route        // nil when no route matched
 	openai    bool          // errors in OpenAI's format (see withRoute)
 	caller    tenant.Caller // who the request acts as, once resolved
+	operator  string        // the operator of an operator route, once authenticated
 	log       *slog.Logger  // the server's logger, for errors found deep in a request
 }
 

@@ -87,6 +87,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("tenant", tenantLabel),
 			slog.String("key", keyID),
+			slog.String("operator", m.operator),
 			slog.String("request_id", m.requestID),
 			slog.String("trace_id", m.traceID),
 		)
@@ -179,8 +180,26 @@ func underV1(path string) bool {
 func (s *Server) withTenant(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := metaOf(r)
+		if m.route != nil && m.route.operator {
+			id, err := s.authenticateOperator(r)
+			if err != nil {
+				if ae, ok := err.(*api.Error); ok && ae.Code == api.CodeUnauthenticated {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="crispy-operator"`)
+				}
+				writeError(w, r, err)
+				return
+			}
+			m.operator = id
+			next.ServeHTTP(w, r)
+			return
+		}
 		if m.route == nil || m.route.open {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && strings.HasPrefix(key, api.OperatorKeyPrefix) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="crispy"`)
+			writeError(w, r, api.Errorf(api.CodeUnauthenticated, "an operator credential is not accepted on tenant routes; use a tenant's API key"))
 			return
 		}
 		id, err := s.opts.Registry().Resolve(tenant.Request{

@@ -16,8 +16,11 @@ type route struct {
 	family  string       // route family, as named in a tenant's "public" list
 	scope   tenant.Scope // scope the key must hold; "" for any key of the tenant
 	open    bool         // served without tenant resolution (probes)
-	openai  bool         // errors in OpenAI's format instead of the envelope
-	h       handlerFunc
+	// operator routes are open to tenants' resolution but need an
+	// operator credential, checked by withTenant.
+	operator bool
+	openai   bool // errors in OpenAI's format instead of the envelope
+	h        handlerFunc
 }
 
 // ServeHTTP runs the handler and writes its error, if any, as the envelope.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,9 @@ type Options struct {
 	Tracer     trace.Tracer
 	Propagator propagation.TextMapPropagator
 
+	// Operator serves the operator API (/operator/v1/...); nil: it is off
+	// and its routes answer 404.
+	Operator Operator
 	// extra routes, for tests of the middleware.
 	extra []*route
 }
@@ -138,7 +142,7 @@ func New(opts Options) *Server {
 		opts.Propagator = propagation.TraceContext{}
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), metricsHandler: opts.Metrics.Handler()}
-	for _, rt := range append(s.routes(), opts.extra...) {
+	for _, rt := range slices.Concat(s.routes(), s.operatorRoutes(), opts.extra) {
 		s.mux.Handle(rt.pattern, rt)
 	}
 	s.operator = s.operatorHandler()

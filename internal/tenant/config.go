@@ -3,6 +3,7 @@ package tenant
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -242,4 +243,30 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// SecretEnv returns the names of the environment variables the config
+// reads secrets from (provider API keys and headers, AI Gateway tokens, the
+// reranker's key), sorted, each once: what a server must have to serve it.
+func (c *Config) SecretEnv() []string {
+	var names []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, p := range c.Providers {
+		add(p.APIKeyEnv)
+		for _, n := range p.HeaderEnv {
+			add(n)
+		}
+		if p.Gateway != nil {
+			add(p.Gateway.TokenEnv)
+		}
+	}
+	if c.RAG.Reranker != nil {
+		add(c.RAG.Reranker.APIKeyEnv)
+	}
+	slices.Sort(names)
+	return names
 }

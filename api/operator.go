@@ -1,0 +1,157 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OperatorKeyPrefix starts every operator credential ("co_<id>_<random>"),
+// so that it is never mistaken for a tenant key ("ck_...").
+const OperatorKeyPrefix = "co_"
+
+// OperatorTenant is a tenant as the operator API shows it: its active
+// config version in the store and the version this server serves.
+type OperatorTenant struct {
+	ID string `json:"id"`
+	// Version is the active version in the store (0: not deployed).
+	Version int64  `json:"version"`
+	Hash    string `json:"hash,omitempty"`
+	// Served is the version the answering server has in force (0: none);
+	// it trails Version for at most the config poll interval.
+	Served  int64     `json:"served"`
+	Author  string    `json:"author,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+	// Content is the deployed config, in GET /operator/v1/tenants/{id}.
+	Content string `json:"content,omitempty"`
+}
+
+// OperatorTenantList answers GET /operator/v1/tenants.
+type OperatorTenantList struct {
+	Epoch   int64            `json:"epoch"`
+	Tenants []OperatorTenant `json:"tenants"`
+}
+
+// OperatorDeployRequest is the body of POST /operator/v1/tenants/{id}/deploy.
+type OperatorDeployRequest struct {
+	Content string `json:"content"`
+	Message string `json:"message,omitempty"`
+	// DryRun validates and checks secrets without deploying.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// OperatorDeployResult answers a deploy: the active version before and
+// after (equal when the content is unchanged), and whether anything changed.
+type OperatorDeployResult struct {
+	Tenant  string `json:"tenant"`
+	From    int64  `json:"from"`
+	To      int64  `json:"to"`
+	Changed bool   `json:"changed"`
+	DryRun  bool   `json:"dryRun,omitempty"`
+	// Served is the version the answering server has in force after the
+	// deploy (equal to To once it serves it).
+	Served int64 `json:"served"`
+}
+
+// OperatorRollbackRequest is the body of POST
+// /operator/v1/tenants/{id}/rollback: the version to make active, or 0
+// for the one before the active version.
+type OperatorRollbackRequest struct {
+	Version int64  `json:"version,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// OperatorVersion is one stored config version, in a history.
+type OperatorVersion struct {
+	Version int64     `json:"version"`
+	Hash    string    `json:"hash"`
+	Author  string    `json:"author"`
+	Message string    `json:"message"`
+	Created time.Time `json:"created"`
+	Active  bool      `json:"active,omitempty"`
+}
+
+// OperatorEvent is one change of a tenant's active version.
+type OperatorEvent struct {
+	Action  string    `json:"action"`
+	From    int64     `json:"from"`
+	To      int64     `json:"to"`
+	Author  string    `json:"author"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}
+
+// OperatorHistory answers GET /operator/v1/tenants/{id}/history.
+type OperatorHistory struct {
+	Tenant   string            `json:"tenant"`
+	Active   int64             `json:"active"`
+	Versions []OperatorVersion `json:"versions"`
+	Events   []OperatorEvent   `json:"events"`
+}
+
+// OperatorSecrets answers GET /operator/v1/secrets?names=A,B: which of the
+// names the server's environment has, never their values.
+type OperatorSecrets struct {
+	Present []string `json:"present"`
+	Missing []string `json:"missing"`
+}
+
+// OperatorTenants lists the deployed tenants.
+func (c *Client) OperatorTenants(ctx context.Context) (*OperatorTenantList, error) {
+	var out OperatorTenantList
+	if err := c.do(ctx, http.MethodGet, "/operator/v1/tenants", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// OperatorTenant returns tenant id's active config, with its content.
+func (c *Client) OperatorTenant(ctx context.Context, id string) (*OperatorTenant, error) {
+	var out OperatorTenant
+	if err := c.do(ctx, http.MethodGet, "/operator/v1/tenants/"+url.PathEscape(id), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Deploy deploys content as tenant id's config.
+func (c *Client) Deploy(ctx context.Context, id string, req OperatorDeployRequest) (*OperatorDeployResult, error) {
+	var out OperatorDeployResult
+	if err := c.do(ctx, http.MethodPost, "/operator/v1/tenants/"+url.PathEscape(id)+"/deploy", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Rollback makes an earlier version of tenant id's config active.
+func (c *Client) Rollback(ctx context.Context, id string, req OperatorRollbackRequest) (*OperatorDeployResult, error) {
+	var out OperatorDeployResult
+	if err := c.do(ctx, http.MethodPost, "/operator/v1/tenants/"+url.PathEscape(id)+"/rollback", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// History returns up to limit versions and events of tenant id's config.
+func (c *Client) History(ctx context.Context, id string, limit int) (*OperatorHistory, error) {
+	var out OperatorHistory
+	path := "/operator/v1/tenants/" + url.PathEscape(id) + "/history?limit=" + strconv.Itoa(limit)
+	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Secrets asks which of names the server's environment has.
+func (c *Client) Secrets(ctx context.Context, names []string) (*OperatorSecrets, error) {
+	var out OperatorSecrets
+	path := "/operator/v1/secrets?names=" + url.QueryEscape(strings.Join(names, ","))
+	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
