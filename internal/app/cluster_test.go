@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,9 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/api/openai"
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
+	"github.com/crispy-enigma/crispy/internal/store"
+	"github.com/crispy-enigma/crispy/internal/store/postgres"
 	"github.com/crispy-enigma/crispy/internal/store/postgres/pgtest"
 	"github.com/crispy-enigma/crispy/internal/tokens"
 )
@@ -155,8 +161,8 @@ func send(ctx context.Context, method, url, key, body string) (int, []byte, erro
 // 64 concurrent calls against a budget that admits 10 never spend more
 // than it, a session written alternately on all three has every turn in
 // order, a document ingested on one is retrievable on the others within a
-// bound, and a replica killed with SIGKILL during concurrent writes loses
-// no acknowledged write.
+// bound, and a replica killed with SIGKILL during 1,000 concurrent writes
+// loses no acknowledged write.
 func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three server processes")
@@ -179,6 +185,11 @@ func TestCluster(t *testing.T) {
 	writeTenant(t, dir, "acme", clusterTenant("acme", fmt.Sprintf(`{"rate": {"tenant": {"requests": 1, "per": "1h", "burst": %d}}}`, burst)))
 	writeTenant(t, dir, "globex", clusterTenant("globex", fmt.Sprintf(`{"budget": {"tokensPerDay": %d}}`, budget)))
 	writeTenant(t, dir, "initech", clusterTenant("initech", `{}`))
+	// umbrella takes the SIGKILL storm: its limits admit every write at
+	// once, so that all of them are in flight rather than refused.
+	writeTenant(t, dir, "umbrella", clusterTenant("umbrella", fmt.Sprintf(
+		`{"maxInFlight": %d, "rate": {"tenant": {"requests": %d, "per": "1s", "burst": %d}, "key": {"requests": %d, "per": "1s", "burst": %d}}}`,
+		stormWriters, 10*stormWriters, 10*stormWriters, 10*stormWriters, 10*stormWriters)))
 	// hooli streams slowly from a mock upstream, with two streams at once.
 	_, mockURL := mockupstream.Start(t, mockupstream.Config{APIKey: "mock-secret", TokensPerSecond: 20, CompletionTokens: 400})
 	writeTenant(t, dir, "hooli", fmt.Sprintf(`{
@@ -206,7 +217,10 @@ func TestCluster(t *testing.T) {
 				"--addr", "127.0.0.1:0", "--metrics-addr", "off", "--env", "dev",
 				"--data", t.TempDir(), "--tenants", dir,
 				"--store", dsn, "--redis", redisURL, "--redis-prefix", prefix, "--redis-lease-ttl", "1500ms",
-				"--log-level", "info", "--shutdown-timeout", "5s")
+				"--log-level", "info", "--shutdown-timeout", "5s",
+				// Stated, not left to the default (4096), and far above the
+				// storm's writers, which one replica could all get.
+				"--max-in-flight", strconv.Itoa(8*stormWriters))
 		})
 	}
 	wg.Wait()
@@ -354,72 +368,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("SIGKILL during writes", func(t *testing.T) {
-		const writes, writers = 1000, 16
-		var (
-			next  atomic.Int32
-			mu    sync.Mutex
-			acked []string // sessions of acknowledged turns
-			lost  atomic.Int32
-		)
-		killAt := int32(writes / 3)
-		var killOnce sync.Once
-		for range writers {
-			wg.Go(func() {
-				for {
-					i := next.Add(1) - 1
-					if i >= writes {
-						return
-					}
-					if i >= killAt {
-						killOnce.Do(func() {
-							if err := replicas[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-								t.Error(err)
-							}
-						})
-					}
-					status, b, err := send(ctx, "POST", replicas[i%3].url+"/chat", "ck_dev_initech", fmt.Sprintf(`{"message":"write %d","stream":false}`, i))
-					if err != nil || status != 200 {
-						lost.Add(1) // not acknowledged
-						continue
-					}
-					var env api.Envelope
-					var out api.ChatResult
-					if json.Unmarshal(b, &env) != nil || json.Unmarshal(env.Data, &out) != nil {
-						t.Errorf("write %d: %s", i, b)
-						continue
-					}
-					mu.Lock()
-					acked = append(acked, out.SessionID)
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		<-replicas[2].exited
-		t.Logf("%d writes over three replicas, one SIGKILLed after %d: %d acknowledged, %d not", writes, killAt, len(acked), lost.Load())
-		if len(acked) < writes/2 {
-			t.Errorf("only %d of %d writes acknowledged", len(acked), writes)
-		}
-		// Every acknowledged turn is in the database, seen from a survivor.
-		var missing atomic.Int32
-		sem := make(chan struct{}, 16)
-		for i, session := range acked {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				status, b, err := send(ctx, "GET", replicas[i%2].url+"/chat/"+session+"/history", "ck_dev_initech", "")
-				var env api.Envelope
-				var h api.ChatHistory
-				if err != nil || status != 200 || json.Unmarshal(b, &env) != nil || json.Unmarshal(env.Data, &h) != nil || len(h.Messages) != 2 {
-					missing.Add(1)
-					t.Errorf("acknowledged session %s: %d %s %v", session, status, b, err)
-				}
-			})
-		}
-		wg.Wait()
-		if missing.Load() > 0 {
-			t.Errorf("%d acknowledged writes lost", missing.Load())
-		}
+		writeStorm(t, dsn, replicas, 2)
 	})
 
 	t.Run("SIGKILL mid-stream", func(t *testing.T) {
@@ -510,4 +459,436 @@ func TestCluster(t *testing.T) {
 		st.res.Body.Close()
 		t.Logf("the killed replica's streams were cut; its slots were free %s after the kill (lease TTL 1.5 s)", time.Since(killed).Round(time.Millisecond))
 	})
+}
+
+// The SIGKILL storm of the cluster test: stormWriters chat turns of tenant
+// umbrella, one per writer, all released at once. One writer in
+// stormSharedEvery sends its turn to one of stormShared sessions that
+// writers on every replica share (turns there wait for one another, and
+// for a session lease the killed replica may hold); the others each start
+// a session of their own (independent writes, as many in flight as the
+// replicas admit).
+const (
+	stormWriters     = 1000
+	stormShared      = 4
+	stormSharedEvery = 10
+)
+
+// stormWrite is one writer of the storm and what came of its turn.
+type stormWrite struct {
+	replica int
+	shared  int // the shared session it writes to; -1: a session of its own
+	client  *http.Client
+	reused  bool // sent on the connection dialled before the start
+	held    bool // admitted by its replica before the start, its body held back
+	status  int
+	body    []byte // of an answer other than 200
+	err     error
+	cut     bool          // err came after the kill, from the killed replica
+	took    time.Duration // from the start to the answer
+	result  api.ChatResult
+}
+
+// acked reports whether the turn was acknowledged.
+func (w *stormWrite) acked() bool { return w.err == nil && w.status == 200 }
+
+// writeStorm sends the storm's turns over replicas, every writer on a
+// connection dialled before the start, SIGKILLs replicas[victim] once a
+// third are committed, and checks from the survivors that every
+// acknowledged turn is stored at the seqs it was acknowledged with. A turn
+// not acknowledged must have been cut by the kill or refused with 429 or
+// 503; anything else fails the test.
+func writeStorm(t *testing.T, dsn string, replicas []*replica, victim int) {
+	ctx := t.Context()
+	const tenant = "umbrella"
+	const key = "ck_dev_" + tenant
+	survivors := slices.Delete(slices.Clone(replicas), victim, victim+1)
+
+	shared := make([]string, stormShared)
+	for s := range shared {
+		status, b, err := send(ctx, "POST", replicas[s%len(replicas)].url+"/chat", key, fmt.Sprintf(`{"message":"open %d","stream":false}`, s))
+		res, ok := chatResult(b)
+		if err != nil || status != 200 || !ok {
+			t.Fatalf("opening shared session %d = %d %s %v", s, status, b, err)
+		}
+		shared[s] = res.SessionID
+	}
+
+	// committed counts the tenant's turns in the database.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	committed := func() (int, error) {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM crispy.messages WHERE tenant = $1 AND role = 'user'`, tenant).Scan(&n)
+		return n, err
+	}
+
+	writes := make([]stormWrite, stormWriters)
+	var (
+		dialled      sync.WaitGroup // every writer has its connection
+		ready        sync.WaitGroup // every turn admitted (or refused), its body held back
+		done         sync.WaitGroup
+		admit, start = make(chan struct{}), make(chan struct{})
+		killed       atomic.Bool
+		acked        atomic.Int32
+		flying, peak atomic.Int32 // turns released and not answered
+		began        time.Time    // the start
+		onVictim     int
+	)
+	dialled.Add(len(writes))
+	ready.Add(len(writes))
+	for i := range writes {
+		w := &writes[i]
+		w.replica, w.shared = i%len(replicas), -1
+		if i%stormSharedEvery == 0 {
+			w.shared = (i / stormSharedEvery) % stormShared
+		}
+		if w.replica == victim {
+			onVictim++
+		}
+		// The turn asks for 100 Continue, so that its body waits until
+		// the replica has admitted it and reads the body.
+		tr := &http.Transport{MaxIdleConnsPerHost: 1, ExpectContinueTimeout: time.Minute}
+		defer tr.CloseIdleConnections()
+		w.client = &http.Client{Transport: tr, Timeout: time.Minute}
+		done.Go(func() {
+			var once sync.Once
+			defer once.Do(ready.Done)
+			url := replicas[w.replica].url
+			// Dial now: the turn goes on this connection, idle until then.
+			err := warmUp(ctx, w.client, url+"/livez")
+			dialled.Done()
+			if err != nil {
+				w.err = fmt.Errorf("dialling before the start: %w", err)
+				return
+			}
+			body := fmt.Sprintf(`{"message":"write %d","stream":false}`, i)
+			if w.shared >= 0 {
+				body = fmt.Sprintf(`{"message":"write %d","stream":false,"sessionId":%q}`, i, shared[w.shared])
+			}
+			trace := &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { w.reused = c.Reused }}
+			var released atomic.Bool
+			gate := &gatedBody{rest: []byte(body), open: start,
+				arrived: func() {
+					w.held = true
+					once.Do(ready.Done)
+				},
+				opened: func() {
+					released.Store(true)
+					for n := flying.Add(1); ; {
+						if p := peak.Load(); n <= p || peak.CompareAndSwap(p, n) {
+							break
+						}
+					}
+				},
+			}
+			req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), "POST", url+"/chat", gate)
+			if err != nil {
+				w.err = err
+				return
+			}
+			req.ContentLength = int64(len(body))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Expect", "100-continue")
+			<-admit
+			var b []byte
+			w.status, b, w.err = roundTrip(w.client, req)
+			if released.Load() { // after the start, so began is set
+				w.took = time.Since(began)
+				flying.Add(-1)
+			}
+			w.cut = w.err != nil && w.replica == victim && killed.Load()
+			if !w.acked() {
+				w.body = b
+				return
+			}
+			res, ok := chatResult(b)
+			if !ok {
+				w.status, w.body = -1, b // not an acknowledgement
+				return
+			}
+			w.result = res
+			acked.Add(1)
+		})
+	}
+
+	// Every writer dials, then sends its turn but for the body, which
+	// waits for the replica's 100 Continue (the turn admitted: past the
+	// in-flight caps and rate limits, its handler reading the body), then
+	// for the start. The replica's read deadline for a body is 5 s after
+	// the headers (--min-body-rate's grace), which the time from the
+	// first headers to the start must stay under.
+	dialled.Wait()
+	admitting := time.Now()
+	close(admit)
+	ready.Wait()
+	admitted := time.Since(admitting)
+	base, err := committed()
+	if err != nil {
+		t.Error(err)
+	}
+	began = time.Now()
+	close(start)
+
+	// The kill comes once a third of the turns are committed, as the
+	// database counts them: the replicas, under the same load, are each
+	// about a third through theirs. The clients read answers later than
+	// the replicas send them (much later under -race, where the replicas
+	// keep their speed and this process does not), and a replica's log
+	// reaches this process through a pipe that holds a few hundred lines,
+	// so neither would do: the victim would have answered nearly all.
+	var turns int
+	for err == nil && turns < stormWriters/3 {
+		if time.Since(began) > 30*time.Second {
+			t.Errorf("%d of %d turns committed in 30 s", turns, stormWriters)
+			break
+		}
+		time.Sleep(time.Millisecond)
+		turns, err = committed()
+		turns -= base
+	}
+	if err != nil {
+		t.Error(err)
+	}
+	killed.Store(true)
+	if err := replicas[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Error(err)
+	}
+	killedAfter := time.Since(began)
+	ackedAtKill, inFlightAtKill := acked.Load(), flying.Load()
+	done.Wait()
+	took := time.Since(began)
+	<-replicas[victim].exited
+
+	var reused, held, cut, limited, unavailable, failed, victimAcked int
+	var slowest, slowestShared time.Duration
+	for i := range writes {
+		w := &writes[i]
+		if w.reused {
+			reused++
+		}
+		if w.held {
+			held++
+		}
+		switch {
+		case w.acked():
+			if w.replica == victim {
+				victimAcked++
+			}
+			if w.shared >= 0 {
+				slowestShared = max(slowestShared, w.took)
+			} else {
+				slowest = max(slowest, w.took)
+			}
+		case w.cut:
+			cut++
+		case w.err == nil && w.status == 429:
+			limited++
+		case w.err == nil && w.status == 503:
+			unavailable++
+		default:
+			failed++
+			t.Errorf("write %d on replica %d (shared session %d) = %d %s %v", i, w.replica, w.shared, w.status, w.body, w.err)
+		}
+	}
+	refused := limited + unavailable
+	t.Logf("%d writers over three replicas (%d to %d shared sessions, the others to a session each): %d sent on a connection dialled before, %d admitted and held at the barrier (in %s), released at once, %d in flight at the peak",
+		stormWriters, stormWriters/stormSharedEvery, stormShared, reused, held, admitted.Round(time.Millisecond), peak.Load())
+	t.Logf("replica %d SIGKILLed %s after the start, with %d turns committed; it had answered %d of its %d writes (acknowledged); the clients had then read %d acknowledgements, %d turns in flight",
+		victim, killedAfter.Round(time.Millisecond), turns, victimAcked, onVictim, ackedAtKill, inFlightAtKill)
+	t.Logf("%d acknowledged, %d cut by the kill, %d refused (%d with 429, %d with 503), %d failed; all answered %s after the start (slowest acknowledged turn: %s on its own session, %s on a shared one, which may wait for the killed replica's session lease to lapse, %s)",
+		acked.Load(), cut, refused, limited, unavailable, failed, took.Round(time.Millisecond), slowest.Round(time.Millisecond), slowestShared.Round(time.Millisecond), postgres.LeaseTTL)
+	if reused < stormWriters {
+		t.Errorf("%d of %d writes sent on a connection dialled before", reused, stormWriters)
+	}
+	if held+refused < stormWriters {
+		t.Errorf("%d writes admitted before the start and %d refused, of %d", held, refused, stormWriters)
+	}
+	if cut == 0 {
+		t.Errorf("the kill cut no write")
+	}
+	if int(acked.Load()) < stormWriters/2 {
+		t.Errorf("only %d of %d writes acknowledged", acked.Load(), stormWriters)
+	}
+	if refused > stormWriters/10 {
+		t.Errorf("%d of %d writes refused: the test's limits should admit them, to have them in flight at once", refused, stormWriters)
+	}
+
+	// Every acknowledged turn of a session of its own is stored, as its
+	// session's first turn.
+	checked := time.Now()
+	var missing atomic.Int32
+	sem := make(chan struct{}, 16)
+	var check sync.WaitGroup
+	for i := range writes {
+		w := &writes[i]
+		if w.shared >= 0 || !w.acked() {
+			continue
+		}
+		sem <- struct{}{}
+		check.Go(func() {
+			defer func() { <-sem }()
+			h, err := replicaHistory(ctx, survivors[i%len(survivors)].url, key, w.result.SessionID)
+			want := fmt.Sprintf("write %d", i)
+			if err != nil || len(h.Messages) != 2 || h.Messages[0].Content != want || h.Messages[0].Seq != w.result.UserSeq || h.Messages[1].Seq != w.result.AssistantSeq || h.Messages[1].Role != "assistant" {
+				missing.Add(1)
+				t.Errorf("acknowledged write %d, session %s: %+v %v", i, w.result.SessionID, h.Messages, err)
+			}
+		})
+	}
+	check.Wait()
+
+	// The shared sessions: seqs 1, 2, 3... a user message then its answer,
+	// every acknowledged turn at the seq it was acknowledged with, and
+	// no turn that was refused.
+	committedCut := 0
+	for s, id := range shared {
+		h, err := replicaHistory(ctx, survivors[s%len(survivors)].url, key, id)
+		if err != nil {
+			t.Errorf("shared session %d: %v", s, err)
+			continue
+		}
+		at := map[string]int64{}
+		for k, m := range h.Messages {
+			role := []string{"user", "assistant"}[k%2]
+			if m.Seq != int64(k+1) || m.Role != role {
+				t.Errorf("shared session %d, message %d: seq %d, %s; want seq %d, %s", s, k, m.Seq, m.Role, k+1, role)
+			}
+			if m.Role != "user" {
+				continue
+			}
+			if _, dup := at[m.Content]; dup {
+				t.Errorf("shared session %d: %q stored twice", s, m.Content)
+			}
+			at[m.Content] = m.Seq
+		}
+		if at[fmt.Sprintf("open %d", s)] != 1 {
+			t.Errorf("shared session %d does not start with its first turn", s)
+		}
+		stored := 1
+		for i := range writes {
+			w := &writes[i]
+			if w.shared != s {
+				continue
+			}
+			seq, found := at[fmt.Sprintf("write %d", i)]
+			if found {
+				stored++
+			}
+			switch {
+			case w.acked() && (!found || seq != w.result.UserSeq):
+				missing.Add(1)
+				t.Errorf("acknowledged write %d to shared session %d at seq %d: stored at %d (found: %t)", i, s, w.result.UserSeq, seq, found)
+			case w.cut && found:
+				committedCut++ // committed, then cut before the answer
+			case !w.acked() && !w.cut && found:
+				t.Errorf("write %d to shared session %d was refused (%d) yet stored at seq %d", i, s, w.status, seq)
+			}
+		}
+		if stored != len(at) {
+			t.Errorf("shared session %d has %d user messages, %d of them from its writers", s, len(at), stored)
+		}
+	}
+	if missing.Load() > 0 {
+		t.Errorf("%d acknowledged writes lost", missing.Load())
+	} else {
+		t.Logf("every acknowledged write found from a survivor (checked in %s); %d turns to shared sessions cut by the kill were committed all the same",
+			time.Since(checked).Round(time.Millisecond), committedCut)
+	}
+}
+
+// warmUp makes GETs to url with client until one leaves its connection
+// idle in client's pool, for the next request. One try may not: the
+// transport keeps a connection only when its writer reports the request
+// written within 50 ms of the answer, which a busy -race process misses
+// now and then.
+func warmUp(ctx context.Context, client *http.Client, url string) error {
+	for range 10 {
+		idle := make(chan error, 1)
+		trace := &httptrace.ClientTrace{PutIdleConn: func(err error) { idle <- err }}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), "GET", url, nil)
+		if err != nil {
+			return err
+		}
+		status, _, err := roundTrip(client, req)
+		switch {
+		case err != nil:
+			return err
+		case status != 200:
+			return fmt.Errorf("GET %s = %d", url, status)
+		}
+		select {
+		case err := <-idle:
+			if err == nil {
+				return nil
+			}
+		case <-time.After(time.Second):
+		}
+	}
+	return fmt.Errorf("GET %s: no connection kept idle in 10 tries", url)
+}
+
+// roundTrip sends req with client and returns the status and body of its answer.
+func roundTrip(client *http.Client, req *http.Request) (int, []byte, error) {
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+// chatResult decodes the answer of a chat turn.
+func chatResult(b []byte) (api.ChatResult, bool) {
+	var env api.Envelope
+	var res api.ChatResult
+	ok := json.Unmarshal(b, &env) == nil && json.Unmarshal(env.Data, &res) == nil && res.SessionID != ""
+	return res, ok
+}
+
+// replicaHistory returns the messages of session (up to a page of them) from
+// the replica at base.
+func replicaHistory(ctx context.Context, base, key, session string) (api.ChatHistory, error) {
+	var h api.ChatHistory
+	status, b, err := send(ctx, "GET", base+"/chat/"+session+"/history?limit="+strconv.Itoa(store.MaxMessagesPerPage), key, "")
+	if err != nil {
+		return h, err
+	}
+	var env api.Envelope
+	if status != 200 || json.Unmarshal(b, &env) != nil || json.Unmarshal(env.Data, &h) != nil {
+		return h, fmt.Errorf("history = %d %s", status, b)
+	}
+	return h, nil
+}
+
+// gatedBody is a request body held back until open is closed: when the
+// transport asks for its last byte (the bytes before it are in the
+// transport's buffer, which it flushes once the body is read), it calls
+// arrived, waits for open, calls opened and gives that byte. A writer
+// released is then one short write from its replica.
+type gatedBody struct {
+	rest            []byte
+	arrived, opened func()
+	open            <-chan struct{}
+}
+
+func (g *gatedBody) Read(p []byte) (int, error) {
+	switch {
+	case len(g.rest) == 0:
+		return 0, io.EOF
+	case len(p) == 0:
+		return 0, nil
+	case len(g.rest) == 1:
+		g.arrived()
+		<-g.open
+		g.opened()
+	}
+	n := copy(p, g.rest[:max(1, len(g.rest)-1)])
+	g.rest = g.rest[n:]
+	return n, nil
 }
