@@ -136,6 +136,16 @@ func (c *Client) Rollback(ctx context.Context, id string, req OperatorRollbackRe
 	return &out, nil
 }
 
+// Undeploy removes tenant id from the deployment.
+func (c *Client) Undeploy(ctx context.Context, id, message string) (*OperatorDeployResult, error) {
+	var out OperatorDeployResult
+	path := "/operator/v1/tenants/" + url.PathEscape(id) + "?message=" + url.QueryEscape(message)
+	if err := c.do(ctx, http.MethodDelete, path, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // History returns up to limit versions and events of tenant id's config.
 func (c *Client) History(ctx context.Context, id string, limit int) (*OperatorHistory, error) {
 	var out OperatorHistory

@@ -409,6 +409,37 @@ as it would a deploy; the command waits until the server serves it.`,
 	return cmd
 }
 
+func newUndeploy(e *env) *cobra.Command {
+	var envName, envPath, message string
+	cmd := &cobra.Command{
+		Use:   "undeploy TENANT",
+		Short: "Remove a tenant from an environment's deployment",
+		Long: `Deactivate TENANT on environment --env: its keys stop working on every server
+within a second. Its config versions, documents and usage stay in the store;
+deploying it again brings it back.`,
+		Example: `  crispy undeploy initech --env stage --message "contract ended"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
+				return &exitError{2, err}
+			}
+			r, err := dialEnvironment(e, envPath, envName)
+			if err != nil {
+				return err
+			}
+			res, err := r.api.Undeploy(cmd.Context(), args[0], message)
+			if err != nil {
+				return &exitError{1, errors.New(apiProblems(err))}
+			}
+			fmt.Fprintf(e.stdout, "%s: undeployed (was v%d)\n", args[0], res.From)
+			return nil
+		},
+	}
+	environmentFlags(cmd, &envName, &envPath, true)
+	cmd.Flags().StringVar(&message, "message", "", "why, recorded with the change")
+	return cmd
+}
+
 func newHistory(e *env) *cobra.Command {
 	var (
 		envName, envPath string

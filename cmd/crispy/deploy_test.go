@@ -216,6 +216,19 @@ func testOperatorCommands(t *testing.T, store string) {
 		t.Error("the revoked key still works")
 	}
 
+	// Undeploy: globex's key stops working everywhere; drift then says
+	// only-local.
+	if r := cli("undeploy", "globex", "--env", "stage"); r.code != 0 || !strings.Contains(r.stdout, "undeployed (was v1)") {
+		t.Fatalf("undeploy = %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if statusOf(t, urlA+"/usage", "ck_main_globex") != 401 {
+		t.Error("an undeployed tenant's key still works")
+	}
+	waitStatus(t, urlB+"/usage", "ck_main_globex", 401)
+	if r := cli("undeploy", "globex", "--env", "stage"); r.code != 1 {
+		t.Errorf("undeploy of a tenant not deployed = %d", r.code)
+	}
+
 	// Credentials never cross: a tenant key on the operator API, an
 	// operator credential on a tenant route, and no credential at all.
 	for _, tt := range []struct{ url, key string }{

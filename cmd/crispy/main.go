@@ -78,6 +78,6 @@ acme and globex embedded in the binary. 'crispy init' writes them out.`,
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newServe(e), newInit(e), newValidate(e), newTenant(e), newKey(e), newIngest(e), newVersion(e))
 	root.AddCommand(newHealthcheck(e))
-	root.AddCommand(newDeploy(e), newDrift(e), newRollback(e), newHistory(e), newEnv(e), newOperator(e), newProvider(e))
+	root.AddCommand(newDeploy(e), newDrift(e), newRollback(e), newUndeploy(e), newHistory(e), newEnv(e), newOperator(e), newProvider(e))
 	return root
 }

@@ -320,6 +320,27 @@ func (o *operatorAPI) Rollback(ctx context.Context, operator, s string, req api.
 	return o.finish(ctx, operator, store.ActionActivate, res)
 }
 
+// Undeploy removes a tenant from the deployment: its keys stop working on
+// every server; its versions, documents and usage stay in the store.
+func (o *operatorAPI) Undeploy(ctx context.Context, operator, s, message string) (*api.OperatorDeployResult, error) {
+	id, err := parseTenantID(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.CheckNote(operator, message); err != nil {
+		return nil, api.Errorf(api.CodeInvalidRequest, "message: %v", err)
+	}
+	change, err := o.a.db.Configs().Deactivate(ctx, id, "operator:"+operator, message)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, api.Errorf(api.CodeNotFound, "tenant %s is not deployed", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &api.OperatorDeployResult{Tenant: id.String(), From: change.From, To: 0, Changed: true}
+	return o.finish(ctx, operator, store.ActionDeactivate, res)
+}
+
 // Secrets reports which of names this server's environment has.
 func (o *operatorAPI) Secrets(names []string) api.OperatorSecrets {
 	out := api.OperatorSecrets{Present: []string{}, Missing: []string{}}

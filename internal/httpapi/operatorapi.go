@@ -22,6 +22,7 @@ type Operator interface {
 	History(ctx context.Context, id string, limit int) (*api.OperatorHistory, error)
 	Deploy(ctx context.Context, operator, id string, req api.OperatorDeployRequest) (*api.OperatorDeployResult, error)
 	Rollback(ctx context.Context, operator, id string, req api.OperatorRollbackRequest) (*api.OperatorDeployResult, error)
+	Undeploy(ctx context.Context, operator, id, message string) (*api.OperatorDeployResult, error)
 	Secrets(names []string) api.OperatorSecrets
 }
 
@@ -38,6 +39,7 @@ func (s *Server) operatorRoutes() []*route {
 		{pattern: "GET /operator/v1/tenants/{id}/history", open: true, operator: true, h: s.opHistory},
 		{pattern: "POST /operator/v1/tenants/{id}/deploy", open: true, operator: true, h: s.opDeploy},
 		{pattern: "POST /operator/v1/tenants/{id}/rollback", open: true, operator: true, h: s.opRollback},
+		{pattern: "DELETE /operator/v1/tenants/{id}", open: true, operator: true, h: s.opUndeploy},
 		{pattern: "GET /operator/v1/secrets", open: true, operator: true, h: s.opSecrets},
 	}
 }
@@ -117,6 +119,14 @@ func (s *Server) opRollback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out, err := s.opts.Operator.Rollback(r.Context(), operatorID(r), r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, out)
+}
+
+func (s *Server) opUndeploy(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.opts.Operator.Undeploy(r.Context(), operatorID(r), r.PathValue("id"), r.URL.Query().Get("message"))
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,10 @@ type Configs interface {
 	// ErrNotFound when t has no such version. Author and message are
 	// recorded with the event, as Deploy's are.
 	Activate(ctx context.Context, t tenant.ID, version int64, author, message string) (ConfigChange, error)
+	// Deactivate removes tenant t from the deployment: no version of it is
+	// active any more (its versions stay). ErrNotFound when it has no
+	// active version.
+	Deactivate(ctx context.Context, t tenant.ID, author, message string) (ConfigChange, error)
 	// ActiveConfigs returns the deployed state.
 	ActiveConfigs(ctx context.Context) (ActiveConfigs, error)
 	// ConfigEpoch returns the epoch alone: one small read, for polling.

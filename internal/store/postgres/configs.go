@@ -169,6 +169,47 @@ func (c *Configs) Activate(ctx context.Context, t tenant.ID, version int64, auth
 	return change, nil
 }
 
+// Deactivate implements store.Configs.
+func (c *Configs) Deactivate(ctx context.Context, t tenant.ID, author, message string) (store.ConfigChange, error) {
+	change := store.ConfigChange{Tenant: t}
+	if t.IsZero() {
+		return change, fmt.Errorf("postgres: deactivate: %w: tenant id is required", store.ErrInvalid)
+	}
+	if err := store.CheckNote(author, message); err != nil {
+		return change, fmt.Errorf("postgres: deactivate: %w", err)
+	}
+	if err := c.db.ready(ctx); err != nil {
+		return change, fmt.Errorf("postgres: deactivate: %w", err)
+	}
+	err := c.tx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var epoch int64
+		if err := tx.QueryRow(ctx, cfgLockEpoch).Scan(&epoch); err != nil {
+			return err
+		}
+		var from *int64
+		if err := tx.QueryRow(ctx, cfgActiveOf, t.String()).Scan(&from); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if from == nil {
+			return store.ErrNotFound
+		}
+		change.From = *from
+		now := c.db.now().UnixMilli()
+		b := &pgx.Batch{}
+		b.Queue(cfgSetActive, t.String(), nil, now)
+		b.Queue(cfgEvent, t.String(), store.ActionDeactivate, change.From, 0, author, message, now)
+		b.Queue(cfgBumpEpoch)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return change, fmt.Errorf("postgres: deactivate: %s is not deployed: %w", t, err)
+	case err != nil:
+		return change, c.db.fail(ctx, "deactivate", err)
+	}
+	return change, nil
+}
+
 // ConfigEvents implements store.Configs.
 func (c *Configs) ConfigEvents(ctx context.Context, t tenant.ID, limit int) ([]store.ConfigEvent, error) {
 	if t.IsZero() || limit < 1 || limit > store.MaxConfigHistory {

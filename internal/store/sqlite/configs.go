@@ -162,6 +162,53 @@ func (c *Configs) activate(ctx context.Context, t tenant.ID, version int64, auth
 	return change, tx.Commit()
 }
 
+// Deactivate implements store.Configs.
+func (c *Configs) Deactivate(ctx context.Context, t tenant.ID, author, message string) (store.ConfigChange, error) {
+	change := store.ConfigChange{Tenant: t}
+	if t.IsZero() {
+		return change, fmt.Errorf("sqlite: deactivate: %w: tenant id is required", store.ErrInvalid)
+	}
+	if err := store.CheckNote(author, message); err != nil {
+		return change, fmt.Errorf("sqlite: deactivate: %w", err)
+	}
+	if err := c.db.ready(ctx); err != nil {
+		return change, fmt.Errorf("sqlite: deactivate: %w", err)
+	}
+	err := func() error {
+		tx, err := c.db.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		var from sql.NullInt64
+		if err := tx.QueryRowContext(ctx, cfgActiveOf, t.String()).Scan(&from); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if from.Int64 == 0 {
+			return store.ErrNotFound
+		}
+		change.From = from.Int64
+		now := c.db.now().UnixMilli()
+		if _, err := tx.ExecContext(ctx, cfgSetActive, t.String(), nil, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, cfgEvent, t.String(), store.ActionDeactivate, change.From, 0, author, message, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, cfgBumpEpoch); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return change, fmt.Errorf("sqlite: deactivate: %s is not deployed: %w", t, err)
+	case err != nil:
+		return change, c.db.fail(ctx, "deactivate", err)
+	}
+	return change, nil
+}
+
 // ConfigEvents implements store.Configs.
 func (c *Configs) ConfigEvents(ctx context.Context, t tenant.ID, limit int) ([]store.ConfigEvent, error) {
 	if t.IsZero() || limit < 1 || limit > store.MaxConfigHistory {

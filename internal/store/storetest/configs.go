@@ -209,6 +209,26 @@ func testConfigPrune(t *testing.T, c store.Configs) {
 	if events, err := c.ConfigEvents(ctx, globex, 10); err != nil || len(events) != 3 || events[1].Action != store.ActionDeactivate || events[1].From != 1 || events[1].To != 0 {
 		t.Errorf("globex's events = %+v, %v; want deploy, deactivate, deploy", events, err)
 	}
+	// Deactivate one tenant: gone from the active set, its versions kept;
+	// again, or a tenant never deployed: ErrNotFound.
+	change, err := c.Deactivate(ctx, initech, "ops", "retired")
+	if err != nil || change != (store.ConfigChange{Tenant: initech, From: 1}) {
+		t.Fatalf("Deactivate(initech) = %+v, %v", change, err)
+	}
+	if a := mustActive(t, c); activeSummary(a) != "acme:1:a1 globex:2:g1" {
+		t.Errorf("after deactivating initech: %s", activeSummary(a))
+	}
+	for _, id := range []tenant.ID{initech, tenant.MustID("hooli")} {
+		if _, err := c.Deactivate(ctx, id, "", ""); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Deactivate(%s) = %v, want ErrNotFound", id, err)
+		}
+	}
+	if events, _ := c.ConfigEvents(ctx, initech, 1); len(events) != 1 || events[0].Action != store.ActionDeactivate || events[0].Message != "retired" {
+		t.Errorf("initech's last event = %+v", events)
+	}
+	if hist, _, _ := c.ConfigHistory(ctx, initech, 10); len(hist) != 1 {
+		t.Errorf("initech's versions after deactivating = %d, want 1", len(hist))
+	}
 	// Pruning with nothing to deploy deactivates everything.
 	mustDeploy(t, c, store.Deploy{Prune: true})
 	if a := mustActive(t, c); len(a.Configs) != 0 {
