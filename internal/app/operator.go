@@ -341,11 +341,12 @@ func (o *operatorAPI) Undeploy(ctx context.Context, operator, s, message string)
 	return o.finish(ctx, operator, store.ActionDeactivate, res)
 }
 
-// Secrets reports which of names this server's environment has.
+// Secrets reports which of names this server's environment has (set and
+// not empty, directly or through NAME_FILE).
 func (o *operatorAPI) Secrets(names []string) api.OperatorSecrets {
 	out := api.OperatorSecrets{Present: []string{}, Missing: []string{}}
 	for _, n := range names {
-		if _, ok := o.a.lookupEnv(n); ok {
+		if v, ok, err := o.a.lookupSecret(n); err == nil && ok && v != "" {
 			out.Present = append(out.Present, n)
 		} else {
 			out.Missing = append(out.Missing, n)

@@ -62,9 +62,12 @@ func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gat
 		if env == "" {
 			return "", nil
 		}
-		v, ok := a.lookupEnv(env)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", env)
+		v, ok, err := a.lookupSecret(env)
+		switch {
+		case err != nil:
+			return "", err
+		case !ok || v == "":
+			return "", fmt.Errorf("environment variable %s is not set (nor %s_FILE)", env, env)
 		}
 		return v, nil
 	}
@@ -118,7 +121,10 @@ func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gat
 func (a *App) buildReranker(t *tenant.Tenant, cfg tenant.Reranker) rag.Reranker {
 	key := ""
 	if cfg.APIKeyEnv != "" {
-		key, _ = a.lookupEnv(cfg.APIKeyEnv)
+		var err error
+		if key, _, err = a.lookupSecret(cfg.APIKeyEnv); err != nil {
+			a.log.Warn("reranker key unavailable", "tenant", t.ID.String(), "error", err)
+		}
 	}
 	return &rag.HTTPReranker{BaseURL: cfg.BaseURL, Model: cfg.Model, APIKey: key, Timeout: cfg.Timeout.D(), Client: &http.Client{Transport: a.transport}}
 }
