@@ -204,9 +204,10 @@ func TestPostgresOutage(t *testing.T) {
 	}
 }
 
-// TestRedisOutage cuts Redis off behind a proxy: rate limits fail open
-// (the request is served, the failure counted), budgets fail closed (503
-// with Retry-After), /health reports Redis down with 200, and all of it
+// TestRedisOutage cuts Redis off behind a proxy: rate limits are held per
+// replica (requests served within the tenant's limit from local buckets,
+// refused past it, each fallback counted), budgets fail closed (503 with
+// Retry-After), /health reports Redis down with 200, and all of it
 // recovers when Redis is back.
 func TestRedisOutage(t *testing.T) {
 	ru, prefix := testRedis(t)
@@ -215,7 +216,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := netproxy.Start(t, host)
-	cfg := testConfig(t, scaleTenants(t, `{"rate": {"tenant": {"requests": 6000, "per": "1m", "burst": 100}}, "budget": {"tokensPerDay": 1000000}}`))
+	cfg := testConfig(t, scaleTenants(t, `{"rate": {"tenant": {"requests": 100, "per": "1h", "burst": 100}}, "budget": {"tokensPerDay": 1000000}}`))
 	cfg.Redis, cfg.RedisPrefix = withHost(t, ru, proxy.Addr()), prefix
 	s := start(t, cfg)
 
@@ -223,9 +224,9 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatalf("chat before the outage = %d", status)
 	}
 	proxy.Cut()
-	// Rate limits: admitted, counted.
+	// Rate limits: answered from this replica's buckets, counted.
 	if status, _, err := getStatus(s.url+"/documents", "ck_dev_acme"); err != nil || status != 200 {
-		t.Errorf("GET /documents with Redis down = %d %v; want 200 (limits fail open)", status, err)
+		t.Errorf("GET /documents with Redis down = %d %v; want 200 (within the limit, per replica)", status, err)
 	}
 	if m := scrape(t, s); strings.Contains(m, "crispy_rate_limit_errors_total 0") || strings.Contains(m, "crispy_redis_errors_total 0") {
 		t.Errorf("limiter failures not counted:\n%s", grepLines(m, "errors_total"))
@@ -243,6 +244,22 @@ func TestRedisOutage(t *testing.T) {
 	_ = json.Unmarshal(env.Data, &h)
 	if status != 200 || h.Redis == nil || h.Redis.OK {
 		t.Errorf("GET /health with Redis down = %d %+v", status, h.Redis)
+	}
+	// The tenant's burst of 100 still holds on this replica: 120 requests
+	// more, and the last are refused with 429.
+	admitted, refused := 0, 0
+	for range 120 {
+		switch status, _, err := getStatus(s.url+"/documents", "ck_dev_acme"); {
+		case err != nil:
+			t.Fatal(err)
+		case status == 200:
+			admitted++
+		case status == 429:
+			refused++
+		}
+	}
+	if refused == 0 || admitted > 100 {
+		t.Errorf("with Redis down, 120 requests against a burst of 100: %d admitted, %d refused; want the limit held per replica", admitted, refused)
 	}
 	proxy.Restore()
 	eventually(t, 5*time.Second, "chat after Redis is back", func() error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -70,7 +72,20 @@ func (a *App) openShared(ctx context.Context) (shared, error) {
 	}
 	a.redis = db
 	a.log.Info("limits, stream slots, budgets and the tenant cache in Redis", "redis", config.Redact(a.cfg.Redis), "prefix", a.cfg.RedisPrefix)
-	s.limiter = ratelimit.New(redis.NewLimits(db, redis.LimitsOptions{}))
+	// While Redis is out of reach each replica holds tenants to their
+	// limits with buckets of its own: limits per replica, not none.
+	var lastLog atomic.Int64
+	s.limiter = ratelimit.New(&ratelimit.Fallback{
+		Primary: redis.NewLimits(db, redis.LimitsOptions{}),
+		Local:   ratelimit.NewMemory(),
+		OnFallback: func(err error) {
+			a.metrics.RateLimitErrors.Inc()
+			if now := time.Now().UnixNano(); now-lastLog.Load() > int64(10*time.Second) {
+				lastLog.Store(now)
+				a.log.Warn("Redis unreachable: rate limits are held per replica until it answers", "error", err)
+			}
+		},
+	})
 	s.streams = redis.NewStreams(db)
 	s.budgets = gateway.NewBudgetsWithStore(redis.NewBudgets(db), nil)
 	s.cache = redis.NewKV(db)
