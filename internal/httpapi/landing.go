@@ -30,6 +30,9 @@ var docPages = []docPage{
 	{"docs/tts.md", "Text to speech"},
 	{"docs/rate-limiting.md", "Rate limiting"},
 	{"docs/scale-out.md", "Scale-out"},
+	{"docs/operations.md", "Operations: deploy, drift, rollback, keys"},
+	{"docs/deploy.md", "Deploying crispy"},
+	{"docs/credentials.md", "Credentials"},
 	{"docs/errors.md", "Errors and the response envelope"},
 }
 
