@@ -182,9 +182,7 @@ func (ix *Index) Rocchio(q []float32, hits []Hit, beta float64) []float32 {
 		if !ok {
 			continue
 		}
-		for i, x := range ix.vecs.row(row) {
-			sum[i] += float64(x)
-		}
+		ix.vecs.accumulate(row, sum)
 		n++
 	}
 	if n == 0 {

@@ -52,6 +52,9 @@ type Options struct {
 	// across; 0 means runtime.GOMAXPROCS(0), 1 means no splitting. Small
 	// indexes are always scanned by one goroutine.
 	Parallelism int
+	// FullVectors keeps vectors as float32s, four times the memory of the
+	// default int8 codes (see Vector), for exact cosine similarities.
+	FullVectors bool
 }
 
 // flags of a slot.
@@ -114,6 +117,7 @@ func NewWithOptions(o Options) *Index {
 		an:          o.Analyzer,
 		parallelism: o.Parallelism,
 		metas:       []map[string]any{nil},
+		vecs:        slab{full: o.FullVectors},
 		docs:        make(map[string][]uint32),
 		dict:        make(map[string]uint32),
 	}
@@ -581,7 +585,7 @@ func (ix *Index) compactVectors(remap []uint32, fit func([]uint32) []uint32) {
 			continue
 		}
 		if i != j {
-			copy(ix.vecs.row(j), ix.vecs.row(i))
+			ix.vecs.move(j, i)
 		}
 		ix.vecSlot[j] = to
 		j++
