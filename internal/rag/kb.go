@@ -4,6 +4,7 @@ package rag
 // each chunk, kept in step with the store.
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,8 @@ type kb struct {
 	queue   []*pending // prepared documents waiting for their write
 	writing bool       // an ingest is writing the queue
 
+	fullVectors bool // the index holds float32 vectors, not int8 codes
+
 	mu      sync.RWMutex
 	ix      *index.Index
 	chunks  map[string]*chunkInfo // chunk ID -> what results show
@@ -42,20 +45,30 @@ type kb struct {
 	version int64
 }
 
-func newKB() *kb {
-	return &kb{ix: index.New(), chunks: map[string]*chunkInfo{}, byDoc: map[string][]string{}, docSize: map[string]int64{}}
+// newKB returns an empty knowledge base; fullVectors keeps its vectors as
+// float32s (index.Options.FullVectors).
+func newKB(fullVectors bool) *kb {
+	return &kb{ix: index.NewWithOptions(index.Options{FullVectors: fullVectors}), fullVectors: fullVectors,
+		chunks: map[string]*chunkInfo{}, byDoc: map[string][]string{}, docSize: map[string]int64{}}
 }
 
-// chunkInfo is what a result shows of a chunk.
+// chunkInfo is what a result shows of a chunk. The chunks of a document
+// share their docInfo, and consecutive chunks of a section their heading
+// path.
 type chunkInfo struct {
-	DocID       string
-	Title       string
-	URL         string
+	*docInfo
 	HeadingPath []string
 	Text        string
 	Start, End  int
 	Tokens      int
 	Flagged     bool
+}
+
+// docInfo is what a result shows of a chunk's document.
+type docInfo struct {
+	DocID string
+	Title string
+	URL   string
 }
 
 // indexed is a document made ready for the index, outside any lock: its
@@ -69,22 +82,29 @@ type indexed struct {
 	batch *index.Prepared
 }
 
-// size estimates the memory the document takes in the index, see
-// chunkBytes.
-func (p indexed) size() int64 {
-	var n int64
+// size estimates the memory the document takes in the index: its chunks
+// (chunkBytes) and their postings, 6 bytes each.
+func (p indexed) size(fullVectors bool) int64 {
+	n := 6 * int64(p.batch.Postings())
 	for i, e := range p.entries {
-		n += chunkBytes(e, p.infos[i].Text)
+		n += chunkBytes(e, p.infos[i].Text, fullVectors)
 	}
 	return n
 }
 
 func prepare(d store.DocumentRecord, cs []store.StoredChunk) indexed {
 	p := indexed{docID: d.ID, entries: make([]index.Entry, len(cs)), infos: make([]*chunkInfo, len(cs)), ids: make([]string, len(cs))}
+	doc := &docInfo{DocID: d.ID, Title: d.Title, URL: d.URL}
+	infos := make([]chunkInfo, len(cs)) // one allocation for the document's chunks
+	var headings []string
 	for i, c := range cs {
+		if !slices.Equal(c.HeadingPath, headings) || len(c.HeadingPath) == 0 {
+			headings = c.HeadingPath
+		}
 		p.entries[i] = index.Entry{ChunkID: c.ID, DocID: d.ID, Text: IndexText(d.Title, c.HeadingPath, c.Text), Vector: c.Vector, Metadata: d.Metadata}
-		p.infos[i] = &chunkInfo{DocID: d.ID, Title: d.Title, URL: d.URL, HeadingPath: c.HeadingPath, Text: c.Text,
+		infos[i] = chunkInfo{docInfo: doc, HeadingPath: headings, Text: c.Text,
 			Start: c.Start, End: c.End, Tokens: c.Tokens, Flagged: LooksLikeInjection(c.Text)}
+		p.infos[i] = &infos[i]
 		p.ids[i] = c.ID
 	}
 	return p
@@ -97,16 +117,17 @@ func (k *kb) put(d store.DocumentRecord, cs []store.StoredChunk) error {
 
 // apply puts a prepared document in the index.
 func (k *kb) apply(p indexed) error {
-	var err error
-	if p.batch != nil {
-		err = k.ix.ReplacePrepared(p.batch)
-	} else {
-		err = k.ix.Replace(p.docID, p.entries)
+	if p.batch == nil {
+		b, err := k.ix.Prepare(p.docID, p.entries)
+		if err != nil {
+			return err
+		}
+		p.batch = b
 	}
-	if err != nil {
+	if err := k.ix.ReplacePrepared(p.batch); err != nil {
 		return err
 	}
-	size := p.size()
+	size := p.size(k.fullVectors)
 	k.mu.Lock()
 	for _, id := range k.byDoc[p.docID] {
 		delete(k.chunks, id)

@@ -13,18 +13,26 @@ import (
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
-// chunkOverhead is the estimated memory of a chunk beyond its text and
-// vector: the index's per-slot arrays and posting headers, the chunk and
-// document IDs, the chunkInfo and its map entries. Measured with
-// BenchmarkReload (heap after a load over the estimate).
-const chunkOverhead = 400
+// chunkOverhead is the estimated memory of a chunk beyond its text, vector
+// and postings: the index's per-slot arrays, the chunk ID, the chunkInfo
+// and its share of its document's, the map entries that find them, and the
+// terms' share of the dictionary. Measured with BenchmarkReload (heap after
+// a load over the estimate).
+const chunkOverhead = 370
 
-// chunkBytes estimates what a chunk costs in memory: its vector (float32s)
-// in the index's slab, the text results show, postings about as large as
-// the text BM25 indexes (a posting is 6 bytes, a term about 6 characters),
-// its IDs and the fixed overhead.
-func chunkBytes(e index.Entry, text string) int64 {
-	return chunkOverhead + 4*int64(len(e.Vector)) + int64(len(text)) + int64(len(e.Text)) + 2*int64(len(e.ChunkID))
+// chunkBytes estimates what a chunk costs in memory beyond its postings
+// (see indexed.size): its vector (one byte a dimension and a float32 scale
+// as int8 codes, four bytes a dimension with full vectors), the text
+// results show, its ID and the fixed overhead.
+func chunkBytes(e index.Entry, text string, fullVectors bool) int64 {
+	vec := int64(len(e.Vector)) + 4
+	switch {
+	case len(e.Vector) == 0:
+		vec = 0
+	case fullVectors:
+		vec = 4 * int64(len(e.Vector))
+	}
+	return chunkOverhead + vec + int64(len(text)) + int64(len(e.ChunkID))
 }
 
 // enforceBudget drops the least recently used knowledge bases until those

@@ -13,11 +13,37 @@ import (
 	"github.com/crispy-enigma/crispy/internal/store/postgres/pgtest"
 )
 
+// TestEstimateMatchesHeap loads a tenant of 20,000 synthetic chunks (those
+// of BenchmarkReload) and checks that the estimate the memory budget goes
+// by is within 6 % of the Go heap the loaded knowledge base holds.
+func TestEstimateMatchesHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 20,000 chunks")
+	}
+	docs := openSQLite(t).Documents()
+	gw, ts := testTenants(t, "acme")
+	fillSynthetic(t, docs, ts[0].ID.String(), 20_000)
+	s := rag.New(gw, docs, nil, nil)
+	before := heapInUse()
+	if _, err := s.Version(t.Context(), ts[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	heap := heapInUse() - before
+	estimate := s.IndexBytes()[ts[0].ID]
+	runtime.KeepAlive(s)
+	ratio := float64(estimate) / float64(heap)
+	t.Logf("heap %.1f MiB, estimate %.1f MiB (%.3f)", float64(heap)/(1<<20), float64(estimate)/(1<<20), ratio)
+	if ratio < 0.94 || ratio > 1.06 {
+		t.Errorf("estimate / heap = %.3f, want within 6 %%", ratio)
+	}
+}
+
 // BenchmarkReload measures loading a tenant's knowledge base from the
 // store into memory, what a replica does on the tenant's first use and
 // again after evicting it: 10k and 100k chunks of about 150 words with
 // 384-dimension vectors, from SQLite and from PostgreSQL. It reports the
-// heap the loaded index holds and its estimate (crispy_rag_index_bytes).
+// heap the loaded index holds, its estimate (crispy_rag_index_bytes) and
+// their ratio.
 //
 //	go test ./internal/rag -run '^$' -bench Reload -benchtime 2x
 func BenchmarkReload(b *testing.B) {
@@ -52,6 +78,7 @@ func BenchmarkReload(b *testing.B) {
 				}
 				b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
 				b.ReportMetric(float64(estimate)/(1<<20), "estimate-MiB")
+				b.ReportMetric(float64(estimate)/float64(heap), "estimate/heap")
 				b.ReportMetric(float64(chunks)/(float64(b.Elapsed().Seconds())/float64(b.N)), "chunks/s")
 			})
 		}
@@ -67,7 +94,7 @@ func heapInUse() int64 {
 
 // fillSynthetic stores n chunks for tenant id, 20 a document, of about 150
 // words of a 20,000-word vocabulary, with random 384-dimension vectors.
-func fillSynthetic(b *testing.B, docs store.Documents, id string, n int) {
+func fillSynthetic(b testing.TB, docs store.Documents, id string, n int) {
 	b.Helper()
 	t := mustID(b, id)
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -74,6 +74,10 @@ type Options struct {
 	// held: past it the least recently used tenants' indexes are dropped,
 	// and loaded again on their next use. Zero means no bound.
 	IndexMemory int64
+	// FullVectors keeps vectors as float32s, four times the memory of the
+	// int8 codes the indexes hold by default (index.Options.FullVectors),
+	// for exact cosine similarities.
+	FullVectors bool
 	// Now is the clock of the version checks; nil means time.Now.
 	Now func() time.Time
 }
@@ -184,7 +188,7 @@ func (s *Service) base(ctx context.Context, t tenant.ID) (*kb, error) {
 		s.mu.Lock()
 		k := s.tenants[t]
 		if k == nil {
-			k = newKB()
+			k = newKB(s.opts.FullVectors)
 			s.tenants[t] = k
 		}
 		floor := s.floor[t]

@@ -200,6 +200,16 @@ func (ix *Index) Prepare(docID string, entries []Entry) (*Prepared, error) {
 	return &Prepared{docID: docID, ps: ps, metas: metas}, nil
 }
 
+// Postings returns the number of postings the document's chunks add: one
+// for each distinct term of each chunk. Each costs 6 bytes.
+func (b *Prepared) Postings() int {
+	n := 0
+	for _, p := range b.ps {
+		n += len(p.terms)
+	}
+	return n
+}
+
 // ReplacePrepared is Replace with entries made ready by Prepare.
 func (ix *Index) ReplacePrepared(b *Prepared) error {
 	docID, ps, metas := b.docID, b.ps, b.metas
