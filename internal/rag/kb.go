@@ -30,6 +30,7 @@ type kb struct {
 	target   atomic.Int64 // the highest corpus version notified
 	catching atomic.Bool  // a catch-up goroutine runs
 	bytes    atomic.Int64 // the estimated memory of the index and what results show
+	terms    int          // the index's distinct terms counted in bytes, under mu
 
 	qmu     sync.Mutex // guards queue and writing
 	queue   []*pending // prepared documents waiting for their write
@@ -141,6 +142,7 @@ func (k *kb) apply(p indexed) error {
 	}
 	k.bytes.Add(size - k.docSize[p.docID])
 	k.docSize[p.docID] = size
+	k.countTerms()
 	k.mu.Unlock()
 	return nil
 }
@@ -154,7 +156,16 @@ func (k *kb) remove(docID string) {
 	delete(k.byDoc, docID)
 	k.bytes.Add(-k.docSize[docID])
 	delete(k.docSize, docID)
+	k.countTerms()
 	k.mu.Unlock()
+}
+
+// countTerms brings the dictionary's share of bytes up to date, termBytes
+// a distinct term. Callers hold mu.
+func (k *kb) countTerms() {
+	n := k.ix.Terms()
+	k.bytes.Add(int64(n-k.terms) * termBytes)
+	k.terms = n
 }
 
 // IndexText is what BM25 and the embedder see of a chunk: its document's

@@ -16,9 +16,13 @@ import (
 // chunkOverhead is the estimated memory of a chunk beyond its text, vector
 // and postings: the index's per-slot arrays, the chunk ID, the chunkInfo
 // and its share of its document's, the map entries that find them, and the
-// terms' share of the dictionary. Measured with BenchmarkReload (heap after
+// terms' share of the dictionary beyond termBytes. Measured with BenchmarkReload (heap after
 // a load over the estimate).
-const chunkOverhead = 370
+const chunkOverhead = 350
+
+// termBytes is the estimated memory of a distinct term of a knowledge base:
+// its string, its dictionary entry and its postings' headers.
+const termBytes = 110
 
 // chunkBytes estimates what a chunk costs in memory beyond its postings
 // (see indexed.size): its vector (one byte a dimension and a float32 scale

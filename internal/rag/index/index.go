@@ -143,6 +143,14 @@ func (ix *Index) Len() int {
 	return ix.live
 }
 
+// Terms returns the number of distinct terms in the dictionary, including
+// some only dead slots use until the next compaction.
+func (ix *Index) Terms() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.terms)
+}
+
 // Docs returns the number of documents with at least one chunk.
 func (ix *Index) Docs() int {
 	ix.mu.RLock()
