@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -66,4 +67,14 @@ func (s *Server) routes() []*route {
 		{pattern: "GET /v1/models/{model...}", family: "chat", openai: true, h: s.model},
 		{pattern: "POST /v1/audio/speech", family: "tts", scope: tenant.ScopeTTS, openai: true, h: s.audioSpeech},
 	}
+}
+
+// Routes returns the pattern of every route the server serves, as logs and
+// metrics name them: the API's, the operator API's, and any a test added.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, rt := range slices.Concat(s.routes(), s.operatorRoutes(), s.opts.extra) {
+		out = append(out, rt.pattern)
+	}
+	return out
 }
