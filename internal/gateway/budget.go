@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -25,6 +27,8 @@ import (
 type Budgets struct {
 	store BudgetStore
 	now   func() time.Time
+	// rejections counts refused reservations; nil until Instrument.
+	rejections *prometheus.CounterVec
 }
 
 // Metric is a budgeted quantity.
@@ -156,11 +160,13 @@ func (b *Budgets) hold(ctx context.Context, caps []budgetCap, amount Amount) (*R
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		b.reject(caps[0].k.Tenant, "store", "unavailable")
 		return nil, api.Errorf(api.CodeUnavailable, "budgets cannot be checked right now, so the call was not made; retry shortly").
 			WithDetails(map[string]any{"budget": "unavailable", "retryAfter": 1})
 	}
 	if !res.Held {
 		c := caps[res.Refused]
+		b.reject(c.k.Tenant, c.scope, c.name)
 		used, reserved := res.Used, res.Reserved
 		return nil, api.Errorf(api.CodeBudgetExceeded, "this call would exceed the %s budget %s (%s used of %s)",
 			c.scope, c.name, format(c.k.Metric, used+reserved), format(c.k.Metric, c.limit)).

@@ -33,6 +33,7 @@ var docPages = []docPage{
 	{"docs/operations.md", "Operations: deploy, drift, rollback, keys"},
 	{"docs/deploy.md", "Deploying crispy"},
 	{"docs/credentials.md", "Credentials"},
+	{"docs/observability.md", "Observability"},
 	{"docs/errors.md", "Errors and the response envelope"},
 }
 

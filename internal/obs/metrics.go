@@ -25,6 +25,9 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	// RateLimitErrors counts limiter failures (requests then admitted).
 	RateLimitErrors prometheus.Counter
+	// StreamsOpen is the streams open now (SSE and audio), by tenant and
+	// route pattern.
+	StreamsOpen *prometheus.GaugeVec
 }
 
 // NewMetrics creates the registry with Go runtime and process collectors and
@@ -54,11 +57,15 @@ func NewMetrics() *Metrics {
 			Name: "crispy_rate_limit_errors_total",
 			Help: "Rate limiter failures; the requests were admitted.",
 		}),
+		StreamsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crispy_streams_open",
+			Help: "Streams open now (server-sent events and audio), by tenant and route pattern.",
+		}, []string{"tenant", "route"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.HTTPRequests, m.HTTPDuration, m.ConfigReloads, m.RateLimited, m.RateLimitErrors,
+		m.HTTPRequests, m.HTTPDuration, m.ConfigReloads, m.RateLimited, m.RateLimitErrors, m.StreamsOpen,
 	)
 	return m
 }

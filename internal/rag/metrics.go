@@ -12,6 +12,7 @@ type Metrics struct {
 	flagged  *prometheus.CounterVec   // passages flagged as possible injection, by tenant
 	dropped  *prometheus.CounterVec   // citations that map to no passage, by tenant
 	retrieve *prometheus.HistogramVec // retrieval latency by mode
+	stage    *prometheus.HistogramVec // retrieval latency by stage
 	group    prometheus.Histogram     // documents written per store transaction
 
 	loads     prometheus.Counter // knowledge bases loaded from the store
@@ -35,6 +36,10 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "crispy_rag_retrieve_seconds", Help: "Retrieval latency by mode (hybrid, vector, bm25).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1},
 		}, []string{"mode"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "crispy_rag_stage_seconds", Help: "Retrieval latency by stage (bm25, feedback, embed, vector, fuse, rerank) of the retrievals that ran it.",
+			Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1},
+		}, []string{"stage"}),
 		group: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "crispy_rag_write_group_documents", Help: "Documents written per store transaction (concurrent ingests of a tenant share one).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32},
@@ -53,9 +58,22 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.group, m.loads, m.evictions, m.resets, m.applied)
+		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.stage, m.group, m.loads, m.evictions, m.resets, m.applied)
 	}
 	return m
+}
+
+// retrieveStages are the stages of a retrieval that crispy_rag_stage_seconds
+// reports, as its timings name them.
+var retrieveStages = []string{"bm25", "feedback", "embed", "vector", "fuse", "rerank"}
+
+// observeStages records the stage timings (milliseconds) of one retrieval.
+func (m *Metrics) observeStages(timings map[string]float64) {
+	for _, st := range retrieveStages {
+		if ms, ok := timings[st]; ok {
+			m.stage.WithLabelValues(st).Observe(ms / 1000)
+		}
+	}
 }
 
 // forget deletes the series of a tenant that is gone.
