@@ -90,7 +90,7 @@ func (a *App) buildAdapter(t *tenant.Tenant, name string, p tenant.Provider) gat
 	if err != nil {
 		return fail(err)
 	}
-	client := &http.Client{Transport: a.providerTransport(p)}
+	client := &http.Client{Transport: a.tracing.Transport(a.providerTransport(p))}
 	switch p.Type {
 	case "openai":
 		c, err := openai.New(openai.Config{Name: name, BaseURL: p.BaseURL, APIKey: key, Headers: headers, Timeout: p.Timeout.D(), HTTPClient: client})
@@ -126,5 +126,5 @@ func (a *App) buildReranker(t *tenant.Tenant, cfg tenant.Reranker) rag.Reranker 
 			a.log.Warn("reranker key unavailable", "tenant", t.ID.String(), "error", err)
 		}
 	}
-	return &rag.HTTPReranker{BaseURL: cfg.BaseURL, Model: cfg.Model, APIKey: key, Timeout: cfg.Timeout.D(), Client: &http.Client{Transport: a.transport}}
+	return &rag.HTTPReranker{BaseURL: cfg.BaseURL, Model: cfg.Model, APIKey: key, Timeout: cfg.Timeout.D(), Client: &http.Client{Transport: a.tracing.Transport(a.transport)}}
 }

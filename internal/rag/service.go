@@ -27,9 +27,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
@@ -80,6 +82,8 @@ type Options struct {
 	FullVectors bool
 	// Now is the clock of the version checks; nil means time.Now.
 	Now func() time.Time
+	// Tracer makes the spans of retrievals; nil: none are made.
+	Tracer trace.Tracer
 }
 
 // Service is the knowledge base of every tenant.
@@ -121,6 +125,7 @@ func NewWithOptions(gw *gateway.Gateway, docs store.Documents, log *slog.Logger,
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = DefaultCheckInterval
 	}
+	opts.Tracer = obs.Tracer(opts.Tracer)
 	s := &Service{gw: gw, docs: docs, log: log, metrics: newMetrics(reg), opts: opts, now: opts.Now,
 		tenants: map[tenant.ID]*kb{}, floor: map[tenant.ID]int64{}}
 	if s.now == nil {

@@ -13,8 +13,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -45,6 +47,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Tracer makes a span per invocation. Default: none made.
+	Tracer trace.Tracer
 }
 
 // Dispatcher runs tools for callers, after deciding whether they may.
@@ -54,6 +58,7 @@ type Dispatcher struct {
 	log         *slog.Logger
 	now         func() time.Time
 	invocations *prometheus.CounterVec
+	tracer      trace.Tracer
 }
 
 // New returns a Dispatcher.
@@ -68,7 +73,7 @@ func New(opts Options) *Dispatcher {
 		opts.Now = time.Now
 	}
 	d := &Dispatcher{
-		reg: opts.Registry, audit: opts.Audit, log: opts.Logger, now: opts.Now,
+		reg: opts.Registry, audit: opts.Audit, log: opts.Logger, now: opts.Now, tracer: obs.Tracer(opts.Tracer),
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crispy_tool_invocations_total",
 			Help: "Tool invocations by tenant, tool (\"unknown\" for names no tool has) and outcome.",
@@ -133,7 +138,10 @@ func (d *Dispatcher) Permitted(c tenant.Caller) []*Tool {
 func (d *Dispatcher) Invoke(ctx context.Context, c tenant.Caller, name string, args []byte, fromModel bool) (json.RawMessage, error) {
 	start := d.now()
 	args = orEmptyObject(args)
+	ctx, span := d.startSpan(ctx, c, name, fromModel)
+	defer span.End()
 	out, outcome, err := d.invoke(ctx, c, name, args)
+	endSpan(span, outcome, err)
 	rec := store.AuditRecord{
 		Time: start.UTC(), Tenant: c.Tenant.ID, RequestID: c.RequestID, KeyID: c.KeyID(), Tool: auditName(name),
 		ArgsSHA256: ArgsHash(args), Outcome: outcome, Latency: max(0, d.now().Sub(start)), FromModel: fromModel,
