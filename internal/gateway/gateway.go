@@ -124,7 +124,9 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 		if b, ok := g.lookup(ctx, call.Tenant.ID, "completion", cacheKey); ok {
 			var c cachedCompletion
 			if err := json.Unmarshal(b, &c); err == nil {
-				return g.replay(call, start, c), nil
+				st := g.replay(call, start, c)
+				st.tally = TallyFrom(ctx)
+				return st, nil
 			}
 		}
 	}
@@ -153,7 +155,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	if call.OnStart != nil {
 		call.OnStart()
 	}
-	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, req: &req, cacheKey: cacheKey, ctx: ctx}
+	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, req: &req, cacheKey: cacheKey, ctx: ctx, tally: TallyFrom(ctx)}
 
 	err = g.attempt(ctx, call, targets, *cfg.Models.Retries, rec, func(ctx context.Context, ad Adapter, t Target) error {
 		if ad.Chat == nil {
@@ -185,7 +187,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	if err != nil {
 		cancel()
 		res.Settle(0, 0)
-		g.finish(rec, cfg, 0, 0, false)
+		g.finish(TallyFrom(ctx), rec, cfg, 0, 0, false)
 		return nil, err
 	}
 	rec.TTFT = g.opts.Now().Sub(start)
@@ -246,7 +248,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 		if hits == len(req.Input) {
 			rec := g.newRecord(call, start)
 			rec.Provider, rec.Model, rec.CacheHit, rec.Status = targets[0].Provider, targets[0].Model, true, "ok"
-			g.finish(rec, cfg, 0, 0, false)
+			g.finish(TallyFrom(ctx), rec, cfg, 0, 0, false)
 			return &EmbedResult{Model: targets[0].Ref, Vectors: cached}, nil
 		}
 	}
@@ -298,7 +300,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	})
 	if err != nil {
 		res.Settle(0, 0)
-		g.finish(rec, cfg, 0, 0, false)
+		g.finish(TallyFrom(ctx), rec, cfg, 0, 0, false)
 		return nil, err
 	}
 	usage := out.Usage
@@ -309,7 +311,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 		usage = provider.Usage{PromptTokens: int(promptEst), Estimated: true}
 	}
 	rec.Status = "ok"
-	cost := g.finish(rec, cfg, int64(usage.PromptTokens), 0, usage.Estimated)
+	cost := g.finish(TallyFrom(ctx), rec, cfg, int64(usage.PromptTokens), 0, usage.Estimated)
 	res.Settle(int64(usage.Total()), cost)
 	if cacheOn && !rec.Fallback {
 		items := make(map[string][]byte, len(out.Vectors))
@@ -442,8 +444,9 @@ func (g *Gateway) newRecord(call Call, start time.Time) *store.UsageRecord {
 }
 
 // finish completes rec with the call's tokens and cost, sends it to the
-// ledger and the metrics, and returns the cost in micro-dollars.
-func (g *Gateway) finish(rec *store.UsageRecord, cfg *tenant.Config, in, out int64, estimated bool) int64 {
+// ledger, the metrics and the request's tally, and returns the cost in
+// micro-dollars.
+func (g *Gateway) finish(tally *Tally, rec *store.UsageRecord, cfg *tenant.Config, in, out int64, estimated bool) int64 {
 	rec.Latency = g.opts.Now().Sub(rec.Time)
 	rec.TokensIn, rec.TokensOut, rec.Estimated = in, out, estimated
 	rec.CostMicros = price(cfg, rec.Provider+"/"+rec.Model).cost(in, out)
@@ -459,6 +462,7 @@ func (g *Gateway) finish(rec *store.UsageRecord, cfg *tenant.Config, in, out int
 	if rec.CostMicros > 0 {
 		m.Cost.WithLabelValues(tid, rec.Provider, rec.Model).Add(float64(rec.CostMicros) / 1e6)
 	}
+	tally.Add(*rec)
 	if g.opts.Ledger != nil {
 		g.opts.Ledger.Record(*rec)
 	}

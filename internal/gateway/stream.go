@@ -33,6 +33,7 @@ type Stream struct {
 	cacheKey string
 	cached   bool
 	ctx      context.Context
+	tally    *Tally // the request's, or nil
 
 	// answer and calls are what the model produced: counted when the
 	// provider reports no usage, and cached.
@@ -152,7 +153,7 @@ func (s *Stream) end(status string) {
 				s.final = *s.usage
 			}
 			s.rec.Status = status
-			s.g.finish(s.rec, s.call.Tenant.Config, 0, 0, false)
+			s.g.finish(s.tally, s.rec, s.call.Tenant.Config, 0, 0, false)
 			return
 		}
 		var u provider.Usage
@@ -173,7 +174,7 @@ func (s *Stream) end(status string) {
 		if c, ok := s.up.(interface{ CacheHit() bool }); ok {
 			s.rec.CacheHit = c.CacheHit()
 		}
-		cost := s.g.finish(s.rec, s.call.Tenant.Config, int64(u.PromptTokens), int64(u.CompletionTokens), u.Estimated)
+		cost := s.g.finish(s.tally, s.rec, s.call.Tenant.Config, int64(u.PromptTokens), int64(u.CompletionTokens), u.Estimated)
 		s.res.Settle(int64(u.Total()), cost)
 		if status == "ok" && s.cacheKey != "" {
 			b, _ := json.Marshal(cachedCompletion{Provider: s.rec.Provider, Model: s.rec.Model, Fallback: s.rec.Fallback,

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -12,13 +13,16 @@ import (
 // meta is the per-request state shared by the middleware: filled in as the
 // request goes down the chain and read by the access log on the way out.
 type meta struct {
-	requestID string
-	traceID   string
-	route     *route        // nil when no route matched
-	openai    bool          // errors in OpenAI's format (see withRoute)
-	caller    tenant.Caller // who the request acts as, once resolved
-	operator  string        // the operator of an operator route, once authenticated
-	log       *slog.Logger  // the server's logger, for errors found deep in a request
+	requestID string // the trace ID
+	// clientRequestID is the client's X-Request-ID, when it sent a sane one.
+	clientRequestID string
+	traceID         string
+	tally           *gateway.Tally // what the request's model calls used
+	route           *route         // nil when no route matched
+	openai          bool           // errors in OpenAI's format (see withRoute)
+	caller          tenant.Caller  // who the request acts as, once resolved
+	operator        string         // the operator of an operator route, once authenticated
+	log             *slog.Logger   // the server's logger, for errors found deep in a request
 }
 
 type metaKey struct{}
@@ -41,7 +45,7 @@ func metaOf(r *http.Request) *meta {
 // can rely on Tenant being non-nil.
 func Caller(r *http.Request) tenant.Caller { return metaOf(r).caller }
 
-// RequestID returns the request's ID, as sent back in X-Request-ID.
+// RequestID returns the request's ID: its trace ID.
 func RequestID(r *http.Request) string { return metaOf(r).requestID }
 
 // TraceID returns the request's W3C trace ID.

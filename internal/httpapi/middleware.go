@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,36 +19,47 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // requestIDPattern is what a client-supplied X-Request-ID must look like to
-// be kept; anything else is replaced by a generated ID.
+// be echoed and logged; anything else is ignored.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:@+=-]{1,128}$`)
 
-// withRequestMeta gives every request an ID and a span: X-Request-ID is kept
-// when sane, a W3C traceparent is continued, and both go back in the response
-// headers.
+// withRequestMeta gives every request an ID and a span: a W3C traceparent is
+// continued, and the request ID is the trace ID, so that one ID finds the
+// request's log lines, usage and audit records and spans. A sane
+// X-Request-ID of the client's is echoed back (and logged beside the
+// request ID); without one, X-Request-ID is the request ID. It also gives
+// the request the tally its model calls add to, for the access log.
 func (s *Server) withRequestMeta(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m := &meta{requestID: r.Header.Get("X-Request-ID"), log: s.log}
-		if !requestIDPattern.MatchString(m.requestID) {
-			m.requestID = newRequestID()
+		m := &meta{log: s.log, tally: &gateway.Tally{}}
+		if id := r.Header.Get("X-Request-ID"); requestIDPattern.MatchString(id) {
+			m.clientRequestID = id
 		}
 		ctx := s.opts.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.opts.Tracer.Start(ctx, "http.request", trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
-		m.traceID = span.SpanContext().TraceID().String()
+		if tid := span.SpanContext().TraceID(); tid.IsValid() {
+			m.traceID = tid.String()
+		} else {
+			m.traceID = newTraceID() // a tracer that makes no IDs
+		}
+		m.requestID = m.traceID
 
 		h := w.Header()
-		h.Set("X-Request-ID", m.requestID)
+		h.Set("X-Request-ID", cmp.Or(m.clientRequestID, m.requestID))
 		s.opts.Propagator.Inject(ctx, propagation.HeaderCarrier(h))
+		ctx = gateway.WithTally(ctx, m.tally)
 		next.ServeHTTP(w, r.WithContext(withMeta(ctx, m)))
 	})
 }
 
-func newRequestID() string {
-	b := make([]byte, 12)
+// newTraceID returns a random ID in the shape of a W3C trace ID.
+func newTraceID() string {
+	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
@@ -79,7 +91,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		span.SetName(routeLabel)
 		span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("crispy.tenant", tenantLabel))
 
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", append([]slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("route", routeLabel),
 			slog.Int("status", status),
@@ -90,8 +102,39 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			slog.String("operator", m.operator),
 			slog.String("request_id", m.requestID),
 			slog.String("trace_id", m.traceID),
+		}, accessLogAttrs(m)...)...,
 		)
 	})
+}
+
+// accessLogAttrs are the access log's fields that only some requests have:
+// the client's X-Request-ID, and what the request's model calls used.
+func accessLogAttrs(m *meta) []slog.Attr {
+	var out []slog.Attr
+	if m.clientRequestID != "" {
+		out = append(out, slog.String("client_request_id", m.clientRequestID))
+	}
+	t := m.tally.Totals()
+	if t.Calls == 0 {
+		return out
+	}
+	out = append(out,
+		slog.String("model", t.Model),
+		slog.Int("model_calls", t.Calls),
+		slog.Int64("tokens_in", t.TokensIn),
+		slog.Int64("tokens_out", t.TokensOut),
+		slog.Float64("cost_usd", float64(t.CostMicros)/1e6),
+	)
+	if t.Estimated {
+		out = append(out, slog.Bool("tokens_estimated", true))
+	}
+	if t.CacheHits > 0 {
+		out = append(out, slog.Int("cache_hits", t.CacheHits))
+	}
+	if t.TTSChars > 0 {
+		out = append(out, slog.Int64("tts_chars", t.TTSChars))
+	}
+	return out
 }
 
 // withRecover turns a panic into a 500 envelope (when nothing was written

@@ -376,11 +376,14 @@ func TestAccessLogAndMetrics(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]any{"route": "GET /health", "status": 200.0, "tenant": "acme", "key": "dev", "request_id": "req-1", "method": "GET"}
+	want := map[string]any{"route": "GET /health", "status": 200.0, "tenant": "acme", "key": "dev", "client_request_id": "req-1", "method": "GET"}
 	for k, v := range want {
 		if line[k] != v {
 			t.Errorf("access log %s = %v, want %v", k, line[k], v)
 		}
+	}
+	if id, _ := line["request_id"].(string); len(id) != 32 || id != line["trace_id"] {
+		t.Errorf("access log request_id = %v, want the trace ID %v", line["request_id"], line["trace_id"])
 	}
 	for _, k := range []string{"bytes", "latency_ms", "trace_id"} {
 		if _, ok := line[k]; !ok {

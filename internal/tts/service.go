@@ -331,12 +331,14 @@ func (s *Service) run(ctx context.Context, p *Plan, res *gateway.Reservation, w 
 	if err == nil {
 		m.Latency.WithLabelValues(adapter).Observe(elapsed.Seconds())
 	}
+	rec := store.UsageRecord{
+		Time: start, Tenant: p.caller.Tenant.ID, RequestID: p.caller.RequestID, KeyID: p.caller.KeyID(), Route: Route,
+		Provider: p.info.Provider, Model: p.info.Model + ":" + p.req.Voice, Attempts: 1, Status: status, ErrorKind: kind,
+		Latency: elapsed, TTFT: ttfb, TTSChars: chars,
+	}
+	gateway.TallyFrom(ctx).Add(rec)
 	if s.opts.Ledger != nil {
-		s.opts.Ledger.Record(store.UsageRecord{
-			Time: start, Tenant: p.caller.Tenant.ID, RequestID: p.caller.RequestID, KeyID: p.caller.KeyID(), Route: Route,
-			Provider: p.info.Provider, Model: p.info.Model + ":" + p.req.Voice, Attempts: 1, Status: status, ErrorKind: kind,
-			Latency: elapsed, TTFT: ttfb, TTSChars: chars,
-		})
+		s.opts.Ledger.Record(rec)
 	}
 	if err != nil && status == "error" && api.AsError(err).Code == api.CodeInternal {
 		s.opts.Logger.Error("speech synthesis failed", "tenant", tid, "adapter", adapter, "error", err, "request_id", p.caller.RequestID)
