@@ -52,7 +52,7 @@ type routeRequest struct {
 var traceIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // TestAccessLogEveryRoute drives every route the server has and checks the
-// fields docs/logs-section.md promises on its access log line: tenant, key,
+// fields docs/observability.md promises on its access log line: tenant, key,
 // request ID equal to the trace ID, route pattern, status and latency, and
 // model, tokens and cost on the routes that called a model.
 func TestAccessLogEveryRoute(t *testing.T) {

@@ -102,7 +102,8 @@ type snapshot struct {
 type Deps struct {
 	Logger *slog.Logger
 	// LookupEnv resolves the environment variables that tenant configs name
-	// for provider credentials (os.LookupEnv in production).
+	// for provider credentials, and the OTEL_* variables of trace export
+	// (os.LookupEnv in production).
 	LookupEnv func(string) (string, bool)
 }
 
@@ -120,7 +121,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		deps.LookupEnv = func(string) (string, bool) { return "", false }
 	}
 	log := deps.Logger
-	a := &App{cfg: cfg, log: log, lookupEnv: deps.LookupEnv, metrics: obs.NewMetrics(), tracing: obs.NewTracing(), transport: newTransport()}
+	a := &App{cfg: cfg, log: log, lookupEnv: deps.LookupEnv, metrics: obs.NewMetrics(), tracing: newTracing(ctx, deps.LookupEnv, log), transport: newTransport()}
 	// Build the tokenizer's vocabulary in the background, while storage
 	// opens and the server starts, rather than in the first request that
 	// counts tokens (which waits for it if it comes first).
@@ -168,6 +169,10 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		return nil, err
 	}
 	budgets := shared.budgets
+	if err := a.instrument(budgets); err != nil {
+		a.closeStores()
+		return nil, err
+	}
 	if err := a.seedBudgets(ctx, budgets, reg); err != nil {
 		a.closeStores()
 		return nil, fmt.Errorf("read usage ledger: %w", err)
@@ -180,12 +185,14 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Ledger:  a.ledger,
 		Metrics: gateway.NewMetrics(a.metrics.Registry),
 		Logger:  log,
+		Tracer:  a.tracing.Tracer(tracerName),
 	})
 	trusted, _ := cfg.TrustedPrefixes() // checked by cfg.Validate
 	sb, replicated := a.db.(sharedBackend)
 	a.rag = rag.NewWithOptions(a.gateway, a.db.Documents(), log, a.metrics.Registry, rag.Options{
 		Replicated:  replicated,
 		IndexMemory: int64(cfg.IndexMemory) << 20,
+		Tracer:      a.tracing.Tracer(tracerName),
 	})
 	if replicated {
 		// Other replicas' writes reach this one's indexes by notification.
@@ -208,6 +215,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Audit:    a.db.Audit(),
 		Metrics:  a.metrics.Registry,
 		Logger:   log,
+		Tracer:   a.tracing.Tracer(tracerName),
 	})
 	a.tts = tts.New(tts.Options{
 		Synthesizer: a.synthesizer,
@@ -215,6 +223,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Ledger:      a.ledger,
 		Metrics:     tts.NewMetrics(a.metrics.Registry),
 		Logger:      log,
+		Tracer:      a.tracing.Tracer(tracerName),
 	})
 	a.chat = chat.New(a.gateway, a.db.Sessions(), log)
 	a.chat.RAG = a.rag
@@ -249,7 +258,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		Logger:         log,
 		Metrics:        a.metrics,
 		Operator:       a.operatorBackend(),
-		Tracer:         a.tracing.Tracer("crispy"),
+		Tracer:         a.tracing.Tracer(tracerName),
 		Propagator:     a.tracing.Propagator,
 	})
 	a.http = &http.Server{

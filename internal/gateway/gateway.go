@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
@@ -43,6 +45,8 @@ type Options struct {
 	Now func() time.Time
 	// Sleep waits between retries. Default: a timer that ctx can cut short.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Tracer makes the spans of calls and attempts. Default: none made.
+	Tracer trace.Tracer
 }
 
 // Gateway routes model calls of every tenant.
@@ -71,6 +75,7 @@ func New(opts Options) *Gateway {
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
+	opts.Tracer = obs.Tracer(opts.Tracer)
 	return &Gateway{opts: opts}
 }
 
@@ -118,6 +123,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	case req.MaxTokens == 0:
 		req.MaxTokens = maxOut
 	}
+	ctx, span := g.startCall(ctx, call, opChat, targets)
 	var cacheKey string
 	if call.Cache && g.cacheOn(cfg) {
 		cacheKey = completionKey(call.Route, call.Model, req)
@@ -126,6 +132,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 			if err := json.Unmarshal(b, &c); err == nil {
 				st := g.replay(call, start, c)
 				st.tally = TallyFrom(ctx)
+				st.span = span
 				return st, nil
 			}
 		}
@@ -146,6 +153,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	}
 	res, err := g.opts.Budgets.ReserveContext(ctx, call.Tenant, call.Key, reserveTokens, reserveCost)
 	if err != nil {
+		failCall(span, err)
 		return nil, err
 	}
 	req.Meta = provider.Meta{Tenant: call.Tenant.ID.String(), Route: call.Route, RequestID: call.RequestID}
@@ -155,7 +163,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 	if call.OnStart != nil {
 		call.OnStart()
 	}
-	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, req: &req, cacheKey: cacheKey, ctx: ctx, tally: TallyFrom(ctx)}
+	st := &Stream{g: g, call: call, cancel: cancel, res: res, rec: rec, promptEst: promptEst, req: &req, cacheKey: cacheKey, ctx: ctx, tally: TallyFrom(ctx), span: span}
 
 	err = g.attempt(ctx, call, targets, *cfg.Models.Retries, rec, func(ctx context.Context, ad Adapter, t Target) error {
 		if ad.Chat == nil {
@@ -188,6 +196,7 @@ func (g *Gateway) Chat(ctx context.Context, call Call, req provider.ChatRequest)
 		cancel()
 		res.Settle(0, 0)
 		g.finish(TallyFrom(ctx), rec, cfg, 0, 0, false)
+		endCall(span, cfg, rec, "")
 		return nil, err
 	}
 	rec.TTFT = g.opts.Now().Sub(start)
@@ -229,6 +238,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	// before by the primary model is answered from the cache. Otherwise all
 	// inputs go to the provider: a partial answer could mix the vectors of
 	// a fallback model with the primary's, which live in different spaces.
+	ctx, span := g.startCall(ctx, call, opEmbeddings, targets)
 	cacheOn := g.cacheOn(cfg)
 	if cacheOn {
 		cached := make([][]float32, len(req.Input))
@@ -249,6 +259,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 			rec := g.newRecord(call, start)
 			rec.Provider, rec.Model, rec.CacheHit, rec.Status = targets[0].Provider, targets[0].Model, true, "ok"
 			g.finish(TallyFrom(ctx), rec, cfg, 0, 0, false)
+			endCall(span, cfg, rec, "")
 			return &EmbedResult{Model: targets[0].Ref, Vectors: cached}, nil
 		}
 	}
@@ -272,6 +283,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	}
 	res, err := g.opts.Budgets.ReserveContext(ctx, call.Tenant, call.Key, reserve, reserveCost)
 	if err != nil {
+		failCall(span, err)
 		return nil, err
 	}
 	req.Meta = provider.Meta{Tenant: call.Tenant.ID.String(), Route: call.Route, RequestID: call.RequestID}
@@ -301,6 +313,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	if err != nil {
 		res.Settle(0, 0)
 		g.finish(TallyFrom(ctx), rec, cfg, 0, 0, false)
+		endCall(span, cfg, rec, "")
 		return nil, err
 	}
 	usage := out.Usage
@@ -312,6 +325,7 @@ func (g *Gateway) Embed(ctx context.Context, call Call, req provider.EmbedReques
 	}
 	rec.Status = "ok"
 	cost := g.finish(TallyFrom(ctx), rec, cfg, int64(usage.PromptTokens), 0, usage.Estimated)
+	endCall(span, cfg, rec, "")
 	res.Settle(int64(usage.Total()), cost)
 	if cacheOn && !rec.Fallback {
 		items := make(map[string][]byte, len(out.Vectors))
@@ -343,15 +357,18 @@ func (g *Gateway) attempt(ctx context.Context, call Call, targets []Target, retr
 		ad, ok := cat.adapter(tid, t.Provider)
 		if !ok {
 			lastErr = &provider.Error{Provider: t.Provider, Kind: provider.KindNotFound, Message: "provider is not configured"}
+			noteSkip(ctx, t, skipUnconfigured)
 			continue
 		}
 		if ad.Err != nil {
 			lastErr = &provider.Error{Provider: t.Provider, Kind: provider.KindAuth, Err: ad.Err}
+			noteSkip(ctx, t, skipUnavailable)
 			continue
 		}
 		br := g.breakers.get(tid, t)
 		for n := 0; n <= retries; n++ {
 			if !br.allow(g.opts.Now()) {
+				noteSkip(ctx, t, skipCircuitOpen)
 				skipped++
 				if lastErr == nil {
 					lastErr = &provider.Error{Provider: t.Provider, Kind: provider.KindOverloaded, Message: "circuit open"}
@@ -362,8 +379,10 @@ func (g *Gateway) attempt(ctx context.Context, call Call, targets []Target, retr
 				g.opts.Metrics.Retries.WithLabelValues(tid, t.Provider, t.Model).Inc()
 			}
 			rec.Attempts++
-			err := try(ctx, ad, t)
+			actx, span := g.startAttempt(ctx, call, t, rec.Attempts, n, i > 0, br)
+			err := try(actx, ad, t)
 			if err == nil {
+				endAttempt(span, t, "")
 				br.success()
 				if i > 0 {
 					g.opts.Metrics.Fallbacks.WithLabelValues(tid, call.Route).Inc()
@@ -371,6 +390,7 @@ func (g *Gateway) attempt(ctx context.Context, call Call, targets []Target, retr
 				return nil
 			}
 			kind := provider.KindOf(err)
+			endAttempt(span, t, kind.String())
 			if ctx.Err() != nil {
 				br.release()
 				return ended(ctx, rec, kind)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/store"
@@ -34,6 +36,9 @@ type Stream struct {
 	cached   bool
 	ctx      context.Context
 	tally    *Tally // the request's, or nil
+
+	// span is the call's span, ended with the stream.
+	span trace.Span
 
 	// answer and calls are what the model produced: counted when the
 	// provider reports no usage, and cached.
@@ -154,6 +159,7 @@ func (s *Stream) end(status string) {
 			}
 			s.rec.Status = status
 			s.g.finish(s.tally, s.rec, s.call.Tenant.Config, 0, 0, false)
+			endCall(s.span, s.call.Tenant.Config, s.rec, s.finish)
 			return
 		}
 		var u provider.Usage
@@ -175,6 +181,7 @@ func (s *Stream) end(status string) {
 			s.rec.CacheHit = c.CacheHit()
 		}
 		cost := s.g.finish(s.tally, s.rec, s.call.Tenant.Config, int64(u.PromptTokens), int64(u.CompletionTokens), u.Estimated)
+		endCall(s.span, s.call.Tenant.Config, s.rec, s.finish)
 		s.res.Settle(int64(u.Total()), cost)
 		if status == "ok" && s.cacheKey != "" {
 			b, _ := json.Marshal(cachedCompletion{Provider: s.rec.Provider, Model: s.rec.Model, Fallback: s.rec.Fallback,

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -87,9 +86,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		s.opts.Metrics.HTTPRequests.WithLabelValues(routeLabel, tenantLabel, code).Inc()
 		s.opts.Metrics.HTTPDuration.WithLabelValues(routeLabel, tenantLabel, code).Observe(elapsed.Seconds())
 
-		span := trace.SpanFromContext(r.Context())
-		span.SetName(routeLabel)
-		span.SetAttributes(attribute.Int("http.response.status_code", status), attribute.String("crispy.tenant", tenantLabel))
+		finishRequestSpan(trace.SpanFromContext(r.Context()), r, routeLabel, tenantLabel, keyID, status)
 
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", append([]slog.Attr{
 			slog.String("method", r.Method),
@@ -245,6 +242,7 @@ func (s *Server) withTenant(next http.Handler) http.Handler {
 			writeError(w, r, api.Errorf(api.CodeUnauthenticated, "an operator credential is not accepted on tenant routes; use a tenant's API key"))
 			return
 		}
+		span := s.startResolve(r)
 		id, err := s.opts.Registry().Resolve(tenant.Request{
 			Authorization: r.Header.Get("Authorization"),
 			TenantHeader:  r.Header.Get("X-Tenant-ID"),
@@ -252,6 +250,7 @@ func (s *Server) withTenant(next http.Handler) http.Handler {
 			Route:         m.route.family,
 			Scope:         m.route.scope,
 		})
+		endResolve(span, id, err)
 		switch {
 		case errors.Is(err, tenant.ErrUnauthenticated):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="crispy"`)

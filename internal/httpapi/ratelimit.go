@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 
 	"github.com/crispy-enigma/crispy/api"
@@ -28,7 +29,9 @@ func (s *Server) withRateLimit(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		span := s.startAdmission(r, m.caller)
 		res, err := s.opts.Limiter.Check(r.Context(), m.caller.Tenant.ID, rules...)
+		endAdmission(span, res, err)
 		if err != nil {
 			// Fail open: a limiter that cannot answer must not take the
 			// API down; budgets still bound spending.
@@ -67,7 +70,7 @@ func (s *Server) withInFlight(next http.Handler) http.Handler {
 			defer func() { <-slots }()
 			next.ServeHTTP(w, r)
 		default:
-			s.opts.Metrics.RateLimited.WithLabelValues("", "server").Inc()
+			s.opts.Metrics.RateLimited.WithLabelValues("none", "server").Inc()
 			w.Header().Set(ratelimit.HeaderRetryAfter, "1")
 			writeError(w, r, api.Errorf(api.CodeUnavailable, "the server is at its limit of %d requests in flight; retry shortly", s.opts.MaxInFlight).
 				WithDetails(map[string]any{"limit": "server", "retryAfter": 1}))
@@ -115,6 +118,7 @@ func (s *Server) withTenantInFlight(next http.Handler) http.Handler {
 		if n.Add(1) > int64(limit) {
 			n.Add(-1)
 			s.opts.Metrics.RateLimited.WithLabelValues(t.ID.String(), "inFlight").Inc()
+			noteRefusal(r, t.ID.String(), "inFlight")
 			w.Header().Set(ratelimit.HeaderRetryAfter, "1")
 			writeError(w, r, api.Errorf(api.CodeRateLimited, "this tenant has %d requests in flight, its share of the server; retry shortly", limit).
 				WithDetails(map[string]any{"limit": "inFlight", "retryAfter": 1}))
@@ -161,12 +165,19 @@ func (s *Server) acquireStream(w http.ResponseWriter, r *http.Request) (release 
 		return func() {}, nil
 	}
 	t := Caller(r).Tenant
-	release, ok := s.opts.Streams.Acquire(t.ID, t.Config.Limits.Rate.ConcurrentStreams)
+	slot, ok := s.opts.Streams.Acquire(t.ID, t.Config.Limits.Rate.ConcurrentStreams)
 	if !ok {
 		s.opts.Metrics.RateLimited.WithLabelValues(t.ID.String(), "streams").Inc()
 		w.Header().Set(ratelimit.HeaderRetryAfter, "1")
 		return nil, api.Errorf(api.CodeRateLimited, "this tenant has %d streams open, its limit; retry shortly", t.Config.Limits.Rate.ConcurrentStreams).
 			WithDetails(map[string]any{"limit": "streams", "retryAfter": 1})
 	}
-	return release, nil
+	route := "unmatched"
+	if m := metaOf(r); m.route != nil {
+		route = m.route.pattern
+	}
+	open := s.opts.Metrics.StreamsOpen.WithLabelValues(t.ID.String(), route)
+	open.Inc()
+	var once sync.Once
+	return func() { once.Do(func() { open.Dec(); slot() }) }, nil
 }

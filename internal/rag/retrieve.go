@@ -9,6 +9,7 @@ import (
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/provider"
 	"github.com/crispy-enigma/crispy/internal/rag/index"
 	"github.com/crispy-enigma/crispy/internal/tenant"
@@ -85,6 +86,8 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	if err != nil {
 		return nil, api.Internal(err)
 	}
+	ctx, span := s.startRetrieve(ctx, c, q)
+	defer span.End()
 	start := time.Now()
 	timings := map[string]float64{}
 	lap := func(stage string, t0 time.Time) { timings[stage] = float64(time.Since(t0).Microseconds()) / 1000 }
@@ -93,32 +96,45 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	vecWeight := 1.0 // of the vector list in hybrid fusion, BM25's being 1
 	if q.Mode != ModeVector {
 		t0 := time.Now()
+		_, sp := s.startStage(ctx, c, "bm25")
 		bm25 = k.ix.BM25(q.Text, candidates, q.Filters)
+		endStage(sp, len(bm25))
 		lap("bm25", t0)
 		if len(bm25) > 0 {
 			t0 = time.Now()
+			_, sp := s.startStage(ctx, c, "feedback")
 			bm25 = k.expand(q, bm25)
+			endStage(sp, len(bm25))
 			lap("feedback", t0)
 		}
 	}
 	if q.Mode != ModeBM25 && k.ix.Len() > 0 {
 		t0 := time.Now()
-		res, err := s.gw.Embed(ctx, gateway.Call{Caller: c, Route: gateway.RouteEmbedding}, provider.EmbedRequest{Input: []string{q.Text}})
+		ectx, sp := s.startStage(ctx, c, "embed")
+		res, err := s.gw.Embed(ectx, gateway.Call{Caller: c, Route: gateway.RouteEmbedding}, provider.EmbedRequest{Input: []string{q.Text}})
 		if err != nil {
+			code := string(api.AsError(err).Code)
+			obs.Fail(sp, code)
+			sp.End()
+			endRetrieve(span, 0, 0, code)
 			return nil, err
 		}
+		endStage(sp, len(res.Vectors))
 		lap("embed", t0)
 		vecWeight = VectorWeight(cmp.Or(res.Model, gateway.PrimaryModel(cfg, gateway.RouteEmbedding)))
 		t0 = time.Now()
+		_, sp = s.startStage(ctx, c, "vector")
 		qv := res.Vectors[0]
 		if len(bm25) > 0 { // hybrid: feedback from the best BM25 chunks
 			qv = k.ix.Rocchio(qv, bm25[:min(len(bm25), index.DefaultFeedbackDocs)], 0)
 		}
 		vec = k.ix.Vector(qv, candidates, q.Filters)
+		endStage(sp, len(vec))
 		lap("vector", t0)
 	}
 
 	t0 := time.Now()
+	_, sp := s.startStage(ctx, c, "fuse")
 	var fused []index.Fused
 	switch q.Mode {
 	case ModeBM25:
@@ -128,6 +144,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	default:
 		fused = index.WeightedRRF(candidates, index.DefaultRRFConstant, []float64{1, vecWeight}, bm25, vec)
 	}
+	endStage(sp, len(fused))
 	lap("fuse", t0)
 
 	k.mu.RLock()
@@ -154,13 +171,15 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 
 	if r := s.reranker(c); r != nil && !q.NoRerank && len(chunks) > 1 && q.Mode == ModeHybrid {
 		t0 := time.Now()
+		rctx, sp := s.startStage(ctx, c, "rerank")
 		n := min(len(chunks), 3*q.TopK)
 		docs := make([]string, n)
 		for i := range n {
 			docs[i] = chunks[i].Text
 		}
-		scores, err := r.Rerank(ctx, q.Text, docs)
+		scores, err := r.Rerank(rctx, q.Text, docs)
 		if err != nil {
+			obs.Fail(sp, "rerank_failed")
 			s.log.Warn("reranker failed; keeping the fused order", "tenant", c.Tenant.ID.String(), "error", err)
 		} else {
 			order := applyRerank(n, scores)
@@ -172,6 +191,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 			}
 			chunks = append(reranked, chunks[n:]...)
 		}
+		endStage(sp, n)
 		lap("rerank", t0)
 	}
 
@@ -185,6 +205,8 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	}
 	timings["total"] = float64(time.Since(start).Microseconds()) / 1000
 	s.metrics.retrieve.WithLabelValues(q.Mode).Observe(time.Since(start).Seconds())
+	s.metrics.observeStages(timings)
+	endRetrieve(span, len(chunks), version, "")
 	return &Result{Mode: q.Mode, Chunks: chunks, Version: version, Timings: timings}, nil
 }
 

@@ -15,9 +15,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/gateway"
+	"github.com/crispy-enigma/crispy/internal/obs"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -52,6 +54,8 @@ type Options struct {
 	Now func() time.Time
 	// MaxBufferBytes bounds an answer held whole; default DefaultMaxBufferBytes.
 	MaxBufferBytes int64
+	// Tracer makes a span per synthesis. Default: none made.
+	Tracer trace.Tracer
 	// JobTTL, MaxJobs and JobTimeout bound the jobs of long texts; defaults
 	// DefaultJobTTL, DefaultMaxJobs (per tenant) and DefaultJobTimeout.
 	JobTTL     time.Duration
@@ -77,6 +81,7 @@ func New(opts Options) *Service {
 	if opts.Budgets == nil {
 		opts.Budgets = gateway.NewBudgets(opts.Now)
 	}
+	opts.Tracer = obs.Tracer(opts.Tracer)
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
@@ -141,6 +146,8 @@ type Plan struct {
 	chars  int
 	stream bool
 	async  bool
+	// parent is the span of the request that prepared the plan.
+	parent trace.SpanContext
 }
 
 // ContentType is the media type of the plan's audio.
@@ -216,7 +223,7 @@ func (s *Service) Prepare(ctx context.Context, c tenant.Caller, in api.TTSReques
 		}
 	}
 	return &Plan{
-		caller: c, synth: synth, info: info, chars: chars, stream: in.Stream,
+		caller: c, synth: synth, info: info, chars: chars, stream: in.Stream, parent: trace.SpanContextFromContext(ctx),
 		async: !in.Stream && chars > c.Tenant.Config.TTS.AsyncChars,
 		req:   Request{Text: in.Text, Voice: voice, Format: format, Speed: speed, Tenant: c.Tenant.ID.String(), RequestID: c.RequestID},
 	}, nil
@@ -298,6 +305,7 @@ func (s *Service) Job(c tenant.Caller, id string) (api.TTSJob, []byte, error) {
 // synthesis then failed or the caller went away.
 func (s *Service) run(ctx context.Context, p *Plan, res *gateway.Reservation, w io.Writer) error {
 	start := s.opts.Now()
+	ctx, span := s.startSpan(ctx, p)
 	adapter := p.info.Adapter
 	m := s.opts.Metrics
 	s.active.Add(1)
@@ -325,6 +333,7 @@ func (s *Service) run(ctx context.Context, p *Plan, res *gateway.Reservation, w 
 		chars = int64(p.chars)
 	}
 	res.SettleAmount(gateway.Amount{TTSChars: chars})
+	endSpan(span, status, kind)
 	tid := p.caller.Tenant.ID.String()
 	m.Requests.WithLabelValues(tid, adapter, status).Inc()
 	m.Chars.WithLabelValues(tid, adapter).Add(float64(chars))
