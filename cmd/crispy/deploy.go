@@ -81,6 +81,15 @@ func localIDs(dir string) ([]string, error) {
 	return ids, nil
 }
 
+// connect applies the environment variables to cmd's flags and dials the
+// environment the flags name.
+func connect(cmd *cobra.Command, e *env, envPath, envName string) (*remote, error) {
+	if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
+		return nil, &exitError{2, err}
+	}
+	return dialEnvironment(e, envPath, envName)
+}
+
 // deployed returns tenant id's deployed config, or nil when it is not
 // deployed.
 func deployed(ctx context.Context, r *remote, id string) (*api.OperatorTenant, error) {
@@ -278,10 +287,7 @@ only-local, only-deployed, invalid), 2 when the comparison could not be made
   crispy drift --env prod --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
-				return &exitError{2, err}
-			}
-			r, err := dialEnvironment(e, envPath, envName)
+			r, err := connect(cmd, e, envPath, envName)
 			if err != nil {
 				return err
 			}
@@ -380,10 +386,7 @@ as it would a deploy; the command waits until the server serves it.`,
   crispy rollback acme --env prod --to 3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
-				return &exitError{2, err}
-			}
-			r, err := dialEnvironment(e, envPath, envName)
+			r, err := connect(cmd, e, envPath, envName)
 			if err != nil {
 				return err
 			}
@@ -420,10 +423,7 @@ deploying it again brings it back.`,
 		Example: `  crispy undeploy initech --env stage --message "contract ended"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
-				return &exitError{2, err}
-			}
-			r, err := dialEnvironment(e, envPath, envName)
+			r, err := connect(cmd, e, envPath, envName)
 			if err != nil {
 				return err
 			}
@@ -451,10 +451,7 @@ func newHistory(e *env) *cobra.Command {
 		Example: `  crispy history acme --env prod`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := config.ApplyEnv(cmd.Flags(), e.lookup); err != nil {
-				return &exitError{2, err}
-			}
-			r, err := dialEnvironment(e, envPath, envName)
+			r, err := connect(cmd, e, envPath, envName)
 			if err != nil {
 				return err
 			}
