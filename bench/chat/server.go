@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/bench/internal/backends"
+	"github.com/crispy-enigma/crispy/bench/internal/freeaddr"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
@@ -93,11 +94,11 @@ type crispy struct {
 // startCrispy runs `crispy serve` on a fresh data folder under work, with
 // the extra arguments args, and waits until /readyz answers 200.
 func startCrispy(bin, work, tenants string, args []string) (*crispy, error) {
-	addr, err := freeAddr()
+	addr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -195,15 +196,6 @@ func raiseNoFile(want uint64) (uint64, error) {
 		return 0, err
 	}
 	return lim.Cur, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // newClient returns a keep-alive client that never caps connections to the

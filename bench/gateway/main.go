@@ -57,6 +57,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crispy-enigma/crispy/bench/internal/freeaddr"
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -177,11 +178,11 @@ func run(o options) error {
 		return err
 	}
 
-	addr, err := freeAddr()
+	addr, err := freeaddr.Get()
 	if err != nil {
 		return err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := freeaddr.Get()
 	if err != nil {
 		return err
 	}
@@ -695,15 +696,6 @@ func loadAvg() string {
 		return strings.Join(f[:3], " ")
 	}
 	return "?"
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // pct returns the p-th percentile (0..1) of v by nearest rank; it sorts v.

@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crispy-enigma/crispy/bench/internal/freeaddr"
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/tenants"
@@ -415,11 +415,11 @@ type server struct {
 }
 
 func startCrispy(bin, work, tenants string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
-	maddr, err := freeAddr()
+	maddr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -514,15 +514,6 @@ func (s *server) footprint(c *http.Client) (sample, error) {
 		}
 	}
 	return out, sc.Err()
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // check is one threshold's verdict.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/bench/internal/backends"
+	"github.com/crispy-enigma/crispy/bench/internal/freeaddr"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
@@ -119,11 +120,11 @@ type crispy struct {
 // the extra arguments args, and waits until GET /readyz answers 200. The server loads every tenant's
 // knowledge base before it listens, so ready includes that load.
 func startCrispy(bin, data, tenants, logLevel string, args []string) (*crispy, error) {
-	addr, err := freeAddr()
+	addr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -218,15 +219,6 @@ func procStatus(pid int) (map[string]float64, error) {
 		return nil, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 	}
 	return out, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.

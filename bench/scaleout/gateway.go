@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crispy-enigma/crispy/bench/internal/freeaddr"
 	"github.com/crispy-enigma/crispy/internal/mockupstream"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -92,11 +92,11 @@ type server struct {
 // startServer runs bin serve on a data folder of its own under work with
 // the extra arguments args, and waits until GET /readyz answers 200.
 func startServer(ctx context.Context, bin, work, tenants string, args []string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
-	maddr, err := freeAddr()
+	maddr, err := freeaddr.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -187,15 +187,6 @@ func sumCounter(r io.Reader, name string) (float64, error) {
 		sum += v
 	}
 	return sum, sc.Err()
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // path is one way to reach the chat completions route.

@@ -14,7 +14,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crispy-enigma/crispy/bench/internal/freeaddr"
 )
 
 func main() {
@@ -56,7 +57,7 @@ func row(name string, v []float64) {
 }
 
 func once(bin, tenants string, warm int, idle time.Duration) (startMS, rssReady, rssIdle float64, err error) {
-	addr, err := freeAddr()
+	addr, err := freeaddr.Get()
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -121,13 +122,4 @@ func rss(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
