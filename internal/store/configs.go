@@ -221,3 +221,76 @@ func compareID(a, b tenant.ID) int {
 	}
 	return 0
 }
+
+// Rows is what the config scanners read: *sql.Rows and pgx.Rows alike.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanConfigVersions reads rows of (version, hash, content, author,
+// message, created_at) of tenant t, or, when t is zero, rows that begin
+// with the tenant's ID. Both backends' queries select these columns.
+func ScanConfigVersions(rows Rows, t tenant.ID) ([]ConfigVersion, error) {
+	var out []ConfigVersion
+	for rows.Next() {
+		v := ConfigVersion{Tenant: t}
+		var (
+			id      string
+			created int64
+			dest    = []any{&v.Version, &v.Hash, &v.Content, &v.Author, &v.Message, &created}
+		)
+		if t.IsZero() {
+			dest = append([]any{&id}, dest...)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if t.IsZero() {
+			var err error
+			if v.Tenant, err = tenant.ParseID(id); err != nil {
+				return nil, fmt.Errorf("stored tenant %q: %w", id, err)
+			}
+		}
+		v.Created = time.UnixMilli(created)
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ScanConfigEvents reads rows of (action, from_version, to_version,
+// author, message, created_at) of tenant t.
+func ScanConfigEvents(rows Rows, t tenant.ID) ([]ConfigEvent, error) {
+	var out []ConfigEvent
+	for rows.Next() {
+		e := ConfigEvent{Tenant: t}
+		var created int64
+		if err := rows.Scan(&e.Action, &e.From, &e.To, &e.Author, &e.Message, &created); err != nil {
+			return nil, err
+		}
+		e.Time = time.UnixMilli(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ScanLastVersions reads rows of (tenant, highest version).
+func ScanLastVersions(rows Rows) (map[tenant.ID]int64, error) {
+	last := map[tenant.ID]int64{}
+	for rows.Next() {
+		var (
+			id string
+			v  int64
+		)
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, err
+		}
+		t, err := tenant.ParseID(id)
+		if err != nil {
+			return nil, fmt.Errorf("stored tenant %q: %w", id, err)
+		}
+		last[t] = v
+	}
+	return last, rows.Err()
+}

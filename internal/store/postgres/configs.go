@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -225,16 +224,8 @@ func (c *Configs) ConfigEvents(ctx context.Context, t tenant.ID, limit int) ([]s
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			e := store.ConfigEvent{Tenant: t}
-			var created int64
-			if err := rows.Scan(&e.Action, &e.From, &e.To, &e.Author, &e.Message, &created); err != nil {
-				return err
-			}
-			e.Time = time.UnixMilli(created)
-			out = append(out, e)
-		}
-		return rows.Err()
+		out, err = store.ScanConfigEvents(rows, t)
+		return err
 	})
 	if err != nil {
 		return nil, c.db.fail(ctx, "config events", err)
@@ -307,16 +298,8 @@ func (c *Configs) ConfigHistory(ctx context.Context, t tenant.ID, limit int) ([]
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			v := store.ConfigVersion{Tenant: t}
-			var created int64
-			if err := rows.Scan(&v.Version, &v.Hash, &v.Content, &v.Author, &v.Message, &created); err != nil {
-				return err
-			}
-			v.Created = time.UnixMilli(created)
-			out = append(out, v)
-		}
-		return rows.Err()
+		out, err = store.ScanConfigVersions(rows, t)
+		return err
 	})
 	if err != nil {
 		return nil, 0, c.db.fail(ctx, "config history", err)
@@ -331,23 +314,7 @@ func readActive(ctx context.Context, tx pgx.Tx) ([]store.ConfigVersion, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.ConfigVersion
-	for rows.Next() {
-		var (
-			v       store.ConfigVersion
-			id      string
-			created int64
-		)
-		if err := rows.Scan(&id, &v.Version, &v.Hash, &v.Content, &v.Author, &v.Message, &created); err != nil {
-			return nil, err
-		}
-		if v.Tenant, err = tenant.ParseID(id); err != nil {
-			return nil, fmt.Errorf("stored tenant %q: %w", id, err)
-		}
-		v.Created = time.UnixMilli(created)
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return store.ScanConfigVersions(rows, tenant.ID{})
 }
 
 // readLast reads each tenant's highest version.
@@ -357,20 +324,5 @@ func readLast(ctx context.Context, tx pgx.Tx) (map[tenant.ID]int64, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	last := map[tenant.ID]int64{}
-	for rows.Next() {
-		var (
-			id string
-			v  int64
-		)
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, err
-		}
-		t, err := tenant.ParseID(id)
-		if err != nil {
-			return nil, fmt.Errorf("stored tenant %q: %w", id, err)
-		}
-		last[t] = v
-	}
-	return last, rows.Err()
+	return store.ScanLastVersions(rows)
 }
