@@ -64,7 +64,13 @@ func SumUsage(recs []UsageRecord) ([]UsageSum, error) {
 		s.Errors += count(r.Status == "error")
 		s.Fallbacks += count(r.Fallback)
 		s.CacheHits += count(r.CacheHit)
-		if !addTo(&s.TokensIn, r.TokensIn) || !addTo(&s.TokensOut, r.TokensOut) || !addTo(&s.CostMicros, r.CostMicros) || !addTo(&s.TTSChars, r.TTSChars) {
+		// Durations are summed as the ledger keeps them, in whole
+		// microseconds, so that the rollup is the sum of the ledger; a TTFT
+		// below a microsecond reads as none there, and counts as none here.
+		ttft := r.TTFT.Microseconds()
+		s.TTFTRequests += count(ttft > 0)
+		if !addTo(&s.TokensIn, r.TokensIn) || !addTo(&s.TokensOut, r.TokensOut) || !addTo(&s.CostMicros, r.CostMicros) ||
+			!addTo(&s.TTSChars, r.TTSChars) || !addTo(&s.LatencyMicros, r.Latency.Microseconds()) || !addTo(&s.TTFTMicros, ttft) {
 			return nil, fmt.Errorf("%w: record %d: the sums of the batch overflow", ErrInvalid, i)
 		}
 	}

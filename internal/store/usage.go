@@ -40,6 +40,8 @@ type UsageFilter struct {
 }
 
 // UsageRow is a rollup of the ledger: one UTC day, one key, one model.
+// Durations are kept as sums, so that the mean over any set of rows is
+// exact: LatencyMicros / Requests, and TTFTMicros / TTFTRequests.
 type UsageRow struct {
 	Day        string // YYYY-MM-DD, UTC
 	KeyID      string
@@ -53,6 +55,12 @@ type UsageRow struct {
 	TokensOut  int64
 	CostMicros int64
 	TTSChars   int64
+	// LatencyMicros sums the latencies of the Requests, in microseconds.
+	LatencyMicros int64
+	// TTFTMicros sums the times to first token, in microseconds, of the
+	// TTFTRequests: the requests whose TTFT is at least a microsecond.
+	TTFTMicros   int64
+	TTFTRequests int64
 }
 
 // Usage is the append-only usage ledger with its daily rollup.

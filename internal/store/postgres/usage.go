@@ -27,20 +27,26 @@ SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::t
 	$8::bigint[], $9::boolean[], $10::text[], $11::text[], $12::bigint[], $13::bigint[],
 	$14::bigint[], $15::bigint[], $16::boolean[], $17::bigint[], $18::boolean[], $19::bigint[])`
 	usageAdd = `INSERT INTO usage_daily (tenant, day, key_id, provider, model,
-	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars)
+	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars,
+	latency_us, ttft_us, ttft_requests)
 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-	$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])
+	$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+	$14::bigint[], $15::bigint[], $16::bigint[])
 ON CONFLICT (tenant, day, key_id, provider, model) DO UPDATE SET
-	requests    = usage_daily.requests    + excluded.requests,
-	errors      = usage_daily.errors      + excluded.errors,
-	fallbacks   = usage_daily.fallbacks   + excluded.fallbacks,
-	cache_hits  = usage_daily.cache_hits  + excluded.cache_hits,
-	tokens_in   = usage_daily.tokens_in   + excluded.tokens_in,
-	tokens_out  = usage_daily.tokens_out  + excluded.tokens_out,
-	cost_micros = usage_daily.cost_micros + excluded.cost_micros,
-	tts_chars   = usage_daily.tts_chars   + excluded.tts_chars`
+	requests      = usage_daily.requests      + excluded.requests,
+	errors        = usage_daily.errors        + excluded.errors,
+	fallbacks     = usage_daily.fallbacks     + excluded.fallbacks,
+	cache_hits    = usage_daily.cache_hits    + excluded.cache_hits,
+	tokens_in     = usage_daily.tokens_in     + excluded.tokens_in,
+	tokens_out    = usage_daily.tokens_out    + excluded.tokens_out,
+	cost_micros   = usage_daily.cost_micros   + excluded.cost_micros,
+	tts_chars     = usage_daily.tts_chars     + excluded.tts_chars,
+	latency_us    = usage_daily.latency_us    + excluded.latency_us,
+	ttft_us       = usage_daily.ttft_us       + excluded.ttft_us,
+	ttft_requests = usage_daily.ttft_requests + excluded.ttft_requests`
 	usageRollup = `SELECT day, key_id, provider, model,
-	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars
+	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars,
+	latency_us, ttft_us, ttft_requests
 FROM usage_daily
 WHERE tenant = $1 AND day >= $2 AND day < $3 AND ($4 = '' OR key_id = $4)
 ORDER BY day, key_id, provider, model`
@@ -156,13 +162,14 @@ func (u *Usage) AppendUsage(ctx context.Context, recs []store.UsageRecord) error
 func rollupArgs(tenantID string, sums []store.UsageSum) []any {
 	n := len(sums)
 	day, key, provider, model := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	cols := make([][]int64, 8)
+	cols := make([][]int64, 11)
 	for i := range cols {
 		cols[i] = make([]int64, n)
 	}
 	for i, s := range sums {
 		day[i], key[i], provider[i], model[i] = s.Day, s.KeyID, s.Provider, s.Model
-		for k, v := range []int64{s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros, s.TTSChars} {
+		for k, v := range []int64{s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros, s.TTSChars,
+			s.LatencyMicros, s.TTFTMicros, s.TTFTRequests} {
 			cols[k][i] = v
 		}
 	}
@@ -199,7 +206,8 @@ func (u *Usage) UsageRollup(ctx context.Context, t tenant.ID, f store.UsageFilte
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.UsageRow, error) {
 		var r store.UsageRow
 		err := row.Scan(&r.Day, &r.KeyID, &r.Provider, &r.Model,
-			&r.Requests, &r.Errors, &r.Fallbacks, &r.CacheHits, &r.TokensIn, &r.TokensOut, &r.CostMicros, &r.TTSChars)
+			&r.Requests, &r.Errors, &r.Fallbacks, &r.CacheHits, &r.TokensIn, &r.TokensOut, &r.CostMicros, &r.TTSChars,
+			&r.LatencyMicros, &r.TTFTMicros, &r.TTFTRequests)
 		return r, err
 	})
 	if err != nil {

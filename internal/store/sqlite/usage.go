@@ -26,19 +26,24 @@ VALUES `
 	usageInsertRows = 16
 	usageColumns    = 19
 	usageAdd        = `INSERT INTO usage_daily (tenant, day, key_id, provider, model,
-	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars,
+	latency_us, ttft_us, ttft_requests)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (tenant, day, key_id, provider, model) DO UPDATE SET
-	requests    = requests    + excluded.requests,
-	errors      = errors      + excluded.errors,
-	fallbacks   = fallbacks   + excluded.fallbacks,
-	cache_hits  = cache_hits  + excluded.cache_hits,
-	tokens_in   = tokens_in   + excluded.tokens_in,
-	tokens_out  = tokens_out  + excluded.tokens_out,
-	cost_micros = cost_micros + excluded.cost_micros,
-	tts_chars   = tts_chars   + excluded.tts_chars`
+	requests      = requests      + excluded.requests,
+	errors        = errors        + excluded.errors,
+	fallbacks     = fallbacks     + excluded.fallbacks,
+	cache_hits    = cache_hits    + excluded.cache_hits,
+	tokens_in     = tokens_in     + excluded.tokens_in,
+	tokens_out    = tokens_out    + excluded.tokens_out,
+	cost_micros   = cost_micros   + excluded.cost_micros,
+	tts_chars     = tts_chars     + excluded.tts_chars,
+	latency_us    = latency_us    + excluded.latency_us,
+	ttft_us       = ttft_us       + excluded.ttft_us,
+	ttft_requests = ttft_requests + excluded.ttft_requests`
 	usageRollup = `SELECT day, key_id, provider, model,
-	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars
+	requests, errors, fallbacks, cache_hits, tokens_in, tokens_out, cost_micros, tts_chars,
+	latency_us, ttft_us, ttft_requests
 FROM usage_daily
 WHERE tenant = ? AND day >= ? AND day < ? AND (? = '' OR key_id = ?)
 ORDER BY day, key_id, provider, model`
@@ -121,7 +126,8 @@ func (u *Usage) AppendUsage(ctx context.Context, recs []store.UsageRecord) error
 	upsert := tx.StmtContext(ctx, u.db.stmts.usageAdd)
 	for _, s := range sums {
 		_, err := upsert.ExecContext(ctx, s.Tenant.String(), s.Day, s.KeyID, s.Provider, s.Model,
-			s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros, s.TTSChars)
+			s.Requests, s.Errors, s.Fallbacks, s.CacheHits, s.TokensIn, s.TokensOut, s.CostMicros, s.TTSChars,
+			s.LatencyMicros, s.TTFTMicros, s.TTFTRequests)
 		if err != nil {
 			return u.db.fail(ctx, "append usage: rollup", err)
 		}
@@ -153,7 +159,8 @@ func (u *Usage) UsageRollup(ctx context.Context, t tenant.ID, f store.UsageFilte
 	for rows.Next() {
 		var r store.UsageRow
 		err := rows.Scan(&r.Day, &r.KeyID, &r.Provider, &r.Model,
-			&r.Requests, &r.Errors, &r.Fallbacks, &r.CacheHits, &r.TokensIn, &r.TokensOut, &r.CostMicros, &r.TTSChars)
+			&r.Requests, &r.Errors, &r.Fallbacks, &r.CacheHits, &r.TokensIn, &r.TokensOut, &r.CostMicros, &r.TTSChars,
+			&r.LatencyMicros, &r.TTFTMicros, &r.TTFTRequests)
 		if err != nil {
 			return nil, u.db.fail(ctx, "usage rollup", err)
 		}

@@ -49,7 +49,7 @@ func TestUsageDurability(t *testing.T) {
 		want store.UsageRow
 	}{
 		{acme, store.UsageRow{Day: "2026-03-01", KeyID: "key-a", Provider: "openai", Model: "gpt-a",
-			Requests: 2, Errors: 1, Fallbacks: 1, TokensIn: 11, TokensOut: 20, CostMicros: 30}},
+			Requests: 2, Errors: 1, Fallbacks: 1, TokensIn: 11, TokensOut: 20, CostMicros: 30, LatencyMicros: 1500}},
 		{globex, store.UsageRow{Day: "2026-03-01", KeyID: "key-a", Provider: "openai", Model: "gpt-a",
 			Requests: 1, CacheHits: 1, TokensIn: 5}},
 	}

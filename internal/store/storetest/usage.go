@@ -105,12 +105,23 @@ func testUsageLargeBatch(t *testing.T, u store.Usage) {
 			t.Fatalf("record %d:\n got  %+v\n want %+v", i, got[i], all[i])
 		}
 	}
-	var requests int64
+	var sum, wantSum store.UsageRow
 	for _, row := range mustRollup(t, u, acme, store.UsageFilter{}) {
-		requests += row.Requests
+		sum.Requests += row.Requests
+		sum.LatencyMicros += row.LatencyMicros
+		sum.TTFTMicros += row.TTFTMicros
+		sum.TTFTRequests += row.TTFTRequests
 	}
-	if requests != int64(len(all)) {
-		t.Errorf("the rollup counts %d requests, want %d", requests, len(all))
+	for _, r := range all {
+		wantSum.Requests++
+		wantSum.LatencyMicros += r.Latency.Microseconds()
+		wantSum.TTFTMicros += r.TTFT.Microseconds()
+		if r.TTFT > 0 {
+			wantSum.TTFTRequests++
+		}
+	}
+	if sum != wantSum {
+		t.Errorf("the rollup sums to %+v, want %+v", sum, wantSum)
 	}
 }
 
@@ -213,7 +224,9 @@ func testUsageOrder(t *testing.T, u store.Usage) {
 // rollupFixture is the ledger of the rollup and filter tests: records of
 // tenant acme on both sides of a UTC midnight, on two keys and the anonymous
 // key, two providers and two models. Each has a request ID of its own and a
-// time of its own.
+// time of its own. Latencies and times to first token are summed in whole
+// microseconds, as the ledger keeps them: a TTFT of 0, or below a
+// microsecond, is no first token and is not counted.
 func rollupFixture() [][]store.UsageRecord {
 	rec := func(at time.Time, id, key, provider, model string) store.UsageRecord {
 		return store.UsageRecord{
@@ -229,46 +242,56 @@ func rollupFixture() [][]store.UsageRecord {
 		{ // the same day, key and model three times in one batch
 			with(rec(lastSecondOfDay1, "r1", "key-a", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.TokensIn, r.TokensOut, r.CostMicros, r.CacheHit = 10, 20, 100, true
+				r.Latency, r.TTFT = 1200*time.Millisecond, 300*time.Millisecond
 			}),
 			with(rec(lastSecondOfDay1.Add(-time.Hour), "r2", "key-a", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.Status, r.ErrorKind, r.Fallback, r.Attempts = "error", "timeout", true, 3
 				r.TokensIn = 1
+				r.Latency = 5 * time.Second // an error, with no first token
 			}),
 			with(rec(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), "r3", "key-a", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.CacheHit, r.TokensIn, r.TokensOut = true, 5, 7
+				r.Latency, r.TTFT = 250*time.Millisecond+500*time.Nanosecond, 100*time.Millisecond // truncated to 250 ms
 			}),
 			with(rec(lastSecondOfDay1.Add(-1*time.Second), "r4", "key-b", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.TokensIn, r.TokensOut, r.CostMicros = 100, 200, 1000
-				r.Status, r.ErrorKind = "error", "bad_request" // an error without a fallback
+				r.Status, r.ErrorKind = "error", "bad_request"                // an error without a fallback
+				r.Latency, r.TTFT = 800*time.Millisecond, 999*time.Nanosecond // a TTFT below a microsecond is none
 			}),
 		},
 		{
 			// The same model name from another provider, and another model.
 			with(rec(lastSecondOfDay1.Add(-2*time.Second), "r5", "key-a", "anthropic", "gpt-a"), func(r *store.UsageRecord) {
 				r.TokensIn, r.TokensOut, r.CostMicros = 1, 1, 1
+				r.Latency, r.TTFT = time.Millisecond+time.Microsecond, time.Microsecond
 			}),
 			with(rec(lastSecondOfDay1.Add(-3*time.Second), "r6", "key-a", "openai", "gpt-b"), func(r *store.UsageRecord) {
 				r.TokensIn, r.TokensOut, r.CostMicros = 2, 3, 4
 				r.Fallback = true // a fallback that answered
 				r.TTSChars = 41   // characters of speech are summed like tokens
+				r.Latency = 2 * time.Second
 			}),
 		},
 		{ // the next UTC day
 			with(rec(startOfDay2, "r7", "key-a", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.Status, r.Fallback, r.CacheHit = "error", true, true
 				r.TokensIn, r.TokensOut, r.CostMicros = 1000, 2000, 3000
+				r.Latency, r.TTFT = 3*time.Second, time.Second
 			}),
 			with(rec(startOfDay2.Add(time.Millisecond), "r8", "key-a", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.TokensIn, r.TokensOut, r.CostMicros = 1, 1, 1
+				r.Latency, r.TTFT = time.Second, 200*time.Millisecond
 			}),
 		},
 		{ // the same row again in a later batch, and the anonymous key
 			with(rec(startOfDay2.Add(2*time.Millisecond), "r9", "", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.TokensIn, r.TokensOut, r.CostMicros, r.Estimated = 3, 4, 5, true
+				// no latency recorded
 			}),
 			with(rec(startOfDay2.Add(3*time.Millisecond), "r10", "key-a", "openai", "gpt-a"), func(r *store.UsageRecord) {
 				r.Status = "cancelled" // not an error
 				r.TokensIn = 50
+				r.Latency = 10 * time.Millisecond
 			}),
 		},
 	}
@@ -277,17 +300,22 @@ func rollupFixture() [][]store.UsageRecord {
 // The rollup of rollupFixture, in the order UsageRollup returns it.
 var (
 	day1KeyAAnthropicGPTA = store.UsageRow{Day: "2026-03-01", KeyID: "key-a", Provider: "anthropic", Model: "gpt-a",
-		Requests: 1, TokensIn: 1, TokensOut: 1, CostMicros: 1}
+		Requests: 1, TokensIn: 1, TokensOut: 1, CostMicros: 1,
+		LatencyMicros: 1001, TTFTMicros: 1, TTFTRequests: 1}
 	day1KeyAOpenAIGPTA = store.UsageRow{Day: "2026-03-01", KeyID: "key-a", Provider: "openai", Model: "gpt-a",
-		Requests: 3, Errors: 1, Fallbacks: 1, CacheHits: 2, TokensIn: 16, TokensOut: 27, CostMicros: 100}
+		Requests: 3, Errors: 1, Fallbacks: 1, CacheHits: 2, TokensIn: 16, TokensOut: 27, CostMicros: 100,
+		LatencyMicros: 1_200_000 + 5_000_000 + 250_000, TTFTMicros: 300_000 + 100_000, TTFTRequests: 2}
 	day1KeyAOpenAIGPTB = store.UsageRow{Day: "2026-03-01", KeyID: "key-a", Provider: "openai", Model: "gpt-b",
-		Requests: 1, Fallbacks: 1, TokensIn: 2, TokensOut: 3, CostMicros: 4, TTSChars: 41}
+		Requests: 1, Fallbacks: 1, TokensIn: 2, TokensOut: 3, CostMicros: 4, TTSChars: 41,
+		LatencyMicros: 2_000_000}
 	day1KeyBOpenAIGPTA = store.UsageRow{Day: "2026-03-01", KeyID: "key-b", Provider: "openai", Model: "gpt-a",
-		Requests: 1, Errors: 1, TokensIn: 100, TokensOut: 200, CostMicros: 1000}
+		Requests: 1, Errors: 1, TokensIn: 100, TokensOut: 200, CostMicros: 1000,
+		LatencyMicros: 800_000}
 	day2AnonOpenAIGPTA = store.UsageRow{Day: "2026-03-02", KeyID: "", Provider: "openai", Model: "gpt-a",
 		Requests: 1, TokensIn: 3, TokensOut: 4, CostMicros: 5}
 	day2KeyAOpenAIGPTA = store.UsageRow{Day: "2026-03-02", KeyID: "key-a", Provider: "openai", Model: "gpt-a",
-		Requests: 3, Errors: 1, Fallbacks: 1, CacheHits: 1, TokensIn: 1051, TokensOut: 2001, CostMicros: 3001}
+		Requests: 3, Errors: 1, Fallbacks: 1, CacheHits: 1, TokensIn: 1051, TokensOut: 2001, CostMicros: 3001,
+		LatencyMicros: 3_000_000 + 1_000_000 + 10_000, TTFTMicros: 1_000_000 + 200_000, TTFTRequests: 2}
 
 	day1Rows = []store.UsageRow{day1KeyAAnthropicGPTA, day1KeyAOpenAIGPTA, day1KeyAOpenAIGPTB, day1KeyBOpenAIGPTA}
 	day2Rows = []store.UsageRow{day2AnonOpenAIGPTA, day2KeyAOpenAIGPTA}
@@ -313,6 +341,7 @@ func testUsageRollup(t *testing.T, u store.Usage) {
 			Day: r.Day, KeyID: r.KeyID, Provider: r.Provider, Model: r.Model,
 			Requests: 2 * r.Requests, Errors: 2 * r.Errors, Fallbacks: 2 * r.Fallbacks, CacheHits: 2 * r.CacheHits,
 			TokensIn: 2 * r.TokensIn, TokensOut: 2 * r.TokensOut, CostMicros: 2 * r.CostMicros, TTSChars: 2 * r.TTSChars,
+			LatencyMicros: 2 * r.LatencyMicros, TTFTMicros: 2 * r.TTFTMicros, TTFTRequests: 2 * r.TTFTRequests,
 		}
 	}
 	wantRows(t, mustRollup(t, u, acme, store.UsageFilter{}), doubled)
@@ -457,6 +486,8 @@ func invalidRecords() []struct {
 		{"negative tokens out", with(func(r *store.UsageRecord) { r.TokensOut = -1 })},
 		{"negative cost", with(func(r *store.UsageRecord) { r.CostMicros = -1 })},
 		{"negative tts chars", with(func(r *store.UsageRecord) { r.TTSChars = -1 })},
+		{"negative latency", with(func(r *store.UsageRecord) { r.Latency = -time.Microsecond })},
+		{"negative ttft", with(func(r *store.UsageRecord) { r.TTFT = -time.Microsecond })},
 	}
 }
 
@@ -564,9 +595,13 @@ func testUsageConcurrent(t *testing.T, u store.Usage) {
 					TokensIn:   int64(w*appends + i),
 					TokensOut:  1,
 					CostMicros: 1_000_000_007,
+					Latency:    time.Duration(i+1) * time.Millisecond,
 				}
 				if i%10 == 0 {
 					r.Status = "error"
+				}
+				if i%2 == 0 {
+					r.TTFT = time.Duration(i+1) * time.Microsecond
 				}
 				if err := u.AppendUsage(ctx, []store.UsageRecord{r}); err != nil {
 					t.Errorf("worker %d: AppendUsage %d: %v", w, i, err)
@@ -584,6 +619,9 @@ func testUsageConcurrent(t *testing.T, u store.Usage) {
 	want := []store.UsageRow{{
 		Day: "2026-03-01", KeyID: "key-a", Provider: "openai", Model: "gpt-a",
 		Requests: n, Errors: n / 10, TokensIn: n * (n - 1) / 2, TokensOut: n, CostMicros: n * 1_000_000_007,
+		// 1 to 50 ms per worker; 1, 3, ... 49 µs, half the calls, per worker.
+		LatencyMicros: workers * (appends * (appends + 1) / 2) * 1000,
+		TTFTMicros:    workers * (appends / 2) * (appends / 2), TTFTRequests: n / 2,
 	}}
 	wantRows(t, mustRollup(t, u, acme, store.UsageFilter{}), want)
 	if got := mustRecords(t, u, acme, store.UsageFilter{}, maxUsageLimit); len(got) != n {
