@@ -53,4 +53,11 @@ type UsageTotals struct {
 	TokensOut int64   `json:"tokensOut"`
 	CostUSD   float64 `json:"costUsd"`
 	TTSChars  int64   `json:"ttsChars"` // characters of speech (POST /tts)
+	// LatencyMs is the mean latency of the Requests in milliseconds, to the
+	// microsecond: the sum of their latencies over their number, errors and
+	// cache hits included; 0 when there are none.
+	LatencyMs float64 `json:"latencyMs"`
+	// TTFTMs is the mean time to first token in milliseconds, to the
+	// microsecond, over the requests that had a first token; 0 when none did.
+	TTFTMs float64 `json:"ttftMs"`
 }
