@@ -74,6 +74,7 @@ type ingested struct {
 	docs, chunks int
 	bytes        int64
 	wall         time.Duration
+	image        time.Duration // from the last job to the image written, 0: none
 }
 
 func (a *ingested) add(b ingested) {

@@ -317,3 +317,37 @@ func gauge(text, name string) float64 {
 	}
 	return math.NaN()
 }
+
+// imagesMetric counts the knowledge-base images a server wrote.
+const imagesMetric = `crispy_rag_index_images_total{event="written"}`
+
+// imagesWritten returns the server's count of images written, or -1 when
+// it keeps none (a build without images).
+func (c *client) imagesWritten() float64 {
+	m, err := c.scrape()
+	if err != nil {
+		return -1
+	}
+	if v := gauge(m, imagesMetric); !math.IsNaN(v) {
+		return v
+	}
+	return -1
+}
+
+// settle waits, up to limit, until the server has written an image since
+// its count was before, and returns how long that took; false when the
+// server keeps no images or wrote none in time.
+func (c *client) settle(before float64, limit time.Duration) (time.Duration, bool) {
+	if before < 0 {
+		return 0, false
+	}
+	t0 := time.Now()
+	for time.Since(t0) < limit {
+		if c.imagesWritten() > before {
+			return time.Since(t0), true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	logf("no index image written within %s of the ingest", limit)
+	return 0, false
+}

@@ -60,6 +60,12 @@
 // them all again, each of which must come from the cache; its histogram is
 // stage="cache". The cache is turned off again after it.
 //
+// Image. A server that keeps knowledge-base images writes one when the
+// writes of a tenant pause (docs/rag.md, Speed): after each ingest the
+// benchmark waits for it (crispy_rag_index_images_total{event="written"}
+// moving), so that queries are not measured while it is written, and
+// reports how long it took. A build without images is not waited for.
+//
 // Memory and restart. VmRSS of the server process (/proc/PID/status) when
 // ready with an empty knowledge base and after the largest size is
 // ingested (with the peak, VmHWM). Then the server is stopped and started
@@ -264,6 +270,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	docs := &docSource{c: newCorpus(words, o.zipf, o.seed), size: o.docBytes}
 	queries := newCorpus(words, o.zipf, o.seed+3000)
 	have := 0
+	imagesBefore := c.imagesWritten()
 	for _, target := range o.sizes {
 		var phase ingested
 		for have < target {
@@ -282,6 +289,12 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 		r.phases = append(r.phases, phase)
 		logf("ingest: %d chunks, %.2f MB/s, %.0f chunks/s", have, phase.mbps(), phase.chunksPerSec())
+		if d, ok := c.settle(imagesBefore, 10*time.Minute); ok {
+			logf("ingest: the server wrote the knowledge base's image %.1f s after the last job", d.Seconds())
+			phase.image = d
+			r.phases[len(r.phases)-1] = phase
+		}
+		imagesBefore = c.imagesWritten()
 
 		qs := make([]string, o.warmup+o.queries)
 		for i := range qs {
@@ -328,6 +341,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, fmt.Errorf("stop: %w", err)
 	}
 	r.dbMiB = dirMiB(r.dataDir)
+	r.imageMiB = dirMiB(filepath.Join(r.dataDir, "index"))
 
 	logf("restart: loading %d chunks", have)
 	srv, err = startCrispy(o.bin, r.dataDir, tenants, "info", o.backends.Args())

@@ -26,6 +26,7 @@ type report struct {
 	hwmIngested      float64
 	heapIngested     float64
 	dbMiB            float64
+	imageMiB         float64 // of the data folder's index images
 	restartReady     time.Duration
 	restartLoadMS    float64
 	firstQuery       time.Duration
@@ -92,6 +93,9 @@ func (r *report) print(w io.Writer, o options) {
 		}
 		goal := ""
 		if limit, ok := p95Goals[q.mode]; ok && q.chunks == largest && q.chunks >= 100000 {
+			if q.mode == rag.ModeHybrid && q.chunks >= 1_000_000 {
+				limit = 25
+			}
 			goal = fmt.Sprintf("≤ %g: %s server, %s client", limit, verdict(percentile(q.server, 95) <= limit), verdict(percentile(q.client, 95) <= limit))
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %.0f | %.2f | %.2f | %.2f | %.2f | **%.2f** | %.2f | %.1f | %.1f | %.1f | %s |\n",
@@ -128,7 +132,13 @@ func (r *report) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "| Go heap in use after ingest | %.0f MiB |\n", r.heapIngested)
 		fmt.Fprintf(w, "| **RSS per 100k chunks, after ingest** (RSS − empty) | **%.0f MiB** |\n", per(r.rssIngested-r.rssEmpty))
 		if o.backends.Store == "" {
-			fmt.Fprintf(w, "| SQLite data folder | %.0f MiB |\n", r.dbMiB)
+			fmt.Fprintf(w, "| data folder (SQLite and index image) | %.0f MiB |\n", r.dbMiB)
+		}
+		if r.imageMiB > 0 {
+			fmt.Fprintf(w, "| index image | %.0f MiB |\n", r.imageMiB)
+		}
+		if p := r.phases[len(r.phases)-1]; p.image > 0 {
+			fmt.Fprintf(w, "| index image written, after the last ingest job | %.1f s |\n", p.image.Seconds())
 		}
 		fmt.Fprintf(w, "| restart: exec to /readyz 200 (loads the knowledge base) | **%.2f s** |\n", r.restartReady.Seconds())
 		if r.restartLoadMS >= 0 {
@@ -146,7 +156,8 @@ func (r *report) print(w io.Writer, o options) {
 }
 
 // p95Goals are the p95 goals in ms at 100k chunks, by mode.
-var p95Goals = map[string]float64{rag.ModeHybrid: 20, modeSearch: 30, modeSearchCached: 2}
+// (hybrid: 25 ms at 1M chunks).
+var p95Goals = map[string]float64{rag.ModeHybrid: 10, modeSearch: 30, modeSearchCached: 2}
 
 // stageNames returns the stages the runs timed, but total: the usual ones
 // in the order they run, then any other by name.

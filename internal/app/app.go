@@ -192,6 +192,7 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 	a.rag = rag.NewWithOptions(a.gateway, a.db.Documents(), log, a.metrics.Registry, rag.Options{
 		Replicated:  replicated,
 		IndexMemory: int64(cfg.IndexMemory) << 20,
+		ImageDir:    rag.ImageDir(cfg.DataDir),
 		Tracer:      a.tracing.Tracer(tracerName),
 	})
 	if replicated {

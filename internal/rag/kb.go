@@ -4,10 +4,12 @@ package rag
 // each chunk, kept in step with the store.
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/crispy-enigma/crispy/internal/rag/index"
 	"github.com/crispy-enigma/crispy/internal/store"
@@ -37,6 +39,15 @@ type kb struct {
 	writing bool       // an ingest is writing the queue
 
 	fullVectors bool // the index holds float32 vectors, not int8 codes
+	ixOpts      index.Options
+
+	// dirty says that k changed since its image was last written; timer
+	// writes it when writes pause (Options.ImageDelay). Under qmu.
+	dirty atomic.Bool
+	timer *time.Timer
+	// nextImage is the earliest time, unix ns, of the next image write:
+	// writing images takes at most a twentieth of the time.
+	nextImage atomic.Int64
 
 	mu      sync.RWMutex
 	ix      *index.Index
@@ -44,13 +55,29 @@ type kb struct {
 	byDoc   map[string][]string   // document ID -> chunk IDs
 	docSize map[string]int64      // document ID -> estimated bytes
 	version int64
+	// img is the image the texts of chunks on disk are read from, at
+	// imgText.
+	img     *os.File
+	imgText int64
 }
 
-// newKB returns an empty knowledge base; fullVectors keeps its vectors as
-// float32s (index.Options.FullVectors).
-func newKB(fullVectors bool) *kb {
-	return &kb{ix: index.NewWithOptions(index.Options{FullVectors: fullVectors}), fullVectors: fullVectors,
-		chunks: map[string]*chunkInfo{}, byDoc: map[string][]string{}, docSize: map[string]int64{}}
+// newKB returns an empty knowledge base whose index has the options o
+// (o.FullVectors keeps its vectors as float32s).
+func newKB(o index.Options) *kb {
+	k := &kb{fullVectors: o.FullVectors, ixOpts: o}
+	k.reset()
+	return k
+}
+
+// reset empties k, which is not in use yet.
+func (k *kb) reset() {
+	if k.img != nil {
+		k.img.Close()
+	}
+	k.ix = index.NewWithOptions(k.ixOpts)
+	k.chunks, k.byDoc, k.docSize = map[string]*chunkInfo{}, map[string][]string{}, map[string]int64{}
+	k.img, k.imgText, k.version, k.terms = nil, 0, 0, 0
+	k.bytes.Store(0)
 }
 
 // chunkInfo is what a result shows of a chunk. The chunks of a document
@@ -63,6 +90,10 @@ type chunkInfo struct {
 	Start, End  int
 	Tokens      int
 	Flagged     bool
+	// disk says that Text is in the kb's image, size bytes at at.
+	disk bool
+	size uint32
+	at   int64
 }
 
 // docInfo is what a result shows of a chunk's document.

@@ -15,10 +15,11 @@ type Metrics struct {
 	stage    *prometheus.HistogramVec // retrieval latency by stage
 	group    prometheus.Histogram     // documents written per store transaction
 
-	loads     prometheus.Counter // knowledge bases loaded from the store
-	evictions prometheus.Counter // knowledge bases dropped to fit the memory budget
-	resets    prometheus.Counter // knowledge bases dropped because the change feed no longer reached back
-	applied   prometheus.Counter // changes of other replicas applied
+	loads     prometheus.Counter     // knowledge bases loaded from the store
+	evictions prometheus.Counter     // knowledge bases dropped to fit the memory budget
+	resets    prometheus.Counter     // knowledge bases dropped because the change feed no longer reached back
+	applied   prometheus.Counter     // changes of other replicas applied
+	images    *prometheus.CounterVec // knowledge base images by event: loaded, rejected, written, failed
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -56,9 +57,15 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crispy_rag_index_changes_applied_total", Help: "Changes from the store's change feed applied to knowledge bases in memory (writes of other replicas).",
 		}),
+		images: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crispy_rag_index_images_total", Help: "Knowledge base images by event: loaded at start or reload, rejected (damaged, foreign or stale; the index is rebuilt from the store), written, failed to write.",
+		}, []string{"event"}),
+	}
+	for _, e := range []string{"loaded", "rejected", "written", "failed"} {
+		m.images.WithLabelValues(e) // every series from the start
 	}
 	if reg != nil {
-		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.stage, m.group, m.loads, m.evictions, m.resets, m.applied)
+		reg.MustRegister(m.chunks, m.flagged, m.dropped, m.retrieve, m.stage, m.group, m.loads, m.evictions, m.resets, m.applied, m.images)
 	}
 	return m
 }

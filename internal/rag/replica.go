@@ -200,6 +200,9 @@ func (s *Service) applyChanges(ctx context.Context, t tenant.ID, k *kb) error {
 		}
 		k.setVersion(changes[len(changes)-1].Version)
 		s.metrics.applied.Add(float64(len(changes)))
+		if k.ready.Load() {
+			s.schedule(t, k)
+		}
 		if len(changes) < store.MaxChangesPage {
 			return nil
 		}
@@ -250,6 +253,7 @@ func (s *Service) lockWrite(ctx context.Context, t tenant.ID, k *kb) (*kb, error
 // wrote in between (version is not before+n), k catches up on the changes
 // after before, its own included. The caller holds k.write.
 func (s *Service) written(ctx context.Context, t tenant.ID, k *kb, before, version int64, n int) {
+	s.schedule(t, k)
 	if version == before+int64(n) {
 		k.setVersion(version)
 		return

@@ -147,6 +147,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	endStage(sp, len(fused))
 	lap("fuse", t0)
 
+	rr := s.reranker(c)
 	k.mu.RLock()
 	chunks := make([]Chunk, 0, len(fused))
 	for _, f := range fused {
@@ -154,9 +155,18 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 		if info == nil {
 			continue // deleted between search and now
 		}
+		if len(chunks) == q.TopK && (q.NoRerank || q.Mode != ModeHybrid || rr == nil) {
+			break // only a reranker reads past topK
+		}
+		text, err := k.text(info)
+		if err != nil {
+			k.mu.RUnlock()
+			endRetrieve(span, 0, 0, "internal")
+			return nil, api.Internal(err)
+		}
 		ch := Chunk{
 			ChunkID: f.ChunkID, DocID: info.DocID, Title: info.Title, URL: info.URL, HeadingPath: info.HeadingPath,
-			Text: info.Text, Start: info.Start, End: info.End, Score: f.Score, Flagged: info.Flagged, tokens: info.Tokens,
+			Text: text, Start: info.Start, End: info.End, Score: f.Score, Flagged: info.Flagged, tokens: info.Tokens,
 		}
 		if len(f.Ranks) > 0 {
 			ch.Ranks.BM25 = f.Ranks[0]
@@ -169,7 +179,7 @@ func (s *Service) Retrieve(ctx context.Context, c tenant.Caller, q Query) (*Resu
 	version := k.version
 	k.mu.RUnlock()
 
-	if r := s.reranker(c); r != nil && !q.NoRerank && len(chunks) > 1 && q.Mode == ModeHybrid {
+	if r := rr; r != nil && !q.NoRerank && len(chunks) > 1 && q.Mode == ModeHybrid {
 		t0 := time.Now()
 		rctx, sp := s.startStage(ctx, c, "rerank")
 		n := min(len(chunks), 3*q.TopK)
@@ -220,7 +230,9 @@ func (k *kb) expand(q Query, hits []index.Hit) []index.Hit {
 	k.mu.RLock()
 	for _, h := range hits[:n] {
 		if info := k.chunks[h.ChunkID]; info != nil {
-			fb = append(fb, index.Feedback{Text: IndexText(info.Title, info.HeadingPath, info.Text), Score: h.Score})
+			if text, err := k.text(info); err == nil {
+				fb = append(fb, index.Feedback{Text: IndexText(info.Title, info.HeadingPath, text), Score: h.Score})
+			}
 		}
 	}
 	k.mu.RUnlock()

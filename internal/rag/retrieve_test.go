@@ -16,7 +16,7 @@ type doc struct {
 
 func testKB(t *testing.T, docs ...doc) *kb {
 	t.Helper()
-	k := newKB(false)
+	k := newKB(index.Options{})
 	for _, d := range docs {
 		rec := store.DocumentRecord{ID: d.id, Title: d.title, Metadata: d.meta}
 		c := store.StoredChunk{ID: d.id + "#0", DocID: d.id, Text: d.text, End: len(d.text)}

@@ -32,6 +32,7 @@ import (
 	"github.com/crispy-enigma/crispy/api"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/obs"
+	"github.com/crispy-enigma/crispy/internal/rag/index"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 	"github.com/crispy-enigma/crispy/internal/tokens"
@@ -60,6 +61,9 @@ var (
 // DefaultCheckInterval is Options.CheckInterval when it is zero.
 const DefaultCheckInterval = time.Second
 
+// DefaultImageDelay is Options.ImageDelay when it is zero.
+const DefaultImageDelay = 2 * time.Second
+
 // Options configure a Service. The zero value is one process over its own
 // store (SQLite) with no bound on the memory of the indexes.
 type Options struct {
@@ -80,6 +84,15 @@ type Options struct {
 	// int8 codes the indexes hold by default (index.Options.FullVectors),
 	// for exact cosine similarities.
 	FullVectors bool
+	// ImageDir is the folder of the knowledge bases' images (image.go):
+	// a knowledge base is loaded from its image when it is sound and
+	// current, and its image is written again when its writes pause for
+	// ImageDelay, and at Close. Empty: no images; indexes are rebuilt
+	// from the store and chunk texts are held in memory.
+	ImageDir string
+	// ImageDelay is how long a knowledge base's writes must pause before
+	// its image is written; zero means DefaultImageDelay.
+	ImageDelay time.Duration
 	// Now is the clock of the version checks; nil means time.Now.
 	Now func() time.Time
 	// Tracer makes the spans of retrievals; nil: none are made.
@@ -105,9 +118,10 @@ type Service struct {
 	floor map[tenant.ID]int64
 	clock atomic.Int64 // counts uses, for LRU
 
-	ctx    context.Context // ends with Close: the catch-up goroutines
-	cancel context.CancelFunc
-	bg     sync.WaitGroup
+	ctx     context.Context // ends with Close: the catch-up goroutines
+	cancel  context.CancelFunc
+	bg      sync.WaitGroup
+	closing atomic.Bool // no more images are scheduled
 }
 
 // New returns a Service for one process, with the zero Options. reg
@@ -125,6 +139,9 @@ func NewWithOptions(gw *gateway.Gateway, docs store.Documents, log *slog.Logger,
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = DefaultCheckInterval
 	}
+	if opts.ImageDelay <= 0 {
+		opts.ImageDelay = DefaultImageDelay
+	}
 	opts.Tracer = obs.Tracer(opts.Tracer)
 	s := &Service{gw: gw, docs: docs, log: log, metrics: newMetrics(reg), opts: opts, now: opts.Now,
 		tenants: map[tenant.ID]*kb{}, floor: map[tenant.ID]int64{}}
@@ -138,9 +155,27 @@ func NewWithOptions(gw *gateway.Gateway, docs store.Documents, log *slog.Logger,
 	return s
 }
 
-// Close stops the catch-ups in progress and waits for them to end. The
-// Service answers afterwards, without catching up on notifications.
+// Close writes the images of the knowledge bases changed since their last
+// one, stops the catch-ups in progress and waits for them to end. The
+// Service answers afterwards, without catching up on notifications or
+// writing images.
 func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	s.mu.Unlock()
+	s.mu.Lock()
+	held := maps.Clone(s.tenants)
+	s.mu.Unlock()
+	for t, k := range held {
+		k.qmu.Lock()
+		if k.timer != nil {
+			k.timer.Stop()
+		}
+		k.qmu.Unlock()
+		if k.ready.Load() && k.dirty.Load() {
+			s.persist(t, k)
+		}
+	}
 	s.cancel()
 	s.bg.Wait()
 	return nil
@@ -193,7 +228,7 @@ func (s *Service) base(ctx context.Context, t tenant.ID) (*kb, error) {
 		s.mu.Lock()
 		k := s.tenants[t]
 		if k == nil {
-			k = newKB(s.opts.FullVectors)
+			k = newKB(s.ixOpts())
 			s.tenants[t] = k
 		}
 		floor := s.floor[t]
@@ -239,29 +274,51 @@ func (s *Service) loadKB(ctx context.Context, t tenant.ID, k *kb, floor int64) e
 	ctx = context.WithoutCancel(ctx)
 	start := time.Now()
 	version, err := s.docs.CorpusVersion(ctx, t)
-	if err == nil {
-		err = s.docs.ScanDocuments(ctx, t, func(d store.DocumentRecord, cs []store.StoredChunk) error {
-			return k.put(d, cs)
-		})
+	if err != nil {
+		return fmt.Errorf("load knowledge base of %s: %w", t, err)
 	}
+	if s.opts.ImageDir != "" && s.loadImage(ctx, t, k, version) {
+		return s.loaded(ctx, t, k, floor, start, "image")
+	}
+	err = s.docs.ScanDocuments(ctx, t, func(d store.DocumentRecord, cs []store.StoredChunk) error {
+		return k.put(d, cs)
+	})
 	if err != nil {
 		return fmt.Errorf("load knowledge base of %s: %w", t, err)
 	}
 	k.version = version
+	k.ix.Compact() // release the slack of the rebuild
+	if k.ix.Len() > 0 {
+		k.dirty.Store(true) // its image, so that the next start reads it
+	}
+	return s.loaded(ctx, t, k, floor, start, "store")
+}
+
+// loaded ends the load of k: it catches k up to floor when the store
+// answered from behind it, and marks k ready.
+func (s *Service) loaded(ctx context.Context, t tenant.ID, k *kb, floor int64, start time.Time, from string) error {
+	version := k.version
 	if version < floor {
 		if err := s.applyChanges(ctx, t, k); err != nil || k.version < floor {
 			return fmt.Errorf("load knowledge base of %s: the store is at version %d, behind version %d already served: %v", t, k.version, floor, err)
 		}
 	}
-	k.ix.Compact() // release the slack of the rebuild
 	k.checked.Store(s.now().UnixNano())
 	k.ready.Store(true)
+	if k.dirty.Load() {
+		s.schedule(t, k)
+	}
 	s.metrics.loads.Inc()
 	if n := k.ix.Len(); n > 0 {
-		s.log.Info("knowledge base loaded", "tenant", t.String(), "documents", k.ix.Docs(), "chunks", n,
+		s.log.Info("knowledge base loaded", "from", from, "tenant", t.String(), "documents", k.ix.Docs(), "chunks", n,
 			"bytes", k.bytes.Load(), "ms", time.Since(start).Milliseconds())
 	}
 	return nil
+}
+
+// ixOpts are the options of the tenants' indexes.
+func (s *Service) ixOpts() index.Options {
+	return index.Options{FullVectors: s.opts.FullVectors}
 }
 
 // Load builds the in-memory indexes of tenants from the store, so that the

@@ -104,6 +104,10 @@ type Index struct {
 	vecs     slab     // one row per vector, its dim is the Index's
 	vecSlot  []uint32 // row -> slot
 	liveVecs int
+
+	// backing keeps alive the memory that arrays read from an image point
+	// into (ReadImage).
+	backing any
 }
 
 // New returns an empty Index with the default options.
