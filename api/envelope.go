@@ -39,6 +39,19 @@ type UsageReport struct {
 	Totals  UsageTotals   `json:"totals"`
 	ByDay   []UsageTotals `json:"byDay"`
 	ByModel []UsageTotals `json:"byModel"`
+	// Budgets are the tenant's budgets, and the key's (the caller's, or the
+	// one key names), with what their current day or month has used.
+	Budgets []BudgetUse `json:"budgets"`
+}
+
+// BudgetUse is one budget and its use in the current period: tokens,
+// characters of speech, or US dollars for the usd budgets.
+type BudgetUse struct {
+	Name  string  `json:"name"`            // tokensPerDay, tokensPerMonth, usdPerDay, usdPerMonth, ttsCharsPerDay
+	Scope string  `json:"scope"`           // tenant or key
+	KeyID string  `json:"keyId,omitempty"` // for scope key
+	Limit float64 `json:"limit"`
+	Used  float64 `json:"used"`
 }
 
 // UsageTotals sums usage over a day, a model or the whole range.

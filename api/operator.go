@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,8 +27,12 @@ type OperatorTenant struct {
 	Author  string    `json:"author,omitempty"`
 	Message string    `json:"message,omitempty"`
 	Created time.Time `json:"created,omitzero"`
-	// Content is the deployed config, in GET /operator/v1/tenants/{id}.
-	Content string `json:"content,omitempty"`
+	// Content is the deployed config, in GET /operator/v1/tenants/{id},
+	// with its keys and its limits once defaults are applied.
+	Content string          `json:"content,omitempty"`
+	Name    string          `json:"name,omitempty"`
+	Keys    []OperatorKey   `json:"keys,omitempty"`
+	Limits  json.RawMessage `json:"limits,omitempty"`
 }
 
 // OperatorTenantList answers GET /operator/v1/tenants.
@@ -164,4 +169,69 @@ func (c *Client) Secrets(ctx context.Context, names []string) (*OperatorSecrets,
 		return nil, err
 	}
 	return &out, nil
+}
+
+// OperatorKey is a tenant's API key as the operator API shows it: never
+// its hash, never the key.
+type OperatorKey struct {
+	ID          string    `json:"id"`
+	Scopes      []string  `json:"scopes"`
+	Description string    `json:"description,omitempty"`
+	Dev         bool      `json:"dev,omitempty"`
+	Expires     time.Time `json:"expires,omitzero"`
+}
+
+// OperatorKeyRequest is the body of POST /operator/v1/tenants/{id}/keys.
+type OperatorKeyRequest struct {
+	// ID of the new key; absent: "k" and today's date.
+	ID          string   `json:"id,omitempty"`
+	Scopes      []string `json:"scopes"`
+	Description string   `json:"description,omitempty"`
+	// ExpiresIn is a Go duration ("720h") after which the key stops
+	// working; absent: never.
+	ExpiresIn string `json:"expiresIn,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// OperatorKeyResult answers POST /operator/v1/tenants/{id}/keys: the new
+// key, shown this once, and the deploy that added it.
+type OperatorKeyResult struct {
+	Key    string               `json:"key"`
+	KeyID  string               `json:"keyId"`
+	Deploy OperatorDeployResult `json:"deploy"`
+}
+
+// Drift statuses of OperatorDriftTenant.
+const (
+	DriftInSync       = "in-sync"
+	DriftDiffers      = "differs"
+	DriftOnlyLocal    = "only-local"
+	DriftOnlyDeployed = "only-deployed"
+)
+
+// OperatorDrift answers GET /operator/v1/drift: how the tenants folder of
+// the answering server compares with what its store has active.
+type OperatorDrift struct {
+	// Env is the answering server's environment (dev, stage, prod).
+	Env string `json:"env"`
+	// Source is where the server takes tenant configs from: "folder" or
+	// "store". A server on "store" has no folder to compare: Tenants is
+	// empty and Folder too.
+	Source  string                `json:"source"`
+	Folder  string                `json:"folder,omitempty"`
+	Tenants []OperatorDriftTenant `json:"tenants"`
+	// Error says why the folder could not be compared (it is invalid as
+	// a whole: a tenant's file does not parse, two tenants share a host).
+	Error string `json:"error,omitempty"`
+}
+
+// OperatorDriftTenant is one tenant's drift status.
+type OperatorDriftTenant struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Version int64  `json:"version,omitempty"` // active version in the store
+	// LocalHash and Hash are the content hashes of the folder's file and
+	// of the active version.
+	LocalHash string `json:"localHash,omitempty"`
+	Hash      string `json:"hash,omitempty"`
 }

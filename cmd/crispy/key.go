@@ -160,12 +160,7 @@ func (f *keyFile) keyFor(id string) *tenant.Key {
 
 // freeKeyID returns "k" and today's date, with a suffix if that is taken.
 func (f *keyFile) freeKeyID(now time.Time) string {
-	base := "k" + now.UTC().Format("20060102")
-	id := base
-	for n := 2; f.keyFor(id) != nil; n++ {
-		id = fmt.Sprintf("%s-%d", base, n)
-	}
-	return id
+	return tenant.FreeKeyID(f.cfg.Keys, now)
 }
 
 // addKey appends a new key to the file's data and returns the data and the

@@ -85,39 +85,46 @@ func TestAccessLogEveryRoute(t *testing.T) {
 	deploy, _ := json.Marshal(map[string]any{"content": string(acme), "dryRun": true})
 
 	reqs := map[string]routeRequest{
-		"GET /{$}":                                {method: "GET", path: "/"},
-		"GET /livez":                              {method: "GET", path: "/livez"},
-		"GET /readyz":                             {method: "GET", path: "/readyz"},
-		"GET /health":                             {method: "GET", path: "/health", key: key},
-		"GET /usage":                              {method: "GET", path: "/usage", key: key},
-		"POST /chat":                              {method: "POST", path: "/chat", key: key, body: `{"message":"How are hotel costs refunded?","sessionId":"` + session + `"}`, model: true},
-		"GET /chat/{sessionId}/history":           {method: "GET", path: "/chat/" + session + "/history", key: key},
-		"DELETE /chat/{sessionId}":                {method: "DELETE", path: "/chat/" + session, key: key},
-		"POST /documents":                         {method: "POST", path: "/documents", key: key, body: `{"id":"logs-doc","text":"Access logs carry the tenant of every request."}`, model: true},
-		"GET /documents":                          {method: "GET", path: "/documents", key: key},
-		"GET /documents/{id...}":                  {method: "GET", path: "/documents/logs-doc", key: key},
-		"DELETE /documents/{id...}":               {method: "DELETE", path: "/documents/logs-doc", key: key},
-		"GET /jobs/{id}":                          {method: "GET", path: "/jobs/j_unknown", key: key},
-		"POST /retrieve":                          {method: "POST", path: "/retrieve", key: key, body: `{"query":"refund policy"}`, model: true},
-		"POST /search":                            {method: "POST", path: "/search", key: key, body: `{"query":"What is the refund policy?"}`, model: true},
-		"GET /tools":                              {method: "GET", path: "/tools", key: key},
-		"POST /tools/{name}/invoke":               {method: "POST", path: "/tools/summarize/invoke", key: key, body: `{"args":{"text":"Cats purr when content. Dogs wag their tails."}}`},
-		"GET /audit":                              {method: "GET", path: "/audit", key: key},
-		"POST /tts":                               {method: "POST", path: "/tts", key: key, body: `{"text":"Your order has shipped.","stream":false}`, model: true},
-		"GET /tts/voices":                         {method: "GET", path: "/tts/voices", key: key},
-		"GET /tts/jobs/{id}":                      {method: "GET", path: "/tts/jobs/unknown", key: key},
-		"POST /v1/chat/completions":               {method: "POST", path: "/v1/chat/completions", key: key, body: `{"model":"builtin/extractive","messages":[{"role":"user","content":"What is the refund policy?"}]}`, model: true},
-		"POST /v1/embeddings":                     {method: "POST", path: "/v1/embeddings", key: key, body: `{"model":"builtin/hash-384","input":"refund"}`, model: true},
-		"GET /v1/models":                          {method: "GET", path: "/v1/models", key: key},
-		"GET /v1/models/{model...}":               {method: "GET", path: "/v1/models/builtin/extractive", key: key},
-		"POST /v1/audio/speech":                   {method: "POST", path: "/v1/audio/speech", key: key, body: `{"model":"tts-1","input":"Hello there.","voice":"alloy"}`, model: true},
-		"GET /operator/v1/tenants":                {method: "GET", path: "/operator/v1/tenants", key: op},
-		"GET /operator/v1/tenants/{id}":           {method: "GET", path: "/operator/v1/tenants/acme", key: op},
-		"GET /operator/v1/tenants/{id}/history":   {method: "GET", path: "/operator/v1/tenants/acme/history", key: op},
-		"POST /operator/v1/tenants/{id}/deploy":   {method: "POST", path: "/operator/v1/tenants/acme/deploy", key: op, body: string(deploy)},
-		"POST /operator/v1/tenants/{id}/rollback": {method: "POST", path: "/operator/v1/tenants/unknown/rollback", key: op, body: `{"version":1}`},
-		"DELETE /operator/v1/tenants/{id}":        {method: "DELETE", path: "/operator/v1/tenants/unknown", key: op},
-		"GET /operator/v1/secrets":                {method: "GET", path: "/operator/v1/secrets?names=MOCK_KEY", key: op},
+		"GET /{$}":                                      {method: "GET", path: "/"},
+		"GET /livez":                                    {method: "GET", path: "/livez"},
+		"GET /readyz":                                   {method: "GET", path: "/readyz"},
+		"GET /health":                                   {method: "GET", path: "/health", key: key},
+		"GET /usage":                                    {method: "GET", path: "/usage", key: key},
+		"POST /chat":                                    {method: "POST", path: "/chat", key: key, body: `{"message":"How are hotel costs refunded?","sessionId":"` + session + `"}`, model: true},
+		"GET /chat/{sessionId}/history":                 {method: "GET", path: "/chat/" + session + "/history", key: key},
+		"DELETE /chat/{sessionId}":                      {method: "DELETE", path: "/chat/" + session, key: key},
+		"POST /documents":                               {method: "POST", path: "/documents", key: key, body: `{"id":"logs-doc","text":"Access logs carry the tenant of every request."}`, model: true},
+		"GET /documents":                                {method: "GET", path: "/documents", key: key},
+		"GET /documents/{id...}":                        {method: "GET", path: "/documents/logs-doc", key: key},
+		"DELETE /documents/{id...}":                     {method: "DELETE", path: "/documents/logs-doc", key: key},
+		"GET /jobs/{id}":                                {method: "GET", path: "/jobs/j_unknown", key: key},
+		"POST /retrieve":                                {method: "POST", path: "/retrieve", key: key, body: `{"query":"refund policy"}`, model: true},
+		"POST /search":                                  {method: "POST", path: "/search", key: key, body: `{"query":"What is the refund policy?"}`, model: true},
+		"GET /tools":                                    {method: "GET", path: "/tools", key: key},
+		"POST /tools/{name}/invoke":                     {method: "POST", path: "/tools/summarize/invoke", key: key, body: `{"args":{"text":"Cats purr when content. Dogs wag their tails."}}`},
+		"GET /audit":                                    {method: "GET", path: "/audit", key: key},
+		"POST /tts":                                     {method: "POST", path: "/tts", key: key, body: `{"text":"Your order has shipped.","stream":false}`, model: true},
+		"GET /tts/voices":                               {method: "GET", path: "/tts/voices", key: key},
+		"GET /tts/jobs/{id}":                            {method: "GET", path: "/tts/jobs/unknown", key: key},
+		"POST /v1/chat/completions":                     {method: "POST", path: "/v1/chat/completions", key: key, body: `{"model":"builtin/extractive","messages":[{"role":"user","content":"What is the refund policy?"}]}`, model: true},
+		"POST /v1/embeddings":                           {method: "POST", path: "/v1/embeddings", key: key, body: `{"model":"builtin/hash-384","input":"refund"}`, model: true},
+		"GET /v1/models":                                {method: "GET", path: "/v1/models", key: key},
+		"GET /v1/models/{model...}":                     {method: "GET", path: "/v1/models/builtin/extractive", key: key},
+		"POST /v1/audio/speech":                         {method: "POST", path: "/v1/audio/speech", key: key, body: `{"model":"tts-1","input":"Hello there.","voice":"alloy"}`, model: true},
+		"GET /operator/v1/tenants":                      {method: "GET", path: "/operator/v1/tenants", key: op},
+		"GET /operator/v1/tenants/{id}":                 {method: "GET", path: "/operator/v1/tenants/acme", key: op},
+		"GET /operator/v1/tenants/{id}/history":         {method: "GET", path: "/operator/v1/tenants/acme/history", key: op},
+		"POST /operator/v1/tenants/{id}/deploy":         {method: "POST", path: "/operator/v1/tenants/acme/deploy", key: op, body: string(deploy)},
+		"POST /operator/v1/tenants/{id}/rollback":       {method: "POST", path: "/operator/v1/tenants/unknown/rollback", key: op, body: `{"version":1}`},
+		"DELETE /operator/v1/tenants/{id}":              {method: "DELETE", path: "/operator/v1/tenants/unknown", key: op},
+		"GET /operator/v1/secrets":                      {method: "GET", path: "/operator/v1/secrets?names=MOCK_KEY", key: op},
+		"POST /operator/v1/tenants/{id}/keys":           {method: "POST", path: "/operator/v1/tenants/unknown/keys", key: op, body: `{"scopes":["chat"]}`},
+		"DELETE /operator/v1/tenants/{id}/keys/{keyId}": {method: "DELETE", path: "/operator/v1/tenants/unknown/keys/k1", key: op},
+		"GET /operator/v1/tenants/{id}/usage":           {method: "GET", path: "/operator/v1/tenants/acme/usage", key: op},
+		"GET /operator/v1/drift":                        {method: "GET", path: "/operator/v1/drift", key: op},
+		"GET /me":                                       {method: "GET", path: "/me", key: key},
+		"GET /console":                                  {method: "GET", path: "/console"},
+		"GET /console/":                                 {method: "GET", path: "/console/chat"},
 	}
 	srv, ok := s.app.Handler().(*httpapi.Server)
 	if !ok {
@@ -163,7 +170,9 @@ func send1(t *testing.T, s *started, rq routeRequest) []byte {
 	if rq.body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := http.DefaultClient.Do(req)
+	// A redirect (GET /console) is the route's answer: not followed.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crispy-enigma/crispy/internal/chat"
 	"github.com/crispy-enigma/crispy/internal/config"
+	"github.com/crispy-enigma/crispy/internal/console"
 	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/h1"
 	"github.com/crispy-enigma/crispy/internal/httpapi"
@@ -233,7 +234,16 @@ func New(ctx context.Context, cfg config.Serve, deps Deps) (*App, error) {
 		// One writer per session across the replicas of a shared store.
 		a.chat.Locker = l
 	}
+	var web http.Handler
+	if cfg.Console {
+		c, err := console.New(version.Get().Version)
+		if err != nil {
+			return nil, fmt.Errorf("web console: %w", err)
+		}
+		web = c
+	}
 	a.api = httpapi.New(httpapi.Options{
+		Console:        web,
 		Registry:       a.Registry,
 		Gateway:        a.gateway,
 		Chat:           a.chat,

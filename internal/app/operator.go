@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tailscale/hujson"
@@ -86,6 +87,9 @@ func readOperatorKeys(path string) (operatorKeys, error) {
 type operatorAPI struct {
 	a    *App
 	keys atomic.Pointer[operatorKeys]
+	// editMu serializes the key edits made here (read the active
+	// version, edit, deploy), so that two at once do not lose one.
+	editMu sync.Mutex
 }
 
 var _ httpapi.Operator = (*operatorAPI)(nil)
@@ -165,7 +169,32 @@ func (o *operatorAPI) Tenant(ctx context.Context, s string) (*api.OperatorTenant
 		return nil, err
 	}
 	t := operatorTenant(v, o.served(), true)
+	if cfg, err := o.parse(id, v); err == nil {
+		t.Name = cfg.Name
+		t.Keys = []api.OperatorKey{}
+		for _, k := range cfg.Keys {
+			ok := api.OperatorKey{ID: k.ID, Description: k.Description, Dev: k.Dev, Expires: k.Expires, Scopes: []string{}}
+			for _, sc := range k.Scopes {
+				ok.Scopes = append(ok.Scopes, string(sc))
+			}
+			t.Keys = append(t.Keys, ok)
+		}
+		if t.Limits, err = json.Marshal(cfg.Limits); err != nil {
+			return nil, err
+		}
+	}
 	return &t, nil
+}
+
+// parse parses a deployed version as this server serves it (defaults
+// applied).
+func (o *operatorAPI) parse(id tenant.ID, v store.ConfigVersion) (*tenant.Config, error) {
+	cfgs, err := tenant.ParseFiles([]tenant.File{{ID: id.String(), Name: fmt.Sprintf("store:%s@v%d", id, v.Version), Data: v.Content}},
+		tenant.Options{AllowDevKeys: o.a.cfg.Env == config.Dev})
+	if err != nil {
+		return nil, err
+	}
+	return cfgs[0], nil
 }
 
 func (o *operatorAPI) History(ctx context.Context, s string, limit int) (*api.OperatorHistory, error) {

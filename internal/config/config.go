@@ -113,6 +113,8 @@ type Serve struct {
 	// OperatorKeys is the file of operator credentials (their hashes) that
 	// the operator API accepts; empty: the operator API is off.
 	OperatorKeys string
+	// Console serves the web console under /console/ (default true).
+	Console bool
 }
 
 // The values of --config-source.
@@ -136,6 +138,7 @@ func Defaults() Serve {
 		DataDir:           "./data",
 		TenantsDir:        "./tenants",
 		ConfigSource:      ConfigFromFolder,
+		Console:           true,
 		Env:               Dev,
 		LogLevel:          "info",
 		ShutdownTimeout:   30 * time.Second,
@@ -176,6 +179,7 @@ func (c *Serve) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.IndexMemory, "index-memory", c.IndexMemory, "MiB of knowledge-base indexes held in memory; past it the least recently used tenants' are dropped and reloaded on use (0: no bound)")
 	fs.StringVar(&c.ConfigSource, "config-source", c.ConfigSource, "where the tenant configs come from: folder (--tenants, deployed to the store at start and on SIGHUP) or store (the versions active in the store, as deployed by an operator)")
 	fs.StringVar(&c.OperatorKeys, "operator-keys", c.OperatorKeys, "JSONC file of operator credentials' hashes ({\"keys\": [{\"id\", \"hash\"}]}) for the operator API under /operator/v1; empty: the operator API is off")
+	fs.BoolVar(&c.Console, "console", c.Console, "serve the web console under /console/ (--console=false turns it off)")
 	fs.StringVar(&c.UpstreamTransport, "upstream-transport", c.UpstreamTransport, "HTTP client of plain-http provider calls: auto (each provider's transport, h1 by default) or net/http (Go's standard transport for all)")
 }
 

@@ -317,3 +317,25 @@ func format(m Metric, v int64) string {
 	}
 	return fmt.Sprintf("$%.6f", float64(v)/1e6)
 }
+
+// BudgetState is one budget of a tenant or key and what its period has
+// used so far (settled calls; reservations of calls in flight excluded).
+type BudgetState struct {
+	Name   string // tokensPerDay, usdPerMonth, ...
+	Scope  string // "tenant" or "key"
+	KeyID  string // the key, for scope "key"
+	Metric Metric
+	Limit  int64 // tokens, characters or millionths of a US dollar
+	Used   int64
+}
+
+// States returns every budget that applies to calls by key (nil: the
+// tenant's alone) of tenant t, with its use in the current period.
+func (b *Budgets) States(t *tenant.Tenant, key *tenant.Key) []BudgetState {
+	caps := b.caps(t, key, []Metric{MetricTokens, MetricCostMicros, MetricTTSChars})
+	out := make([]BudgetState, len(caps))
+	for i, c := range caps {
+		out[i] = BudgetState{Name: c.name, Scope: c.scope, KeyID: c.k.Key, Metric: c.k.Metric, Limit: c.limit, Used: b.used(c.k)}
+	}
+	return out
+}

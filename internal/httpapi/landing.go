@@ -34,6 +34,7 @@ var docPages = []docPage{
 	{"docs/deploy.md", "Deploying crispy"},
 	{"docs/credentials.md", "Credentials"},
 	{"docs/observability.md", "Observability"},
+	{"docs/console.md", "Web console"},
 	{"docs/errors.md", "Errors and the response envelope"},
 }
 
@@ -46,6 +47,7 @@ var landingTemplate = template.Must(template.New("landing").Parse(`<!doctype htm
 <h1>Crispy Enigma</h1>
 <p>A tenant-first AI platform. Every API call needs a tenant key: <code>Authorization: Bearer ck_...</code>.</p>
 <p>OpenAI SDKs: set the base URL to this server's address followed by <code>/v1</code>, and the key to a tenant key.</p>
+<p>In a browser: the <a href="/console/">web console</a>, signed in with a tenant key or an operator credential.</p>
 <p>Probes: <a href="/livez">/livez</a> <a href="/readyz">/readyz</a></p>
 <h2>Documentation</h2>
 <p>In the repository:</p>

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/tenant"
 )
 
 // Operator is the backend of the operator API (/operator/v1/...): the
@@ -24,6 +25,9 @@ type Operator interface {
 	Rollback(ctx context.Context, operator, id string, req api.OperatorRollbackRequest) (*api.OperatorDeployResult, error)
 	Undeploy(ctx context.Context, operator, id, message string) (*api.OperatorDeployResult, error)
 	Secrets(names []string) api.OperatorSecrets
+	NewKey(ctx context.Context, operator, id string, req api.OperatorKeyRequest) (*api.OperatorKeyResult, error)
+	RevokeKey(ctx context.Context, operator, id, keyID, message string) (*api.OperatorDeployResult, error)
+	Drift(ctx context.Context) (*api.OperatorDrift, error)
 }
 
 // MaxOperatorBody bounds a request body of the operator API: a tenant
@@ -41,6 +45,10 @@ func (s *Server) operatorRoutes() []*route {
 		{pattern: "POST /operator/v1/tenants/{id}/rollback", open: true, operator: true, h: s.opRollback},
 		{pattern: "DELETE /operator/v1/tenants/{id}", open: true, operator: true, h: s.opUndeploy},
 		{pattern: "GET /operator/v1/secrets", open: true, operator: true, h: s.opSecrets},
+		{pattern: "POST /operator/v1/tenants/{id}/keys", open: true, operator: true, h: s.opNewKey},
+		{pattern: "DELETE /operator/v1/tenants/{id}/keys/{keyId}", open: true, operator: true, h: s.opRevokeKey},
+		{pattern: "GET /operator/v1/tenants/{id}/usage", open: true, operator: true, h: s.opUsage},
+		{pattern: "GET /operator/v1/drift", open: true, operator: true, h: s.opDrift},
 	}
 }
 
@@ -144,6 +152,59 @@ func (s *Server) opSecrets(w http.ResponseWriter, r *http.Request) error {
 		return api.Errorf(api.CodeInvalidRequest, "at most 256 names at once")
 	}
 	return writeData(w, r, http.StatusOK, s.opts.Operator.Secrets(names))
+}
+
+func (s *Server) opNewKey(w http.ResponseWriter, r *http.Request) error {
+	var req api.OperatorKeyRequest
+	if err := decodeOperatorJSON(w, r, &req); err != nil {
+		return err
+	}
+	out, err := s.opts.Operator.NewKey(r.Context(), operatorID(r), r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	// The answer holds a key: no cache may keep it.
+	w.Header().Set("Cache-Control", "no-store")
+	return writeData(w, r, http.StatusCreated, out)
+}
+
+func (s *Server) opRevokeKey(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.opts.Operator.RevokeKey(r.Context(), operatorID(r), r.PathValue("id"), r.PathValue("keyId"), r.URL.Query().Get("message"))
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, out)
+}
+
+// opUsage answers GET /operator/v1/tenants/{id}/usage: the report of GET
+// /usage, for a tenant the operator names (deployed or not: its usage
+// stays in the store).
+func (s *Server) opUsage(w http.ResponseWriter, r *http.Request) error {
+	id, err := tenant.ParseID(r.PathValue("id"))
+	if err != nil {
+		return api.Errorf(api.CodeInvalidRequest, "tenant id %q: %v", r.PathValue("id"), err)
+	}
+	out, err := s.usageReport(r.Context(), id, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	out.Budgets = []api.BudgetUse{}
+	if t, ok := s.opts.Registry().Tenant(id.String()); ok {
+		var key *tenant.Key
+		if k := r.URL.Query().Get("key"); k != "" {
+			key = tenantKey(t, k)
+		}
+		out.Budgets = s.budgetUse(t, key)
+	}
+	return writeData(w, r, http.StatusOK, out)
+}
+
+func (s *Server) opDrift(w http.ResponseWriter, r *http.Request) error {
+	out, err := s.opts.Operator.Drift(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeData(w, r, http.StatusOK, out)
 }
 
 // decodeOperatorJSON decodes an operator request body, strictly, within

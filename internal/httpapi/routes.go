@@ -39,6 +39,12 @@ func (s *Server) routes() []*route {
 		{pattern: "GET /livez", open: true, h: s.livez},
 		{pattern: "GET /readyz", open: true, h: s.readyz},
 		{pattern: "GET /health", family: "health", h: s.health},
+		// "me" is no family a tenant can make public: it needs a key.
+		{pattern: "GET /me", family: "me", h: s.me},
+		// The web console: static pages and assets, no tenant data; its
+		// scripts call the API with the key the user signs in with.
+		{pattern: "GET /console", open: true, h: s.consoleRedirect},
+		{pattern: "GET /console/", open: true, h: s.console},
 		{pattern: "GET /usage", family: "usage", scope: tenant.ScopeUsageRead, h: s.usage},
 
 		{pattern: "POST /chat", family: "chat", scope: tenant.ScopeChat, h: s.chatSend},

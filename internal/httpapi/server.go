@@ -98,6 +98,10 @@ type Options struct {
 	Tracer     trace.Tracer
 	Propagator propagation.TextMapPropagator
 
+	// Console serves the web console under /console/ (internal/console);
+	// nil: it is off and its paths answer 404.
+	Console http.Handler
+
 	// Operator serves the operator API (/operator/v1/...); nil: it is off
 	// and its routes answer 404.
 	Operator Operator

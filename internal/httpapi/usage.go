@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crispy-enigma/crispy/api"
+	"github.com/crispy-enigma/crispy/internal/gateway"
 	"github.com/crispy-enigma/crispy/internal/store"
 	"github.com/crispy-enigma/crispy/internal/tenant"
 )
@@ -22,11 +23,44 @@ const maxUsageDays = 366
 // usage answers GET /usage?from=YYYY-MM-DD&to=YYYY-MM-DD&key=ID with the
 // usage report of the caller's tenant (see usageReport).
 func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
-	rep, err := s.usageReport(r.Context(), Caller(r).Tenant.ID, r.URL.Query())
+	c := Caller(r)
+	rep, err := s.usageReport(r.Context(), c.Tenant.ID, r.URL.Query())
 	if err != nil {
 		return err
 	}
+	key := c.Key
+	if id := r.URL.Query().Get("key"); id != "" {
+		key = tenantKey(c.Tenant, id)
+	}
+	rep.Budgets = s.budgetUse(c.Tenant, key)
 	return writeData(w, r, http.StatusOK, rep)
+}
+
+// tenantKey returns the key of t with ID id, or nil.
+func tenantKey(t *tenant.Tenant, id string) *tenant.Key {
+	for i := range t.Config.Keys {
+		if t.Config.Keys[i].ID == id {
+			return &t.Config.Keys[i]
+		}
+	}
+	return nil
+}
+
+// budgetUse reports the budgets of tenant t and of key (nil: none) with
+// their use in the current period.
+func (s *Server) budgetUse(t *tenant.Tenant, key *tenant.Key) []api.BudgetUse {
+	out := []api.BudgetUse{}
+	if s.opts.Gateway == nil {
+		return out
+	}
+	for _, b := range s.opts.Gateway.Budgets().States(t, key) {
+		u := api.BudgetUse{Name: b.Name, Scope: b.Scope, KeyID: b.KeyID, Limit: float64(b.Limit), Used: float64(b.Used)}
+		if b.Metric == gateway.MetricCostMicros {
+			u.Limit, u.Used = u.Limit/1e6, u.Used/1e6
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 // usageReport returns the usage of tenant t by day and by model, from the

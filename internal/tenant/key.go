@@ -4,6 +4,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
 )
 
 // KeyPrefix starts every API key, so that keys are easy to recognise in
@@ -27,4 +30,15 @@ func NewKey() string {
 func HashKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// FreeKeyID returns an ID for a new key that none of keys has: "k" and the
+// day of now (UTC), with a suffix when that is taken.
+func FreeKeyID(keys []Key, now time.Time) string {
+	base := "k" + now.UTC().Format("20060102")
+	id := base
+	for n := 2; slices.ContainsFunc(keys, func(k Key) bool { return k.ID == id }); n++ {
+		id = fmt.Sprintf("%s-%d", base, n)
+	}
+	return id
 }
