@@ -382,6 +382,12 @@ func TestBrowser(t *testing.T) {
 			t.Error("the job's progress bar does not end at 12 of 12")
 		}
 		b.shoot("documents")
+		// Delete, after a confirmation.
+		b.do("delete", chromedp.Click(chromedp.CSS(`button[aria-label="Delete quokka.md"]`)))
+		b.wait("the row gone", `!document.querySelector('#doc-table tr[data-id="quokka.md"]') && document.getElementById('flash').textContent.includes('Deleted quokka.md')`)
+		if code, _ := call(t, "GET", srv.url+"/documents/quokka.md", acmeKey); code != http.StatusNotFound {
+			t.Errorf("the deleted document: GET = %d, want 404", code)
+		}
 
 		// A document whose text is a script shows as text.
 		b.open("/console/documents/view?id=xss.txt")
