@@ -323,6 +323,19 @@ func TestBrowser(t *testing.T) {
 		t.Error("the navigation offers the operator's page to a tenant key")
 	}
 
+	// The keyboard: the first Tab reaches the skip link, which moves the
+	// focus to the page's content; the next reach the navigation.
+	b.do("tab", chromedp.KeyEvent("\t"))
+	if got := evalAs[string](b, `document.activeElement.className`); got != "skip" {
+		t.Errorf("the first Tab focuses %q, want the skip link", got)
+	}
+	b.do("skip", chromedp.KeyEvent("\r"))
+	b.wait("the focus in the content", `document.activeElement.id === 'main'`)
+	b.do("tab twice", chromedp.KeyEvent("\t"))
+	if got := evalAs[string](b, `document.activeElement.id || document.activeElement.tagName`); got != "chat-model" {
+		t.Errorf("Tab from the content focuses %q, want the model picker", got)
+	}
+
 	var acmeSession string
 	t.Run("chat streams an answer with citations", func(t *testing.T) {
 		defer b.in(t)()
