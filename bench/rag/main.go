@@ -72,7 +72,7 @@
 // again on the same data: time from exec to GET /readyz answering 200
 // (the knowledge base is loaded before the server listens), the load time
 // the server logs, the first query, and RSS after it; then -restart-queries
-// hybrid queries from one client.
+// hybrid queries from one client, and from -clients.
 //
 // It prints a Markdown table with the goals beside the numbers (ingest
 // ≥ 5 MB/s, hybrid p95 ≤ 20 ms at 100k chunks), and exits non-zero when
@@ -126,6 +126,7 @@ type options struct {
 	keep           bool
 	seed           uint64
 	restartQueries int
+	reuse          string
 	backends       backends.Flags // --store, --redis and the tenant's extra limits
 }
 
@@ -151,6 +152,7 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder (data, tenants, and the tenant's API key in key) instead of removing it")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the generated corpus and queries")
 	flag.IntVar(&o.restartQueries, "restart-queries", 200, "hybrid queries after the restart")
+	flag.StringVar(&o.reuse, "reuse", "", "work folder of a run with -keep: measure only the restart on its data (to compare builds on one knowledge base)")
 	o.backends.Register(flag.CommandLine)
 	flag.Parse()
 	if err := o.backends.Validate(); err != nil {
@@ -207,6 +209,9 @@ func run(ctx context.Context, o options) (*report, error) {
 	r := &report{loadStart: loadAvg(), build: buildOf(o.bin)}
 	if _, err := os.Stat(o.bin); err != nil {
 		return nil, fmt.Errorf("-bin: %w", err)
+	}
+	if o.reuse != "" {
+		return r, r.reused(o)
 	}
 	work, err := os.MkdirTemp(o.data, "crispy-bench-rag-")
 	if err != nil {
@@ -343,23 +348,40 @@ func run(ctx context.Context, o options) (*report, error) {
 	r.dbMiB = dirMiB(r.dataDir)
 	r.imageMiB = dirMiB(filepath.Join(r.dataDir, "index"))
 
-	logf("restart: loading %d chunks", have)
-	srv, err = startCrispy(o.bin, r.dataDir, tenants, "info", o.backends.Args())
-	if err != nil {
+	if o.keep {
+		if err := os.WriteFile(filepath.Join(work, "chunks"), []byte(strconv.Itoa(have)+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.restart(o, tenants, key, have, queries); err != nil {
 		return nil, err
+	}
+	r.loadAvg = loadAvg()
+	return r, nil
+}
+
+// restart starts the server again on the data folder, which holds have
+// chunks, and measures its load, first query, memory and queries.
+func (r *report) restart(o options, tenants, key string, have int, queries *corpus) error {
+	logf("restart: loading %d chunks", have)
+	srv, err := startCrispy(o.bin, r.dataDir, tenants, "info", o.backends.Args())
+	if err != nil {
+		return err
 	}
 	r.restartReady, r.restartLoadMS = srv.ready, srv.loadMS()
-	c = newClient(srv, key, o.clients)
+	defer func() { _ = srv.stop() }()
+	c := newClient(srv, key, o.clients)
 	res, d, err := c.retrieve(queries.query(), rag.ModeHybrid, o.topK)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(res.Chunks) == 0 {
-		return nil, errors.New("restart: the first query found nothing")
+		return errors.New("restart: the first query found nothing")
 	}
 	r.firstQuery = d
-	if st, err = procStatus(srv.pid()); err != nil {
-		return nil, err
+	st, err := procStatus(srv.pid())
+	if err != nil {
+		return err
 	}
 	r.rssLoaded = st["VmRSS"]
 	if m, err := c.scrape(); err == nil {
@@ -370,19 +392,53 @@ func run(ctx context.Context, o options) (*report, error) {
 		for i := range qs {
 			qs[i] = queries.query()
 		}
-		qr, err := c.runQueries(qs, rag.ModeHybrid, o.topK, 1, o.warmup)
-		if err != nil {
-			return nil, err
+		for _, clients := range slices.Compact([]int{1, o.clients}) {
+			qr, err := c.runQueries(qs, rag.ModeHybrid, o.topK, clients, o.warmup)
+			if err != nil {
+				return err
+			}
+			qr.chunks = have
+			r.restartRuns = append(r.restartRuns, qr)
+			logf("retrieve hybrid after the restart, %d clients: p50 %.2f ms, p95 %.2f ms (server)", clients, percentile(qr.server, 50), percentile(qr.server, 95))
 		}
-		qr.chunks = have
-		r.restartRun = &qr
 		if st, err = procStatus(srv.pid()); err != nil {
-			return nil, err
+			return err
 		}
 		r.rssAfterQueries = st["VmRSS"]
 	}
+	return nil
+}
+
+// reused measures the restart alone, on the work folder of a run with
+// -keep (its data, tenants, key and chunk count): to compare builds on one
+// knowledge base.
+func (r *report) reused(o options) error {
+	r.workDir = o.reuse
+	r.dataDir = filepath.Join(o.reuse, "data")
+	key, err := os.ReadFile(filepath.Join(o.reuse, "key"))
+	if err != nil {
+		return fmt.Errorf("-reuse: %w", err)
+	}
+	n, err := os.ReadFile(filepath.Join(o.reuse, "chunks"))
+	if err != nil {
+		return fmt.Errorf("-reuse: %w", err)
+	}
+	have, err := strconv.Atoi(strings.TrimSpace(string(n)))
+	if err != nil {
+		return fmt.Errorf("-reuse: chunks: %w", err)
+	}
+	words, err := vocabulary(o.vocab)
+	if err != nil {
+		return err
+	}
+	r.vocab = len(words)
+	r.dbMiB = dirMiB(r.dataDir)
+	r.imageMiB = dirMiB(filepath.Join(r.dataDir, "index"))
+	if err := r.restart(o, filepath.Join(o.reuse, "tenants"), strings.TrimSpace(string(key)), have, newCorpus(words, o.zipf, o.seed+3000)); err != nil {
+		return err
+	}
 	r.loadAvg = loadAvg()
-	return r, nil
+	return nil
 }
 
 // loadAvg returns the machine's load averages over 1, 5 and 15 minutes.

@@ -32,7 +32,7 @@ type report struct {
 	firstQuery       time.Duration
 	rssLoaded        float64
 	heapLoaded       float64
-	restartRun       *queryRun
+	restartRuns      []queryRun // after the restart: 1 client, then -clients
 	rssAfterQueries  float64
 	loadStart        string
 	loadAvg          string
@@ -79,16 +79,15 @@ func (r *report) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "| chunks | mode | clients | q/s | client p50 | p95 | p99 | server p50 | p95 | p99 | histogram p50 | p95 | p99 | goal p95 (ms) |\n")
 	fmt.Fprintf(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	runs := slices.Clone(r.runs)
-	if r.restartRun != nil {
-		runs = append(runs, *r.restartRun)
-	}
+	runs = append(runs, r.restartRuns...)
+	restarted := len(runs) - len(r.restartRuns) // the first run after the restart
 	largest := 0
 	if n := len(r.phases); n > 0 {
 		largest = r.runs[len(r.runs)-1].chunks
 	}
 	for i, q := range runs {
 		name := q.mode
-		if r.restartRun != nil && i == len(runs)-1 {
+		if i >= restarted {
 			name += " (after restart)"
 		}
 		goal := ""
@@ -110,7 +109,7 @@ func (r *report) print(w io.Writer, o options) {
 		strings.Join(names, " | "), strings.Repeat("--:|", len(names)))
 	for i, q := range runs {
 		name := q.mode
-		if r.restartRun != nil && i == len(runs)-1 {
+		if i >= restarted {
 			name += " (after restart)"
 		}
 		fmt.Fprintf(w, "| %s | %s | %d |", kilo(q.chunks), name, q.clients)
@@ -122,22 +121,25 @@ func (r *report) print(w io.Writer, o options) {
 		fmt.Fprintf(w, " %.2f | %.2f | %.1f |\n", q.stages["total"], q.stages["total"]-timed, q.hits)
 	}
 
-	if len(r.phases) > 0 {
-		n := float64(r.runs[len(r.runs)-1].chunks)
+	if len(runs) > 0 && (len(r.phases) > 0 || len(r.restartRuns) > 0) {
+		n := float64(runs[len(runs)-1].chunks)
 		per := func(mib float64) float64 { return mib * 100000 / n }
 		fmt.Fprintf(w, "\n### Memory and restart at %s chunks\n\n", kilo(int(n)))
 		fmt.Fprintf(w, "| measure | value |\n|---|--:|\n")
-		fmt.Fprintf(w, "| RSS when ready, empty knowledge base | %.0f MiB |\n", r.rssEmpty)
-		fmt.Fprintf(w, "| RSS after ingest and queries (peak VmHWM) | %.0f MiB (%.0f MiB) |\n", r.rssIngested, r.hwmIngested)
-		fmt.Fprintf(w, "| Go heap in use after ingest | %.0f MiB |\n", r.heapIngested)
-		fmt.Fprintf(w, "| **RSS per 100k chunks, after ingest** (RSS − empty) | **%.0f MiB** |\n", per(r.rssIngested-r.rssEmpty))
+		if len(r.phases) > 0 {
+			fmt.Fprintf(w, "| RSS when ready, empty knowledge base | %.0f MiB |\n", r.rssEmpty)
+			fmt.Fprintf(w, "| RSS after ingest and queries (peak VmHWM) | %.0f MiB (%.0f MiB) |\n", r.rssIngested, r.hwmIngested)
+			fmt.Fprintf(w, "| Go heap in use after ingest | %.0f MiB |\n", r.heapIngested)
+			fmt.Fprintf(w, "| **RSS per 100k chunks, after ingest** (RSS − empty) | **%.0f MiB** |\n", per(r.rssIngested-r.rssEmpty))
+		}
 		if o.backends.Store == "" {
 			fmt.Fprintf(w, "| data folder (SQLite and index image) | %.0f MiB |\n", r.dbMiB)
 		}
 		if r.imageMiB > 0 {
 			fmt.Fprintf(w, "| index image | %.0f MiB |\n", r.imageMiB)
 		}
-		if p := r.phases[len(r.phases)-1]; p.image > 0 {
+		if len(r.phases) > 0 && r.phases[len(r.phases)-1].image > 0 {
+			p := r.phases[len(r.phases)-1]
 			fmt.Fprintf(w, "| index image written, after the last ingest job | %.1f s |\n", p.image.Seconds())
 		}
 		fmt.Fprintf(w, "| restart: exec to /readyz 200 (loads the knowledge base) | **%.2f s** |\n", r.restartReady.Seconds())
@@ -149,8 +151,8 @@ func (r *report) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "| RSS after load and first query | %.0f MiB |\n", r.rssLoaded)
 		fmt.Fprintf(w, "| Go heap in use after load | %.0f MiB |\n", r.heapLoaded)
 		fmt.Fprintf(w, "| **RSS per 100k chunks, after load** (RSS − empty) | **%.0f MiB** |\n", per(r.rssLoaded-r.rssEmpty))
-		if r.restartRun != nil {
-			fmt.Fprintf(w, "| RSS after %d more queries | %.0f MiB |\n", len(r.restartRun.client), r.rssAfterQueries)
+		if n := len(r.restartRuns); n > 0 {
+			fmt.Fprintf(w, "| RSS after %d more queries | %.0f MiB |\n", n*len(r.restartRuns[0].client), r.rssAfterQueries)
 		}
 	}
 }

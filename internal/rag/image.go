@@ -36,6 +36,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -572,6 +573,7 @@ func (s *Service) persist(t tenant.ID, k *kb) {
 		s.log.Info("knowledge base image not written: its version is no longer in the change feed", "tenant", t.String(), "version", version, "error", err)
 		return
 	}
+	held := k.bytes.Load()
 	path, err := k.writeImage(s.opts.ImageDir, t, last)
 	if err == nil {
 		var img *loadedImage
@@ -583,6 +585,11 @@ func (s *Service) persist(t tenant.ID, k *kb) {
 		s.metrics.images.WithLabelValues("failed").Inc()
 		s.log.Warn("knowledge base image not written", "tenant", t.String(), "error", err)
 		return
+	}
+	if held-k.bytes.Load() > 64<<20 {
+		// The texts and arrays the image replaced are garbage now: hand
+		// their pages back to the system rather than over minutes.
+		debug.FreeOSMemory()
 	}
 	k.nextImage.Store(time.Now().Add(19 * time.Since(start)).UnixNano())
 	s.metrics.images.WithLabelValues("written").Inc()

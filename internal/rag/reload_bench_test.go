@@ -1,8 +1,11 @@
 package rag_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -138,4 +141,57 @@ func fillSynthetic(b testing.TB, docs store.Documents, id string, n int) {
 		}
 	}
 	flush()
+}
+
+// TestEstimateMatchesImage is TestEstimateMatchesHeap for a knowledge base
+// loaded from its image: its memory is the Go heap the load takes and the
+// index section of the image, which is mapped (the chunk texts stay on
+// disk); the estimate must be within 6 % of their sum.
+func TestEstimateMatchesImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 20,000 chunks")
+	}
+	docs := openSQLite(t).Documents()
+	gw, ts := testTenants(t, "acme")
+	fillSynthetic(t, docs, ts[0].ID.String(), 20_000)
+	dir := t.TempDir()
+	first := rag.NewWithOptions(gw, docs, nil, nil, rag.Options{ImageDir: dir})
+	if _, err := first.Version(t.Context(), ts[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	first.Close() // writes the image
+	mapped := indexSection(t, filepath.Join(dir, "acme.kbi"))
+
+	s := rag.NewWithOptions(gw, docs, nil, nil, rag.Options{ImageDir: dir})
+	defer s.Close()
+	before := heapInUse()
+	if _, err := s.Version(t.Context(), ts[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	heap := heapInUse() - before
+	estimate := s.IndexBytes()[ts[0].ID]
+	runtime.KeepAlive(s)
+	ratio := float64(estimate) / float64(heap+mapped)
+	t.Logf("heap %.1f MiB, mapped %.1f MiB, estimate %.1f MiB (%.3f)", float64(heap)/(1<<20), float64(mapped)/(1<<20), float64(estimate)/(1<<20), ratio)
+	if ratio < 0.94 || ratio > 1.06 {
+		t.Errorf("estimate / (heap + mapped) = %.3f, want within 6 %%", ratio)
+	}
+}
+
+// indexSection returns the length of the index section of an image, from
+// its header (image.go).
+func indexSection(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := 12 // magic and format
+	str := func() { at += 4 + int(binary.LittleEndian.Uint32(b[at:])) }
+	str()    // tenant
+	at += 16 // version, last change's version
+	str()    // last change's document
+	at += 1  // flags
+	at += 8  // index offset
+	return int64(binary.LittleEndian.Uint64(b[at:]))
 }

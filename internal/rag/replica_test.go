@@ -1,6 +1,7 @@
 package rag_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -323,4 +324,40 @@ func TestReplicaMissedNotifications(t *testing.T) {
 			t.Error("B, loaded again, does not find document 0")
 		}
 	})
+}
+
+// TestReplicaImage checks images over PostgreSQL: a replica that restarts
+// from its image while other replicas wrote meanwhile catches up from the
+// change feed, and serves what they wrote, after its notifications too.
+func TestReplicaImage(t *testing.T) {
+	c := newCluster(t, "acme")
+	tn := c.ts[0]
+	dir := t.TempDir()
+	a := c.replica(t, "a", replicaOptions{rag: rag.Options{ImageDir: dir}})
+	for i := range 10 {
+		ingest(t, a.rag, tn, docInput(i))
+	}
+	a.rag.Close() // writes a's image
+	b := c.replica(t, "b", replicaOptions{})
+	ingest(t, b.rag, tn, docInput(20))
+	if _, err := b.rag.Delete(t.Context(), tn.ID, docInput(2).ID); err != nil {
+		t.Fatal(err)
+	}
+	docs := &scanningDocs{docsStore: a.db.Documents()}
+	log, buf := logs()
+	again := rag.NewWithOptions(c.gw, docs, log, nil, rag.Options{ImageDir: dir, Replicated: true})
+	defer again.Close()
+	for i, want := range map[int]bool{0: true, 2: false, 9: true, 20: true} {
+		if ok, _ := finds(t, again, tn, i); ok != want {
+			t.Errorf("document %d found %v, want %v", i, ok, want)
+		}
+	}
+	if docs.scans.Load() != 0 || !bytes.Contains(buf.Bytes(), []byte("knowledge base image loaded")) {
+		t.Errorf("scans %d, want 0 (the image, caught up); log:\n%s", docs.scans.Load(), buf)
+	}
+	// A write through b after the load reaches the restarted replica.
+	again.Notify(tn.ID, ingest(t, b.rag, tn, docInput(21)).Version)
+	if waitFor(5*time.Second, func() bool { ok, _ := finds(t, again, tn, 21); return ok }) < 0 {
+		t.Error("a write of another replica after the load is not found")
+	}
 }
