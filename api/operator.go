@@ -33,6 +33,9 @@ type OperatorTenant struct {
 	Name    string          `json:"name,omitempty"`
 	Keys    []OperatorKey   `json:"keys,omitempty"`
 	Limits  json.RawMessage `json:"limits,omitempty"`
+	// ParseError says why this server cannot parse the deployed config
+	// (then Keys and Limits are absent).
+	ParseError string `json:"parseError,omitempty"`
 }
 
 // OperatorTenantList answers GET /operator/v1/tenants.

@@ -436,7 +436,7 @@ func (a *App) Reload() error {
 	if a.cfg.ConfigSource == config.ConfigFromFolder {
 		folder, err := a.readFolder()
 		if err == nil {
-			err = a.deployFolder(ctx, folder)
+			err = a.deployFolder(ctx, folder, "", "")
 		}
 		if err != nil {
 			a.metrics.ConfigReloads.WithLabelValues("rejected").Inc()

@@ -58,7 +58,7 @@ func (a *App) startConfigs(ctx context.Context, folder *tenantFolder) (*tenant.R
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	if folder != nil {
-		if err := a.deployFolder(ctx, folder); err != nil {
+		if err := a.deployFolder(ctx, folder, "", ""); err != nil {
 			return nil, err
 		}
 	}
@@ -75,8 +75,9 @@ func (a *App) startConfigs(ctx context.Context, folder *tenantFolder) (*tenant.R
 // deployFolder deploys the folder's tenants to the store as the whole set:
 // a tenant whose file changed gets a new version, a tenant no longer in
 // the folder is deactivated, an unchanged one is left as it is. It runs
-// under reloadMu.
-func (a *App) deployFolder(ctx context.Context, folder *tenantFolder) error {
+// under reloadMu. author and message, when not "", say who deploys it and
+// why (an operator's key edit); by default, this server, from the folder.
+func (a *App) deployFolder(ctx context.Context, folder *tenantFolder, author, message string) error {
 	puts := make([]store.ConfigPut, len(folder.files))
 	for i, f := range folder.files {
 		id, err := tenant.ParseID(f.ID)
@@ -85,11 +86,17 @@ func (a *App) deployFolder(ctx context.Context, folder *tenantFolder) error {
 		}
 		puts[i] = store.ConfigPut{Tenant: id, Content: f.Data}
 	}
-	host, _ := os.Hostname()
+	if author == "" {
+		host, _ := os.Hostname()
+		author = "crispy serve on " + host
+	}
+	if message == "" {
+		message = "deployed from " + folder.name
+	}
 	changes, err := a.db.Configs().Deploy(ctx, store.Deploy{
 		Puts: puts, Prune: true,
-		Author:  "crispy serve on " + host,
-		Message: "deployed from " + folder.name,
+		Author:  author,
+		Message: message,
 	})
 	if err != nil {
 		return fmt.Errorf("deploy the tenants folder to the store: %w", err)

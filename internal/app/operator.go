@@ -169,7 +169,12 @@ func (o *operatorAPI) Tenant(ctx context.Context, s string) (*api.OperatorTenant
 		return nil, err
 	}
 	t := operatorTenant(v, o.served(), true)
-	if cfg, err := o.parse(id, v); err == nil {
+	cfg, err := o.parse(id, v)
+	if err != nil {
+		// Shown, rather than an empty list of keys that could be taken
+		// for a tenant without any.
+		t.ParseError = err.Error()
+	} else {
 		t.Name = cfg.Name
 		t.Keys = []api.OperatorKey{}
 		for _, k := range cfg.Keys {
@@ -230,6 +235,12 @@ func (o *operatorAPI) History(ctx context.Context, s string, limit int) (*api.Op
 // checks that the server has every secret it names, and, unless a dry run,
 // deploys it and puts it in force here before answering.
 func (o *operatorAPI) Deploy(ctx context.Context, operator, s string, req api.OperatorDeployRequest) (*api.OperatorDeployResult, error) {
+	return o.deploy(ctx, operator, s, req, 0)
+}
+
+// deploy is Deploy; base, when not 0, is the version the content was
+// edited from: another version active by then is a conflict.
+func (o *operatorAPI) deploy(ctx context.Context, operator, s string, req api.OperatorDeployRequest, base int64) (*api.OperatorDeployResult, error) {
 	id, err := parseTenantID(s)
 	if err != nil {
 		return nil, err
@@ -254,16 +265,7 @@ func (o *operatorAPI) Deploy(ctx context.Context, operator, s string, req api.Op
 	}
 	cfgs, err := tenant.ParseFiles(files, tenant.Options{AllowDevKeys: o.a.cfg.Env == config.Dev})
 	if err != nil {
-		var ps tenant.Problems
-		if errors.As(err, &ps) {
-			lines := make([]string, len(ps))
-			for i, p := range ps {
-				lines[i] = p.String()
-			}
-			return nil, api.Errorf(api.CodeInvalidRequest, "the config of %s is invalid here: %d problem(s)", id, len(ps)).
-				WithDetails(map[string]any{"problems": lines})
-		}
-		return nil, err
+		return nil, problemsError(id, err)
 	}
 	if missing := o.Secrets(cfgs[0].SecretEnv()).Missing; len(missing) > 0 {
 		return nil, api.Errorf(api.CodeInvalidRequest, "the server lacks environment variables the config of %s names: %v", id, missing).
@@ -276,9 +278,12 @@ func (o *operatorAPI) Deploy(ctx context.Context, operator, s string, req api.Op
 		return res, nil
 	}
 	changes, err := o.a.db.Configs().Deploy(ctx, store.Deploy{
-		Puts:   []store.ConfigPut{{Tenant: id, Content: []byte(req.Content)}},
+		Puts:   []store.ConfigPut{{Tenant: id, Content: []byte(req.Content), Base: base}},
 		Author: "operator:" + operator, Message: req.Message,
 	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, api.Errorf(api.CodeConflict, "the config of %s changed while it was edited: try again", id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +291,21 @@ func (o *operatorAPI) Deploy(ctx context.Context, operator, s string, req api.Op
 		res.From, res.To, res.Changed = changes[0].From, changes[0].To, true
 	}
 	return o.finish(ctx, operator, store.ActionDeploy, res)
+}
+
+// problemsError turns the problems of a tenant's config into the error
+// of a refused deploy: 400, with every problem in details.problems.
+func problemsError(id tenant.ID, err error) error {
+	var ps tenant.Problems
+	if !errors.As(err, &ps) {
+		return err
+	}
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return api.Errorf(api.CodeInvalidRequest, "the config of %s is invalid here: %d problem(s)", id, len(ps)).
+		WithDetails(map[string]any{"problems": lines})
 }
 
 // finish logs an operator's change and puts it in force here.

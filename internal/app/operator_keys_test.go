@@ -53,7 +53,7 @@ func opCall(t *testing.T, s *started, method, path, key, body string) (int, api.
 }
 
 func TestOperatorKeys(t *testing.T) {
-	s, _ := startOperator(t, nil)
+	s, dir := startOperator(t, nil)
 
 	// Bad requests change nothing.
 	before := configVersion(t, s, "acme")
@@ -67,6 +67,8 @@ func TestOperatorKeys(t *testing.T) {
 		{"key ID taken", "/operator/v1/tenants/acme/keys", `{"id":"dev","scopes":["chat"]}`, 400, api.CodeInvalidRequest},
 		{"bad expiry", "/operator/v1/tenants/acme/keys", `{"scopes":["chat"],"expiresIn":"soon"}`, 400, api.CodeInvalidRequest},
 		{"negative expiry", "/operator/v1/tenants/acme/keys", `{"scopes":["chat"],"expiresIn":"-1h"}`, 400, api.CodeInvalidRequest},
+		{"expiry too short", "/operator/v1/tenants/acme/keys", `{"scopes":["chat"],"expiresIn":"1ns"}`, 400, api.CodeInvalidRequest},
+		{"expiry too long", "/operator/v1/tenants/acme/keys", `{"scopes":["chat"],"expiresIn":"2562047h"}`, 400, api.CodeInvalidRequest},
 		{"unknown field", "/operator/v1/tenants/acme/keys", `{"scopes":["chat"],"secret":"x"}`, 400, api.CodeInvalidRequest},
 		{"malformed", "/operator/v1/tenants/acme/keys", `{"scopes":`, 400, api.CodeInvalidRequest},
 		{"unknown tenant", "/operator/v1/tenants/nobody/keys", `{"scopes":["chat"]}`, 404, api.CodeNotFound},
@@ -133,6 +135,16 @@ func TestOperatorKeys(t *testing.T) {
 		t.Error("the key edit lost the file's comments")
 	}
 
+	// The server deploys its folder: the key is written there, so that it
+	// outlives the next reload.
+	file := filepath.Join(dir, "acme", tenant.FileName)
+	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), `"id": "widget"`) || !strings.Contains(string(b), "// The development key ck_dev_acme.") {
+		t.Fatalf("the folder's file after the new key: %v\n%s", err, b)
+	}
+	if err := s.app.Reload(); err != nil || !works(t, s, made.Key) {
+		t.Fatalf("after a reload the new key works: %v", err)
+	}
+
 	// Revoke: unknown key 404, the key itself 200 and then 401.
 	if code, env := opCall(t, s, "DELETE", "/operator/v1/tenants/acme/keys/nokey", keysOperator, ""); code != http.StatusNotFound {
 		t.Errorf("revoke an unknown key = %d %+v", code, env.Error)
@@ -142,6 +154,9 @@ func TestOperatorKeys(t *testing.T) {
 	}
 	if works(t, s, made.Key) {
 		t.Fatal("the revoked key still works")
+	}
+	if err := s.app.Reload(); err != nil || works(t, s, made.Key) {
+		t.Fatalf("a reload brought the revoked key back (%v)", err)
 	}
 	// globex's last key cannot be revoked.
 	if code, env := opCall(t, s, "DELETE", "/operator/v1/tenants/globex/keys/dev", keysOperator, ""); code != http.StatusConflict {
@@ -294,5 +309,36 @@ func TestMe(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /me on acme's public host = %d", res.StatusCode)
+	}
+}
+
+// TestOperatorKeysFromStore: a server on the store edits the deployed
+// version; a server on the embedded examples has no file to edit and says
+// so.
+func TestOperatorKeysFromStore(t *testing.T) {
+	s, dir := startOperator(t, func(c *config.Serve) { c.ConfigSource = config.ConfigFromStore })
+	acme, err := os.ReadFile(filepath.Join(dir, "acme", tenant.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, env := opCall(t, s, "POST", "/operator/v1/tenants/acme/deploy", keysOperator, string(mustJSON(t, api.OperatorDeployRequest{Content: string(acme)}))); code != 200 {
+		t.Fatalf("deploy acme = %d %+v", code, env.Error)
+	}
+	code, env := opCall(t, s, "POST", "/operator/v1/tenants/acme/keys", keysOperator, `{"scopes":["chat"]}`)
+	var made api.OperatorKeyResult
+	if err := json.Unmarshal(env.Data, &made); err != nil || code != http.StatusCreated || !works(t, s, made.Key) {
+		t.Fatalf("new key on the store = %d %s", code, env.Data)
+	}
+	if !strings.HasPrefix(made.KeyID, "k2") {
+		t.Errorf("a key without an ID is named %q, want k and the date", made.KeyID)
+	}
+	if code, env := opCall(t, s, "DELETE", "/operator/v1/tenants/acme/keys/"+made.KeyID, keysOperator, ""); code != 200 || works(t, s, made.Key) {
+		t.Fatalf("revoke on the store = %d %+v", code, env.Error)
+	}
+
+	embedded, _ := startOperator(t, func(c *config.Serve) { c.TenantsDir = filepath.Join(t.TempDir(), "none") })
+	code, env = opCall(t, embedded, "POST", "/operator/v1/tenants/acme/keys", keysOperator, `{"scopes":["chat"]}`)
+	if code != http.StatusConflict || env.Error == nil || !strings.Contains(env.Error.Message, "--config-source store") {
+		t.Fatalf("new key on the embedded examples = %d %+v", code, env.Error)
 	}
 }

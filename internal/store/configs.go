@@ -39,6 +39,11 @@ type ConfigVersion struct {
 type ConfigPut struct {
 	Tenant  tenant.ID
 	Content []byte
+	// Base, when not 0, is the active version the content was made from:
+	// the deploy is refused with ErrConflict, and changes nothing, when
+	// another version is active by then (an edit of a config read
+	// earlier never overwrites a change made since).
+	Base int64
 }
 
 // Deploy is a change of the deployed configs, made in one transaction: the
@@ -168,6 +173,21 @@ type DeployPlan struct {
 	Deactivate []tenant.ID
 	Changes    []ConfigChange
 	Events     []ConfigEvent // one per change, Time left for the backend
+}
+
+// CheckBase returns ErrConflict, naming the tenant, when a put of d has a
+// Base that is not the tenant's active version in active. Both backends
+// run it inside their transaction, before PlanDeploy.
+func CheckBase(d Deploy, active map[tenant.ID]ConfigVersion) error {
+	for _, c := range d.Puts {
+		if c.Base == 0 {
+			continue
+		}
+		if cur := active[c.Tenant].Version; cur != c.Base {
+			return fmt.Errorf("%w: the config of %s was edited from version %d, and version %d is active now", ErrConflict, c.Tenant, c.Base, cur)
+		}
+	}
+	return nil
 }
 
 // PlanDeploy computes a Deploy against the active state: active maps each

@@ -89,6 +89,9 @@ func (c *Configs) Deploy(ctx context.Context, d store.Deploy) ([]store.ConfigCha
 		if err != nil {
 			return err
 		}
+		if err := store.CheckBase(d, byTenant); err != nil {
+			return err
+		}
 		plan := store.PlanDeploy(d, byTenant, last)
 		if len(plan.Changes) == 0 {
 			return nil

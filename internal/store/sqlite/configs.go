@@ -77,6 +77,9 @@ func (c *Configs) deploy(ctx context.Context, d store.Deploy) ([]store.ConfigCha
 	if err != nil {
 		return nil, err
 	}
+	if err := store.CheckBase(d, byTenant); err != nil {
+		return nil, err
+	}
 	plan := store.PlanDeploy(d, byTenant, last)
 	if len(plan.Changes) == 0 {
 		return nil, nil

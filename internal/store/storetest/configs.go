@@ -26,6 +26,7 @@ func TestConfigs(t *testing.T, open func(t *testing.T) store.Configs) {
 		{"Prune", testConfigPrune},
 		{"Invalid", testConfigInvalid},
 		{"Concurrent", testConfigConcurrent},
+		{"Base", testConfigBase},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,5 +325,35 @@ func testConfigConcurrent(t *testing.T, c store.Configs) {
 	a := mustActive(t, c)
 	if a.Epoch != int64(writers*3) || len(a.Configs) != 2 || a.Configs[0].Version != int64(writers*3) {
 		t.Errorf("at the end: epoch %d, %s", a.Epoch, activeSummary(a))
+	}
+}
+
+// testConfigBase: a put with a Base deploys only while that version is
+// active; otherwise ErrConflict, and nothing of the deploy is made.
+func testConfigBase(t *testing.T, c store.Configs) {
+	ctx := context.Background()
+	mustDeploy(t, c, store.Deploy{Puts: []store.ConfigPut{put(acme, "a1"), put(globex, "g1")}, Author: "ops"})
+	edit := put(acme, "a2")
+	edit.Base = 1
+	if changes := mustDeploy(t, c, store.Deploy{Puts: []store.ConfigPut{edit}, Author: "ops"}); len(changes) != 1 || changes[0].To != 2 {
+		t.Fatalf("deploy on base 1 = %+v", changes)
+	}
+	// An edit made from version 1, now that 2 is active, is refused whole:
+	// globex's put in the same deploy is not made either.
+	stale := put(acme, "a1 with a key")
+	stale.Base = 1
+	before := mustActive(t, c)
+	_, err := c.Deploy(ctx, store.Deploy{Puts: []store.ConfigPut{stale, put(globex, "g2")}, Author: "ops"})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("deploy on a stale base = %v, want ErrConflict", err)
+	}
+	if after := mustActive(t, c); activeSummary(after) != activeSummary(before) || after.Epoch != before.Epoch {
+		t.Fatalf("a refused deploy changed %s (epoch %d) to %s (epoch %d)", activeSummary(before), before.Epoch, activeSummary(after), after.Epoch)
+	}
+	// A base for a tenant that has no active version is a conflict too.
+	ghost := put(tenant.MustID("initech"), "i1")
+	ghost.Base = 1
+	if _, err := c.Deploy(ctx, store.Deploy{Puts: []store.ConfigPut{ghost}, Author: "ops"}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("deploy on the base of an undeployed tenant = %v, want ErrConflict", err)
 	}
 }
