@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/crispy-enigma/crispy/api"
@@ -41,6 +42,7 @@ const (
 type server struct {
 	url string
 	app *app.App
+	dir string // the tenants folder
 }
 
 func findChrome(t *testing.T) string {
@@ -107,7 +109,7 @@ func startServer(t *testing.T) *server {
 	})
 	select {
 	case x := <-addr:
-		return &server{url: "http://" + x.String(), app: a}
+		return &server{url: "http://" + x.String(), app: a, dir: dir}
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
@@ -122,7 +124,7 @@ type browser struct {
 	shots string
 
 	mu      sync.Mutex
-	dialogs []string // type: message of every dialog the pages opened
+	dialogs []string // every dialog the pages opened ("type: message") and every exception
 }
 
 func newBrowser(t *testing.T, chrome, base string) *browser {
@@ -172,6 +174,19 @@ func newBrowser(t *testing.T, chrome, base string) *browser {
 			b.dialogs = append(b.dialogs, string(ev.Type)+": "+ev.Message)
 			b.mu.Unlock()
 			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	// Every uncaught exception of a page's scripts is recorded: a script
+	// the policy (Trusted Types included) stopped would show here.
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, "exception: "+(&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
+			b.mu.Unlock()
 		}
 	}()
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
@@ -311,6 +326,22 @@ func TestBrowser(t *testing.T) {
 	b := newBrowser(t, chrome, srv.url)
 
 	b.shoot("signin")
+	// The exception watch works: a thrown error is recorded.
+	b.do("throw", chromedp.Evaluate[chromedp.Void](`setTimeout(() => { throw new Error('probe'); }); undefined`))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b.mu.Lock()
+		n := len(b.dialogs)
+		if n == 1 && strings.Contains(b.dialogs[0], "probe") {
+			b.dialogs = nil
+		}
+		b.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a thrown exception was not recorded")
+		}
+	}
 	b.signIn(acmeKey, "/console/chat")
 	// acme's key holds every scope: every tenant page is offered, and no
 	// operator page.
@@ -542,10 +573,13 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("the new key: GET /me = %d %s", code, env.Data)
 		}
 		b.shoot("tenant")
-		// The key was added through the operator API: acme's folder now
-		// differs from what is deployed.
+		// The server deploys its folder: the key was written into acme's
+		// file there, so that it outlives a reload, and acme stays in sync.
+		if b, err := os.ReadFile(filepath.Join(srv.dir, "acme", tenant.FileName)); err != nil || !strings.Contains(string(b), `"id": "console-e2e"`) {
+			t.Fatalf("acme's file does not hold the new key: %v", err)
+		}
 		b.open("/console/operator")
-		b.wait("drift", `[...document.querySelectorAll('#op-tenants tbody tr')].some((r) => r.cells[0].textContent === 'acme' && r.cells[3].textContent === 'differs')`)
+		b.wait("no drift", `[...document.querySelectorAll('#op-tenants tbody tr')].some((r) => r.cells[0].textContent === 'acme' && r.cells[3].textContent === 'in-sync')`)
 		b.open("/console/operator/tenant?id=acme")
 		b.wait("acme's keys", `[...document.querySelectorAll('#t-keys code')].some((c) => c.textContent === 'console-e2e')`)
 		b.do("revoke", chromedp.Click(chromedp.CSS(`button[aria-label="Revoke key console-e2e"]`)))
@@ -553,17 +587,19 @@ func TestBrowser(t *testing.T) {
 		if code, _ := call(t, "GET", srv.url+"/me", secret); code != http.StatusUnauthorized {
 			t.Errorf("the revoked key: GET /me = %d, want 401", code)
 		}
-		// Revoking it restored the file as it was, comments included: in
-		// sync again.
-		b.open("/console/operator")
-		b.wait("no drift", `[...document.querySelectorAll('#op-tenants tbody tr')].some((r) => r.cells[0].textContent === 'acme' && r.cells[3].textContent === 'in-sync')`)
+		if err := srv.app.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := call(t, "GET", srv.url+"/me", secret); code != http.StatusUnauthorized {
+			t.Errorf("after a reload, the revoked key: GET /me = %d, want 401", code)
+		}
 	})
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, d := range b.dialogs {
 		if !strings.HasPrefix(d, "confirm: ") {
-			t.Errorf("a page opened a dialog it should not: %q", d)
+			t.Errorf("a page opened a dialog it should not, or threw: %q", d)
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 // Delete removes a document: nothing of it is retrievable afterwards.
 func (s *Service) Delete(ctx context.Context, t tenant.ID, id string) (int64, error) {
-	if !docIDPattern.MatchString(id) {
+	if !validDocID(id) {
 		return 0, docErr(id, store.ErrNotFound)
 	}
 	k, err := s.base(ctx, t)

@@ -177,8 +177,8 @@ func validateInput(in *DocumentInput) (format, src string, err error) {
 		return "", "", api.Errorf(api.CodePayloadTooLarge, "the document is larger than %d bytes", MaxDocumentBytes).WithDetails(map[string]any{"path": "/" + format, "limit": MaxDocumentBytes})
 	case !utf8.ValidString(src):
 		return "", "", bad("/"+format, "the document is not valid UTF-8")
-	case in.ID != "" && !docIDPattern.MatchString(in.ID):
-		return "", "", bad("/id", "id must be 1-256 characters of A-Z a-z 0-9 . _ : / @ -, starting with a letter or digit")
+	case in.ID != "" && !validDocID(in.ID):
+		return "", "", bad("/id", "id must be 1-256 characters of A-Z a-z 0-9 . _ : / @ -, starting with a letter or digit, with no empty, '.' or '..' segment between slashes")
 	case utf8.RuneCountInString(in.Title) > 500:
 		return "", "", bad("/title", "title is longer than 500 characters")
 	case len(in.Metadata) > 32:
@@ -242,9 +242,16 @@ func DocumentIDFrom(path string) string {
 			b.WriteByte('_')
 		}
 	}
-	id := strings.TrimLeft(b.String(), "._:/@-")
+	// A segment between slashes that is empty or dots alone becomes '_'s.
+	segs := strings.Split(b.String(), "/")
+	for i, seg := range segs {
+		if strings.Trim(seg, ".") == "" {
+			segs[i] = strings.Repeat("_", max(len(seg), 1))
+		}
+	}
+	id := strings.TrimLeft(strings.Join(segs, "/"), "._:/@-")
 	if len(id) > 256 {
-		id = id[:256]
+		id = strings.TrimRight(id[:256], "/")
 	}
 	return id
 }

@@ -131,13 +131,31 @@ func TestDocumentIDFrom(t *testing.T) {
 		"-draft.md":                "draft.md",
 		"@x.txt":                   "x.txt",
 		"été.html":                 "t_.html",
+		"a/../b.md":                "a/__/b.md",
+		"a//b.md":                  "a/_/b.md",
+		"./x.md":                   "x.md",
+		"notes/":                   "notes/_",
 	} {
-		if got := DocumentIDFrom(in); got != want || !docIDPattern.MatchString(got) {
+		if got := DocumentIDFrom(in); got != want || !validDocID(got) {
 			t.Errorf("DocumentIDFrom(%q) = %q, want %q", in, got, want)
 		}
 	}
 	if got := DocumentIDFrom(strings.Repeat("a", 300)); len(got) != 256 {
 		t.Errorf("long name: %d bytes", len(got))
+	}
+}
+
+// TestValidDocID: an ID is never a URL path that reads as another one.
+func TestValidDocID(t *testing.T) {
+	for _, id := range []string{"a", "handbook", "notes/travel.md", "a.b/c..d", "x/.hidden", "urn:x:1", "a@b", "a/..b"} {
+		if !validDocID(id) {
+			t.Errorf("%q is refused", id)
+		}
+	}
+	for _, id := range []string{"", ".a", "/a", "a/../b", "a/./b", "a/..", "a/.", "a//b", "a/", "a b", "a?b", "a#b", "a%2e", strings.Repeat("a", 257)} {
+		if validDocID(id) {
+			t.Errorf("%q is accepted", id)
+		}
 	}
 }
 

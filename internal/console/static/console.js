@@ -53,13 +53,26 @@ export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) throw new Error('no inline handlers');
+    if (k.startsWith('on') || k === 'style' || k === 'srcdoc') throw new Error('el: no ' + k + ' attribute');
+    if ((k === 'href' || k === 'src') && !safeURL(String(v))) throw new Error('el: unsafe ' + k);
     if (k === 'text') e.textContent = v;
     else if (k === 'dataset') Object.assign(e.dataset, v);
     else e.setAttribute(k, v === true ? '' : String(v));
   }
   append(e, ...children);
   return e;
+}
+
+// safeURL accepts a path of this origin or an http(s) URL: never a
+// javascript: or data: URL, whatever the data that built it.
+export function safeURL(u) {
+  return (u.startsWith('/') && !u.startsWith('//')) || u.startsWith('#') || /^https?:\/\//i.test(u);
+}
+
+// docPath is the API path of a document: each segment of its ID encoded,
+// dots included, so that no ID reads as another path.
+export function docPath(id) {
+  return '/documents/' + id.split('/').map((s) => encodeURIComponent(s).replace(/\./g, '%2E')).join('/');
 }
 
 export function append(parent, ...children) {
@@ -83,11 +96,15 @@ export function flash(message, kind = 'error') {
 }
 export function unflash() { $('flash').hidden = true; }
 
-// failed shows an API error with its code.
+// failed shows an API error with its code, and the problems or the
+// missing secrets its details name.
 export function failed(err) {
   if (err && err.name === 'AbortError') return;
   const code = err instanceof ApiError ? ' (' + err.code + ')' : '';
   flash((err && err.message ? err.message : String(err)) + code);
+  const d = err instanceof ApiError && err.details ? err.details : {};
+  const more = [].concat(d.problems || [], d.missingSecrets ? ['missing: ' + d.missingSecrets.join(', ')] : []);
+  if (more.length) $('flash').append(el('ul', {}, more.map((p) => el('li', { text: String(p) }))));
 }
 
 // busy disables a form's controls while fn runs.
@@ -202,9 +219,10 @@ async function start() {
     }
   }
   if (page !== 'signin' && !allowed(document.body, m)) {
+    const needs = document.body.dataset.needs;
     flash(isOperator() ? 'This page is for tenant keys; an operator credential cannot use it.'
-      : 'This key may not use this page: it needs the scope "' + document.body.dataset.needs + '"' +
-        (document.body.dataset.needs === 'tts' ? ' and a tenant with speech turned on.' : '.'));
+      : document.body.dataset.area === 'operator' ? 'This page is for operators: sign in with an operator credential (co_...).'
+        : 'This key may not use this page: it needs the scope "' + needs + '"' + (needs === 'tts' ? ' and a tenant with speech turned on.' : '.'));
     return;
   }
   const mod = await import('./pages/' + page + '.js');

@@ -84,7 +84,9 @@ async function send() {
       }
     }
   } catch (err) {
-    reply.remove();
+    // What came before the failure stays, marked as cut short.
+    if (answer) reply.append(el('p', { class: 'error', text: 'The answer was cut short.' }));
+    else reply.remove();
     failed(err);
   } finally {
     reply.removeAttribute('aria-busy');
@@ -119,16 +121,34 @@ function done(reply, answer, d, t0, first) {
     'total ' + fmtNumber(total) + ' ms',
   ].join(' · ');
   reply.append(el('p', { class: 'meta muted', text: d.model + ' · ' + fmtNumber(total) + ' ms' }));
+  // Screen readers hear the whole answer once, not every token.
+  $('chat-announce').textContent = 'Answer: ' + answer;
 }
 
 // events reads server-sent events from a fetch Response as they arrive.
+// A line may end in \r\n, \n or \r; a \r at the end of a chunk waits for
+// the next one, which may begin with its \n. The reader is cancelled when
+// the caller stops early (an error), which ends the request and frees the
+// tenant's stream slot.
 async function* events(res) {
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value.replace(/\r\n?/g, '\n');
+  let pending = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let text = pending + value;
+      pending = '';
+      if (text.endsWith('\r')) { pending = '\r'; text = text.slice(0, -1); }
+      buf += text.replace(/\r\n?/g, '\n');
+      yield* blocks();
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+
+  function* blocks() {
     let i;
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, i);

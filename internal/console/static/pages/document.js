@@ -1,10 +1,10 @@
-import { $, api, el, failed, fmtBytes, fmtTime, fmtNumber } from '../console.js';
+import { $, api, docPath, el, failed, fmtBytes, fmtTime, fmtNumber } from '../console.js';
 
 export async function init() {
   const id = new URLSearchParams(location.search).get('id');
   if (!id) { failed(new Error('no document named: open one from the list')); return; }
   try {
-    const d = await api('/documents/' + id.split('/').map(encodeURIComponent).join('/'));
+    const d = await api(docPath(id));
     const doc = d;
     $('doc-title').textContent = doc.title || doc.id;
     document.title = (doc.title || doc.id) + ' · Crispy Enigma console';
@@ -26,8 +26,10 @@ export async function init() {
         el('p', { class: 'muted', text: (c.headingPath || []).join(' › ') + ' · ' + c.tokens + ' tokens · chars ' + c.start + '–' + c.end }),
         el('div', { class: 'chunk-text', text: c.text })));
     }
-    if (location.hash) {
-      const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    let anchor = '';
+    try { anchor = decodeURIComponent(location.hash.slice(1)); } catch { /* a malformed link: no anchor */ }
+    if (anchor) {
+      const target = document.getElementById(anchor);
       if (target) { target.classList.add('cited'); target.focus(); target.scrollIntoView({ block: 'center' }); }
     }
   } catch (err) { failed(err); }

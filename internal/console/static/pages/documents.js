@@ -1,4 +1,4 @@
-import { $, api, el, clear, credential, failed, flash, unflash, busy, fmtBytes, fmtTime, fmtNumber } from '../console.js';
+import { $, api, docPath, el, clear, credential, failed, flash, unflash, busy, fmtBytes, fmtTime, fmtNumber } from '../console.js';
 
 // Up to this many files go in one multipart upload, answered when they are
 // in; more go as an NDJSON batch, which the server runs as a job whose
@@ -57,7 +57,7 @@ async function remove(id, button) {
   if (!confirm('Delete the document "' + id + '" and its chunks?')) return;
   button.disabled = true;
   try {
-    await api('/documents/' + id.split('/').map(encodeURIComponent).join('/'), { method: 'DELETE' });
+    await api(docPath(id), { method: 'DELETE' });
     button.closest('tr').remove();
     flash('Deleted ' + id + '.', 'info');
   } catch (err) { button.disabled = false; failed(err); }

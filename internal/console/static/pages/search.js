@@ -41,4 +41,5 @@ function show(r, ms) {
     tb.append(el('tr', {}, el('td', { text: stage }), el('td', { class: 'num', text: fmtNumber(v, 1) })));
   }
   tb.append(el('tr', {}, el('td', { text: 'in the browser, end to end' }), el('td', { class: 'num', text: fmtNumber(ms, 1) })));
+  $('search-announce').textContent = 'Answer with ' + (r.sources || []).length + ' sources, confidence ' + fmtNumber(r.confidence, 2) + ': ' + r.answer;
 }

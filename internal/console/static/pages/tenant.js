@@ -5,7 +5,7 @@ let id = '';
 
 export async function init() {
   id = new URLSearchParams(location.search).get('id') || '';
-  if (!id) { failed(new Error('no tenant named: open one from the list')); return; }
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(id)) { failed(new Error('no tenant named: open one from the list')); return; }
   const scopes = $('key-scopes');
   for (const s of SCOPES) {
     const cid = 'scope-' + s.replace(':', '-');
@@ -35,7 +35,8 @@ async function load() {
       kb.append(el('tr', {}, el('td', {}, el('code', { text: k.id })), el('td', { text: k.scopes.join(', ') }),
         el('td', { text: (k.dev ? '[dev] ' : '') + (k.description || '') }), el('td', { text: k.expires ? fmtTime(k.expires) : 'never' }), el('td', {}, revoke)));
     }
-    $('t-limits').textContent = JSON.stringify(t.limits || {}, null, 2);
+    $('t-limits').textContent = t.parseError ? 'This server cannot parse the deployed config: ' + t.parseError : JSON.stringify(t.limits || {}, null, 2);
+    if (t.parseError) kb.append(el('tr', {}, el('td', { colspan: 5, class: 'error', text: 'Keys unknown: the deployed config does not parse here.' })));
     usage(u);
     history(h);
   } catch (err) { failed(err); }
