@@ -51,11 +51,11 @@ const (
 )
 
 var (
-	docIDPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,255}$`)
+	docIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,255}$`)
 	// dotSegment finds a "." or ".." segment, or an empty one, in an ID
 	// that holds '/': a URL path with one is not the path it reads as
 	// (a browser resolves "a/../b" to "b"), so no ID has one.
-	dotSegment = regexp.MustCompile(`(^|/)\.{1,2}(/|$)|//|/$`)
+	dotSegment     = regexp.MustCompile(`(^|/)\.{1,2}(/|$)|//|/$`)
 	metaKeyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`)
 	// reservedMeta are metadata keys a document may not set: scoping is
 	// decided by the caller's key, never by document content.
