@@ -433,11 +433,12 @@ func TestTimeout(t *testing.T) {
 		c, _ := start(t, mockupstream.Config{Reply: "a b c", TokensPerSecond: 5}, nil)
 		ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
 		defer cancel()
+		// The reply takes 600 ms: the deadline ends it mid-stream, or,
+		// on a machine slow enough, before its headers; a timeout either way.
 		st, err := c.Chat(ctx, chatReq("x"))
-		if err != nil {
-			t.Fatal(err)
+		if err == nil {
+			_, err = collect(t, st)
 		}
-		_, err = collect(t, st)
 		failure(t, err, provider.KindTimeout, 0)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want it to match context.DeadlineExceeded", err)
