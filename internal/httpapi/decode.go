@@ -33,13 +33,18 @@ func maxBodyBytes(r *http.Request) int64 {
 // field that v does not have and no value of the wrong type. Every failure is
 // an *api.Error whose details name the JSON Pointer of the offending value.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeJSONWithin(w, r, maxBodyBytes(r), v)
+}
+
+// decodeJSONWithin is decodeJSON with a limit of its own on the body.
+func decodeJSONWithin(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return api.Errorf(api.CodeUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
 		}
 	}
-	body, err := readBody(w, r, maxBodyBytes(r))
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		return err
 	}

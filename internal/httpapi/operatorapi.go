@@ -210,12 +210,5 @@ func (s *Server) opDrift(w http.ResponseWriter, r *http.Request) error {
 // decodeOperatorJSON decodes an operator request body, strictly, within
 // MaxOperatorBody.
 func decodeOperatorJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return api.Errorf(api.CodeUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
-	}
-	body, err := readBody(w, r, MaxOperatorBody)
-	if err != nil {
-		return err
-	}
-	return decodeBytes(body, v)
+	return decodeJSONWithin(w, r, MaxOperatorBody, v)
 }
