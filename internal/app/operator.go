@@ -350,15 +350,14 @@ func (o *operatorAPI) Rollback(ctx context.Context, operator, s string, req api.
 		version = events[0].From
 	}
 	// The version must be valid here, as a deploy must.
-	versions, _, err := o.a.db.Configs().ConfigHistory(ctx, id, store.MaxConfigHistory)
+	target, err := o.a.db.Configs().ConfigVersion(ctx, id, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, api.Errorf(api.CodeNotFound, "tenant %s has no version %d", id, version)
+	}
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(versions, func(v store.ConfigVersion) bool { return v.Version == version })
-	if i < 0 {
-		return nil, api.Errorf(api.CodeNotFound, "tenant %s has no version %d", id, version)
-	}
-	if _, err := o.Deploy(ctx, operator, s, api.OperatorDeployRequest{Content: string(versions[i].Content), DryRun: true}); err != nil {
+	if _, err := o.Deploy(ctx, operator, s, api.OperatorDeployRequest{Content: string(target.Content), DryRun: true}); err != nil {
 		return nil, err
 	}
 	change, err := o.a.db.Configs().Activate(ctx, id, version, "operator:"+operator, req.Message)

@@ -100,6 +100,9 @@ type Configs interface {
 	// ConfigHistory returns up to limit (1 to MaxConfigHistory) versions
 	// of tenant t, newest first, and the version active now (0: none).
 	ConfigHistory(ctx context.Context, t tenant.ID, limit int) ([]ConfigVersion, int64, error)
+	// ConfigVersion returns version v of tenant t's config, however old;
+	// ErrNotFound when t has no such version.
+	ConfigVersion(ctx context.Context, t tenant.ID, v int64) (ConfigVersion, error)
 	// ConfigEvents returns up to limit (1 to MaxConfigHistory) of the
 	// changes made to tenant t's active version, newest first: the audit
 	// trail of deployments, rollbacks and deactivations, written in the

@@ -28,6 +28,8 @@ ON CONFLICT (tenant) DO UPDATE SET version = excluded.version, updated_at = excl
 	cfgExists   = `SELECT EXISTS (SELECT 1 FROM config_versions WHERE tenant = $1 AND version = $2)`
 	cfgHistory  = `SELECT version, hash, content, author, message, created_at FROM config_versions
 WHERE tenant = $1 ORDER BY version DESC LIMIT $2`
+	cfgVersion = `SELECT version, hash, content, author, message, created_at FROM config_versions
+WHERE tenant = $1 AND version = $2`
 	cfgEvent = `INSERT INTO config_events (tenant, action, from_version, to_version, author, message, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	cfgEvents = `SELECT action, from_version, to_version, author, message, created_at FROM config_events
@@ -328,4 +330,31 @@ func readLast(ctx context.Context, tx pgx.Tx) (map[tenant.ID]int64, error) {
 	}
 	defer rows.Close()
 	return store.ScanLastVersions(rows)
+}
+
+// ConfigVersion implements store.Configs.
+func (c *Configs) ConfigVersion(ctx context.Context, t tenant.ID, v int64) (store.ConfigVersion, error) {
+	if t.IsZero() || v < 1 {
+		return store.ConfigVersion{}, fmt.Errorf("postgres: config version: %w: a tenant and a version of 1 or more are required", store.ErrInvalid)
+	}
+	if err := c.db.ready(ctx); err != nil {
+		return store.ConfigVersion{}, fmt.Errorf("postgres: config version: %w", err)
+	}
+	var out []store.ConfigVersion
+	err := c.tx(ctx, readOnly, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, cfgVersion, t.String(), v)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out, err = store.ScanConfigVersions(rows, t)
+		return err
+	})
+	if err != nil {
+		return store.ConfigVersion{}, c.db.fail(ctx, "config version", err)
+	}
+	if len(out) == 0 {
+		return store.ConfigVersion{}, fmt.Errorf("postgres: config version: %w: %s has no version %d", store.ErrNotFound, t, v)
+	}
+	return out[0], nil
 }

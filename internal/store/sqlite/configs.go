@@ -26,6 +26,8 @@ ON CONFLICT (tenant) DO UPDATE SET version = excluded.version, updated_at = excl
 	cfgExists   = `SELECT 1 FROM config_versions WHERE tenant = ? AND version = ?`
 	cfgHistory  = `SELECT version, hash, content, author, message, created_at FROM config_versions
 WHERE tenant = ? ORDER BY version DESC LIMIT ?`
+	cfgVersion = `SELECT version, hash, content, author, message, created_at FROM config_versions
+WHERE tenant = ? AND version = ?`
 	cfgEvent = `INSERT INTO config_events (tenant, action, from_version, to_version, author, message, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?)`
 	cfgEvents = `SELECT action, from_version, to_version, author, message, created_at FROM config_events
@@ -320,4 +322,31 @@ func readLast(ctx context.Context, q querier) (map[tenant.ID]int64, error) {
 	}
 	defer rows.Close()
 	return store.ScanLastVersions(rows)
+}
+
+// ConfigVersion implements store.Configs.
+func (c *Configs) ConfigVersion(ctx context.Context, t tenant.ID, v int64) (store.ConfigVersion, error) {
+	if t.IsZero() || v < 1 {
+		return store.ConfigVersion{}, fmt.Errorf("sqlite: config version: %w: a tenant and a version of 1 or more are required", store.ErrInvalid)
+	}
+	if err := c.db.ready(ctx); err != nil {
+		return store.ConfigVersion{}, fmt.Errorf("sqlite: config version: %w", err)
+	}
+	var out []store.ConfigVersion
+	err := func() error {
+		rows, err := c.db.reader.QueryContext(ctx, cfgVersion, t.String(), v)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out, err = store.ScanConfigVersions(rows, t)
+		return err
+	}()
+	if err != nil {
+		return store.ConfigVersion{}, c.db.fail(ctx, "config version", err)
+	}
+	if len(out) == 0 {
+		return store.ConfigVersion{}, fmt.Errorf("sqlite: config version: %w: %s has no version %d", store.ErrNotFound, t, v)
+	}
+	return out[0], nil
 }

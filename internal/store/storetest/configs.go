@@ -27,6 +27,7 @@ func TestConfigs(t *testing.T, open func(t *testing.T) store.Configs) {
 		{"Invalid", testConfigInvalid},
 		{"Concurrent", testConfigConcurrent},
 		{"Base", testConfigBase},
+		{"Version", testConfigVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,5 +356,28 @@ func testConfigBase(t *testing.T, c store.Configs) {
 	ghost.Base = 1
 	if _, err := c.Deploy(ctx, store.Deploy{Puts: []store.ConfigPut{ghost}, Author: "ops"}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("deploy on the base of an undeployed tenant = %v, want ErrConflict", err)
+	}
+}
+
+// testConfigVersion: any version is found by its number, the active one
+// or not; another tenant's, or one that never was, is not.
+func testConfigVersion(t *testing.T, c store.Configs) {
+	ctx := context.Background()
+	for _, content := range []string{"a1", "a2", "a3"} {
+		mustDeploy(t, c, store.Deploy{Puts: []store.ConfigPut{put(acme, content)}, Author: "ops", Message: content})
+	}
+	mustDeploy(t, c, store.Deploy{Puts: []store.ConfigPut{put(globex, "g1")}, Author: "ops"})
+	v, err := c.ConfigVersion(ctx, acme, 2)
+	if err != nil || v.Version != 2 || string(v.Content) != "a2" || v.Message != "a2" || v.Tenant != acme || v.Hash != store.ConfigHash([]byte("a2")) {
+		t.Fatalf("ConfigVersion(acme, 2) = %+v, %v", v, err)
+	}
+	if _, err := c.ConfigVersion(ctx, globex, 2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("globex's version 2 = %v, want ErrNotFound", err)
+	}
+	if _, err := c.ConfigVersion(ctx, acme, 9); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("acme's version 9 = %v, want ErrNotFound", err)
+	}
+	if _, err := c.ConfigVersion(ctx, acme, 0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("version 0 = %v, want ErrInvalid", err)
 	}
 }
