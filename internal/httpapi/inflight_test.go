@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,6 +112,47 @@ func TestTenantInFlightShare(t *testing.T) {
 	wg.Wait()
 	if rec := req("ck_dev_acme", "/health"); rec.Code != 200 {
 		t.Errorf("acme's share not released: %d", rec.Code)
+	}
+}
+
+// TestTenantInFlightForgotten: a tenant removed by a reload leaves no
+// counter behind once its last request ends.
+func TestTenantInFlightForgotten(t *testing.T) {
+	full := registry(t)
+	var acmeOnly *tenant.Registry
+	{
+		acme, _ := full.Tenant("acme")
+		var err error
+		if acmeOnly, err = tenant.NewRegistry([]*tenant.Config{acme.Config}, tenant.Options{AllowDevKeys: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var current atomic.Pointer[tenant.Registry]
+	current.Store(full)
+	s := New(Options{
+		Registry:    current.Load,
+		Metrics:     obs.NewMetrics(),
+		MaxInFlight: 8,
+		extra: []*route{{pattern: "GET /test/reload", family: "chat", h: func(w http.ResponseWriter, r *http.Request) error {
+			current.Store(acmeOnly) // globex is removed while its request runs
+			return writeData(w, r, http.StatusOK, "done")
+		}}},
+	})
+	s.SetReady(true)
+	for _, c := range []struct{ key, path string }{{"ck_dev_acme", "/health"}, {"ck_dev_globex", "/test/reload"}} {
+		r := httptest.NewRequest("GET", c.path, nil)
+		r.Header.Set("Authorization", "Bearer "+c.key)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		if rec.Code != 200 {
+			t.Fatalf("GET %s = %d %s", c.path, rec.Code, rec.Body)
+		}
+	}
+	if _, ok := s.inFlight.Load(tenant.MustID("globex")); ok {
+		t.Error("the removed tenant's counter is still held")
+	}
+	if _, ok := s.inFlight.Load(tenant.MustID("acme")); !ok {
+		t.Error("a served tenant's counter was dropped")
 	}
 }
 

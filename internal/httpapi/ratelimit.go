@@ -124,7 +124,15 @@ func (s *Server) withTenantInFlight(next http.Handler) http.Handler {
 				WithDetails(map[string]any{"limit": "inFlight", "retryAfter": 1}))
 			return
 		}
-		defer n.Add(-1)
+		defer func() {
+			// The last request of a tenant that is no longer served
+			// drops its counter, so that removed tenants leave nothing.
+			if n.Add(-1) == 0 {
+				if _, ok := s.opts.Registry().Tenant(t.ID.String()); !ok {
+					s.inFlight.CompareAndDelete(t.ID, v)
+				}
+			}
+		}()
 		next.ServeHTTP(w, r)
 	})
 }
