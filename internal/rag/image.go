@@ -533,12 +533,7 @@ func (s *Service) schedule(t tenant.ID, k *kb) {
 		return
 	}
 	k.timer = time.AfterFunc(s.opts.ImageDelay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.closing.Load() {
-			return // Close writes it
-		}
-		s.bg.Go(func() { s.persist(t, k) })
+		s.spawn(func() { s.persist(t, k) }) // once Close has begun, Close writes it
 	})
 }
 

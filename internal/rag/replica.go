@@ -72,7 +72,7 @@ func (s *Service) Resync() {
 	if len(held) == 0 {
 		return
 	}
-	s.bg.Go(func() {
+	s.spawn(func() {
 		for t, k := range held {
 			if s.ctx.Err() != nil {
 				return
@@ -98,7 +98,7 @@ func (s *Service) follow(t tenant.ID, k *kb) {
 	if !k.catching.CompareAndSwap(false, true) {
 		return
 	}
-	s.bg.Go(func() {
+	if !s.spawn(func() {
 		for {
 			target := k.target.Load()
 			err := s.catchUp(s.ctx, t, k)
@@ -114,7 +114,21 @@ func (s *Service) follow(t tenant.ID, k *kb) {
 				return
 			}
 		}
-	})
+	}) {
+		k.catching.Store(false) // closed: nothing catches up any more
+	}
+}
+
+// spawn runs fn in a goroutine of the Service, unless Close has begun:
+// Close waits for those it started, and none may start after.
+func (s *Service) spawn(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.bg.Go(fn)
+	return true
 }
 
 // check is the safety net of a query with Options.Replicated: when the

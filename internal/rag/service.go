@@ -1,7 +1,8 @@
 // Package rag is the knowledge base of each tenant: it ingests documents
 // (extract, chunk, embed through the gateway, store), keeps one in-memory
-// index per tenant (BM25 and vectors, rebuilt from storage at start without
-// re-embedding), retrieves with hybrid fusion and an optional reranker, and
+// index per tenant (BM25 and vectors, read at start from its image in the
+// data folder, or rebuilt from storage without re-embedding; image.go),
+// retrieves with hybrid fusion and an optional reranker, and
 // assembles the passages of grounded answers with citations.
 //
 // Indexes load on a tenant's first use and may be bounded in memory
@@ -130,7 +131,7 @@ type Service struct {
 	ctx     context.Context // ends with Close: the catch-up goroutines
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
-	closing atomic.Bool // no more images are scheduled
+	closing atomic.Bool // Close has begun: no goroutine starts (spawn)
 }
 
 // New returns a Service for one process, with the zero Options. reg

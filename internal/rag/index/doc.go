@@ -9,8 +9,10 @@
 //
 // The server keeps one Index per tenant, so a query can only ever see its
 // own tenant's chunks; there is no tenant field anywhere in this package. An
-// Index is rebuilt at start from the stored chunks and vectors and updated on
-// every ingest (Replace) and delete (Delete).
+// Index is read at start from its image (ReadImage, written by WriteImage),
+// whose arrays it uses in place until a write grows or compacts them, or
+// rebuilt from the stored chunks and vectors; it is updated on every ingest
+// (Replace) and delete (Delete).
 //
 // # Storage
 //
