@@ -466,6 +466,13 @@ func (s *Service) lastChange(ctx context.Context, t tenant.ID, version int64) (s
 // logged why and k is as it was (empty).
 func (s *Service) loadImage(ctx context.Context, t tenant.ID, k *kb, version int64) bool {
 	start := time.Now()
+	// What a write cut short (a crash) left: no other write of this
+	// tenant's image runs while it loads.
+	if tmps, err := filepath.Glob(imagePath(s.opts.ImageDir, t) + ".tmp-*"); err == nil {
+		for _, p := range tmps {
+			_ = os.Remove(p)
+		}
+	}
 	img, err := readImage(imagePath(s.opts.ImageDir, t), t, s.opts.FullVectors, s.ixOpts())
 	if errors.Is(err, errNoImage) {
 		return false

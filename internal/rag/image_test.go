@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -106,6 +107,12 @@ func TestImageRoundTrip(t *testing.T) {
 		t.Fatalf("no image after Close: %v", err)
 	}
 
+	// A write cut short by a crash left a temporary file: the load
+	// removes it.
+	leftover := filepath.Join(dir, "acme.kbi.tmp-12345")
+	if err := os.WriteFile(leftover, []byte("half an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	docs := &scanningDocs{docsStore: db.Documents()}
 	second, buf := imageService(t, gw, docs, dir)
 	if got := answers(t, second, ts[0]); got != want {
@@ -116,6 +123,9 @@ func TestImageRoundTrip(t *testing.T) {
 	}
 	if n := docs.scans.Load(); n != 0 {
 		t.Errorf("the store was scanned %d times, want 0", n)
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary file of a write cut short is still there: %v", err)
 	}
 
 	// Writes on the loaded image: a new document, a replaced one, a
