@@ -548,6 +548,15 @@ func (s *Service) schedule(t tenant.ID, k *kb) {
 // holds k from it: its texts on disk, its index's arrays in the image's
 // mapping. Writes to k wait meanwhile; queries do not.
 func (s *Service) persist(t tenant.ID, k *kb) {
+	free := false
+	defer func() {
+		if free {
+			// The texts and arrays the image replaced are garbage now:
+			// hand their pages back to the system rather than over
+			// minutes, once writes may go on.
+			debug.FreeOSMemory()
+		}
+	}()
 	k.write.Lock()
 	defer k.write.Unlock()
 	if k.evicted.Load() || !k.ready.Load() || !k.dirty.Load() {
@@ -588,11 +597,7 @@ func (s *Service) persist(t tenant.ID, k *kb) {
 		s.log.Warn("knowledge base image not written", "tenant", t.String(), "error", err)
 		return
 	}
-	if held-k.bytes.Load() > 64<<20 {
-		// The texts and arrays the image replaced are garbage now: hand
-		// their pages back to the system rather than over minutes.
-		debug.FreeOSMemory()
-	}
+	free = held-k.bytes.Load() > 8<<20
 	k.nextImage.Store(time.Now().Add(19 * time.Since(start)).UnixNano())
 	s.metrics.images.WithLabelValues("written").Inc()
 	s.log.Info("knowledge base image written", "tenant", t.String(), "version", version, "chunks", k.ix.Len(),
